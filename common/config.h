@@ -1,0 +1,85 @@
+/*
+ * config — the one INI file every revokd program reads (conf/revokd.conf is the
+ * documented example). Sections: [store], [log], [indexer], [responder],
+ * [crlgen], and one [issuer NAME] per issuing CA. Every key lives in one table in
+ * config.c (name, type, default, bounds, doc); parsing, validation, defaults and
+ * docs/configuration.md (config_write_doc) all come from that table, so they
+ * cannot drift. A bad value stops the program at start with file:line and the
+ * key's name in the message.
+ *
+ * Ownership: config_load() fills a caller-owned struct; config_free() releases
+ * its strings.
+ */
+#ifndef REVOKD_CONFIG_H
+#define REVOKD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define CONFIG_MAX_ISSUERS 64
+
+struct config_issuer {
+    char *name;        /* from the section header [issuer NAME]: [A-Za-z0-9._-], <64 bytes */
+    char *ca_cert;     /* issuing CA certificate, PEM (required) */
+    char *index;       /* OpenSSL CA database, index.txt (required) */
+    char *signer_cert; /* OCSP signer certificate, PEM; default: ca_cert */
+    char *signer_key;  /* its private key, PEM (required) */
+    char *crl_key;     /* CA private key for CRLs; NULL: no CRL for this issuer */
+    char *digest;      /* signature digest: sha256 (default), sha384, sha512 */
+};
+
+struct config {
+    char *file; /* the path it was loaded from */
+    struct {
+        char *path;           /* LMDB environment directory */
+        uint64_t map_size;    /* bytes */
+    } store;
+    struct {
+        int level;            /* enum log_level */
+    } log;
+    struct {
+        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
+        uint32_t refresh;     /* re-sign when less than this is left before nextUpdate */
+        uint32_t backdate;    /* thisUpdate = now - backdate (clock skew of clients) */
+        uint32_t interval;    /* seconds between syncs when not --once */
+        uint32_t batch;       /* certificates per write transaction */
+    } indexer;
+    struct {
+        char *listen;         /* host:port, [v6]:port */
+        uint32_t max_conns;
+        uint32_t idle_timeout_ms;
+        uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+        char *backend;        /* "libev" (io_uring comes with its own issue) */
+    } responder;
+    struct {
+        char *out_dir;        /* where <issuer>.crl and <issuer>.crl.pem are published */
+        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
+        uint32_t interval;    /* seconds between runs when not --once */
+    } crlgen;
+    size_t n_issuers;
+    struct config_issuer issuers[CONFIG_MAX_ISSUERS];
+};
+
+/*
+ * Loads and validates path. Returns 0, or -EINVAL/-ENOENT/... with a one-line
+ * message in err ("revokd.conf:12: [responder] listen: ...").
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/*
+ * Same as config_load() for a file already in memory (tests, fuzzing): name is
+ * used in messages and relative paths are resolved against its directory. text
+ * need not be NUL-terminated; a NUL byte inside it is an error.
+ */
+int config_load_mem(struct config *c, const char *name, const char *text, size_t len, char *err,
+                    size_t errlen);
+void config_free(struct config *c);
+
+/* Writes the Markdown reference (docs/configuration.md) generated from the table. */
+void config_write_doc(FILE *f);
+
+/* Parses "host:port" / "[v6]:port" into a socket address. Returns 0 or -EINVAL. */
+int config_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * ocsp — RFC 6960 request parsing and response building. The parser walks the
+ * request with the der.h cursor and keeps pointers into the caller's buffer; it
+ * accepts only DER and rejects anything it cannot account for byte by byte.
+ * The builder writes an OCSPResponse for one SingleResponse with the der.h
+ * writer and signs the ResponseData with a struct signer; the indexer calls it
+ * once per certificate and CertID hash algorithm, ahead of any request.
+ */
+#include "ocsp.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "sign.h"
+
+const uint8_t OID_SHA1[5] = {0x2b, 0x0e, 0x03, 0x02, 0x1a};
+const uint8_t OID_SHA256[9] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01};
+const uint8_t OID_PKIX_OCSP_BASIC[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
+const uint8_t OID_PKIX_OCSP_NONCE[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
+
+/* Longest CertID hash accepted for algorithms we do not serve (SHA-512). */
+#define OCSP_HASH_LEN_MAX 64
+
+static bool oid_eq(const struct cur *oid, const uint8_t *enc, size_t n)
+{
+    return cur_left(oid) == n && memcmp(oid->p, enc, n) == 0;
+}
+
+/* AlgorithmIdentifier with absent or NULL parameters; sets *hash (0 if not served). */
+static int ocsp_parse_hash_alg(struct cur *c, int *hash)
+{
+    struct cur alg, oid, params;
+    der_get(c, DER_SEQUENCE, &alg);
+    der_get(&alg, DER_OID, &oid);
+    if (der_get_optional(&alg, DER_NULL, &params) == 1 && cur_left(&params) != 0)
+        return cur_fail(c);
+    if (!cur_done(&alg) || oid.err || cur_left(&oid) == 0)
+        return cur_fail(c);
+    if (oid_eq(&oid, OID_SHA1, sizeof(OID_SHA1)))
+        *hash = STORE_HASH_SHA1;
+    else if (oid_eq(&oid, OID_SHA256, sizeof(OID_SHA256)))
+        *hash = STORE_HASH_SHA256;
+    else
+        *hash = 0;
+    return c->err ? -1 : 0;
+}
+
+static int ocsp_parse_certid(struct cur *c, struct ocsp_certid *id)
+{
+    struct cur cid, nh, kh, serial;
+    if (der_get(c, DER_SEQUENCE, &cid) < 0 || ocsp_parse_hash_alg(&cid, &id->hash) < 0)
+        return cur_fail(c);
+    der_get(&cid, DER_OCTET_STRING, &nh);
+    der_get(&cid, DER_OCTET_STRING, &kh);
+    der_get_integer(&cid, &serial);
+    if (!cur_done(&cid))
+        return cur_fail(c);
+    size_t hl = cur_left(&nh);
+    size_t want = id->hash ? store_hash_len((enum store_hash)id->hash) : 0;
+    if (cur_left(&kh) != hl || hl == 0 || hl > OCSP_HASH_LEN_MAX || (want && hl != want))
+        return cur_fail(c);
+    if (der_serial_check(serial.p, cur_left(&serial)) < 0)
+        return cur_fail(c);
+    id->name_hash = nh.p;
+    id->key_hash = kh.p;
+    id->hash_len = hl;
+    id->serial = serial.p;
+    id->serial_len = cur_left(&serial);
+    return 0;
+}
+
+/* Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension; records the nonce if asked. */
+static int ocsp_parse_extensions(struct cur *c, struct ocsp_req *req)
+{
+    struct cur exts;
+    if (der_get(c, DER_SEQUENCE, &exts) < 0 || cur_left(&exts) == 0)
+        return cur_fail(c);
+    while (cur_left(&exts) > 0) {
+        struct cur ext, oid, crit, val;
+        der_get(&exts, DER_SEQUENCE, &ext);
+        der_get(&ext, DER_OID, &oid);
+        /* DER omits critical=FALSE, but some clients write it; any other byte is not a BOOLEAN. */
+        if (der_get_optional(&ext, DER_BOOLEAN, &crit) == 1 &&
+            (cur_left(&crit) != 1 || (crit.p[0] != 0xff && crit.p[0] != 0x00)))
+            return cur_fail(c);
+        der_get(&ext, DER_OCTET_STRING, &val);
+        if (exts.err || !cur_done(&ext) || cur_left(&oid) == 0)
+            return cur_fail(c);
+        if (req && oid_eq(&oid, OID_PKIX_OCSP_NONCE, sizeof(OID_PKIX_OCSP_NONCE))) {
+            if (req->nonce) /* the same extension twice */
+                return cur_fail(c);
+            req->nonce = val.p;
+            req->nonce_len = cur_left(&val);
+        }
+    }
+    return 0;
+}
+
+int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out)
+{
+    struct cur in, top, tbs, list, x;
+    memset(out, 0, sizeof(*out));
+    if (len > OCSP_REQ_MAX)
+        return -EBADMSG;
+    cur_init(&in, der, len);
+    if (der_get(&in, DER_SEQUENCE, &top) < 0 || !cur_done(&in))
+        return -EBADMSG;
+    if (der_get(&top, DER_SEQUENCE, &tbs) < 0)
+        return -EBADMSG;
+
+    if (der_get_optional(&tbs, DER_CTX_CONS(0), &x) == 1) {
+        uint64_t v;
+        if (der_get_uint64(&x, &v) < 0 || v != 0 || !cur_done(&x))
+            return -EBADMSG;
+    }
+    der_get_optional(&tbs, DER_CTX_CONS(1), &x); /* requestorName: not used */
+    if (der_get(&tbs, DER_SEQUENCE, &list) < 0 || cur_left(&list) == 0)
+        return -EBADMSG;
+    while (cur_left(&list) > 0) {
+        struct cur one, sext;
+        struct ocsp_certid id;
+        if (++out->n_certs > OCSP_REQ_CERTS_MAX)
+            return -EBADMSG;
+        if (der_get(&list, DER_SEQUENCE, &one) < 0 || ocsp_parse_certid(&one, &id) < 0)
+            return -EBADMSG;
+        if (der_get_optional(&one, DER_CTX_CONS(0), &sext) == 1 &&
+            (ocsp_parse_extensions(&sext, NULL) < 0 || !cur_done(&sext)))
+            return -EBADMSG;
+        if (!cur_done(&one))
+            return -EBADMSG;
+        if (out->n_certs == 1)
+            out->id = id;
+    }
+    if (der_get_optional(&tbs, DER_CTX_CONS(2), &x) == 1 &&
+        (ocsp_parse_extensions(&x, out) < 0 || !cur_done(&x)))
+        return -EBADMSG;
+    if (!cur_done(&tbs))
+        return -EBADMSG;
+
+    /* optionalSignature [0] EXPLICIT Signature: accepted whole, not verified. */
+    if (der_get_optional(&top, DER_CTX_CONS(0), &x) == 1) {
+        struct cur sig;
+        if (der_get(&x, DER_SEQUENCE, &sig) < 0 || !cur_done(&x) || cur_left(&sig) == 0)
+            return -EBADMSG;
+        out->is_signed = true;
+    }
+    if (!cur_done(&top))
+        return -EBADMSG;
+    return 0;
+}
+
+const uint8_t *ocsp_error_response(enum ocsp_resp_status st, size_t *len)
+{
+    /* OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED } without responseBytes. */
+    static const uint8_t resp[7][5] = {
+        {0x30, 0x03, 0x0a, 0x01, 0x00}, {0x30, 0x03, 0x0a, 0x01, 0x01},
+        {0x30, 0x03, 0x0a, 0x01, 0x02}, {0x30, 0x03, 0x0a, 0x01, 0x03},
+        {0x30, 0x03, 0x0a, 0x01, 0x04}, {0x30, 0x03, 0x0a, 0x01, 0x05},
+        {0x30, 0x03, 0x0a, 0x01, 0x06},
+    };
+    unsigned i = (unsigned)st < 7 ? (unsigned)st : OCSP_INTERNAL_ERROR;
+    *len = sizeof(resp[i]);
+    return resp[i];
+}
+
+int ocsp_issuer_hashes(const uint8_t *cert_der, size_t cert_len, struct ocsp_issuer_hashes *out)
+{
+    const unsigned char *p = cert_der;
+    X509 *x = d2i_X509(NULL, &p, (long)cert_len);
+    int rc = -EINVAL;
+    const unsigned char *name;
+    size_t name_len;
+    if (!x)
+        return -EINVAL;
+    const ASN1_BIT_STRING *key = X509_get0_pubkey_bitstr(x);
+    if (!key || X509_NAME_get0_der(X509_get_subject_name(x), &name, &name_len) != 1)
+        goto out;
+    if (!EVP_Digest(name, name_len, out->name_sha1, NULL, EVP_sha1(), NULL) ||
+        !EVP_Digest(key->data, (size_t)key->length, out->key_sha1, NULL, EVP_sha1(), NULL) ||
+        !EVP_Digest(name, name_len, out->name_sha256, NULL, EVP_sha256(), NULL) ||
+        !EVP_Digest(key->data, (size_t)key->length, out->key_sha256, NULL, EVP_sha256(), NULL))
+        goto out;
+    rc = 0;
+out:
+    X509_free(x);
+    return rc;
+}
+
+static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
+{
+    size_t hl = store_hash_len(s->hash);
+    derw_open(w, DER_SEQUENCE);
+    derw_open(w, DER_SEQUENCE);
+    if (s->hash == STORE_HASH_SHA1)
+        derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
+    else
+        derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
+    derw_null(w);
+    derw_close(w);
+    derw_tlv(w, DER_OCTET_STRING, s->name_hash, hl);
+    derw_tlv(w, DER_OCTET_STRING, s->key_hash, hl);
+    derw_integer_raw(w, s->serial, s->serial_len);
+    derw_close(w);
+}
+
+int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                    const struct signer *sg)
+{
+    if (store_hash_len(s->hash) == 0)
+        return -EINVAL;
+    derw_open(w, DER_SEQUENCE); /* OCSPResponse */
+    derw_enum(w, OCSP_SUCCESSFUL);
+    derw_open(w, DER_CTX_CONS(0));
+    derw_open(w, DER_SEQUENCE); /* ResponseBytes */
+    derw_oid(w, OID_PKIX_OCSP_BASIC, sizeof(OID_PKIX_OCSP_BASIC));
+    derw_open(w, DER_OCTET_STRING);
+    derw_open(w, DER_SEQUENCE); /* BasicOCSPResponse */
+
+    size_t tbs_at = w->len;
+    derw_open(w, DER_SEQUENCE); /* ResponseData; version v1 is DEFAULT, so omitted */
+    derw_open(w, DER_CTX_CONS(2)); /* responderID byKey */
+    derw_tlv(w, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
+    derw_close(w);
+    derw_gentime(w, produced_at);
+    derw_open(w, DER_SEQUENCE); /* responses */
+    derw_open(w, DER_SEQUENCE); /* SingleResponse */
+    ocsp_write_certid(w, s);
+    if (s->status == STORE_GOOD) {
+        derw_tlv(w, DER_CTX(0), NULL, 0);
+    } else {
+        uint8_t reason = s->reason;
+        if (s->status == STORE_HOLD)
+            reason = 6; /* certificateHold */
+        derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
+        derw_gentime(w, s->revoked_at);
+        if (reason != STORE_REASON_NONE) {
+            derw_open(w, DER_CTX_CONS(0));
+            derw_enum(w, reason);
+            derw_close(w);
+        }
+        derw_close(w);
+    }
+    derw_gentime(w, s->this_update);
+    derw_open(w, DER_CTX_CONS(0));
+    derw_gentime(w, s->next_update);
+    derw_close(w);
+    derw_close(w); /* SingleResponse */
+    derw_close(w); /* responses */
+    derw_close(w); /* ResponseData */
+    if (w->err)
+        return w->err;
+
+    uint8_t sig[SIGN_SIG_MAX];
+    size_t sig_len;
+    int rc = signer_sign(sg, w->buf + tbs_at, w->len - tbs_at, sig, sizeof(sig), &sig_len);
+    if (rc < 0)
+        return rc;
+    derw_raw(w, sg->alg, sg->alg_len);
+    derw_bitstring(w, sig, sig_len);
+    derw_open(w, DER_CTX_CONS(0)); /* certs: the signer, so clients can verify */
+    derw_open(w, DER_SEQUENCE);
+    derw_raw(w, sg->cert_der, sg->cert_len);
+    derw_close(w);
+    derw_close(w);
+
+    derw_close(w); /* BasicOCSPResponse */
+    derw_close(w); /* OCTET STRING */
+    derw_close(w); /* ResponseBytes */
+    derw_close(w); /* [0] */
+    derw_close(w); /* OCSPResponse */
+    return w->err;
+}

@@ -1,0 +1,192 @@
+/*
+ * sign — loads a certificate and its private key and signs with them. Signing is
+ * the indexer's and crlgen's inner loop, so everything that does not depend on
+ * the bytes being signed (digest fetch, key setup, the AlgorithmIdentifier, the
+ * key hashes) is done once in signer_load(); each signature copies a
+ * pre-initialised context instead of fetching algorithms again.
+ */
+#include "sign.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+
+static void sign_log_ssl(const char *what, const char *path)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "no detail";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    log_err("%s %s: %s", what, path, buf);
+    ERR_clear_error();
+}
+
+static int sign_der(void *obj, int (*i2d)(void *, unsigned char **), uint8_t **out, size_t *len)
+{
+    int n = i2d(obj, NULL);
+    if (n <= 0)
+        return -EINVAL;
+    uint8_t *buf = OPENSSL_malloc((size_t)n);
+    if (!buf)
+        return -ENOMEM;
+    unsigned char *p = buf;
+    if (i2d(obj, &p) != n) {
+        OPENSSL_free(buf);
+        return -EINVAL;
+    }
+    *out = buf;
+    *len = (size_t)n;
+    return 0;
+}
+
+static int i2d_x509_v(void *x, unsigned char **p)
+{
+    return i2d_X509(x, p);
+}
+
+static int i2d_name_v(void *x, unsigned char **p)
+{
+    return i2d_X509_NAME(x, p);
+}
+
+int signer_load(struct signer *sg, const char *cert_path, const char *key_path,
+                const char *digest)
+{
+    int rc = -EINVAL;
+    X509 *cert = NULL;
+    EVP_PKEY *pkey = NULL;
+    EVP_MD_CTX *tmpl = NULL, *work = NULL;
+    BIO *bio = NULL;
+
+    memset(sg, 0, sizeof(*sg));
+    if (!(bio = BIO_new_file(cert_path, "r"))) {
+        sign_log_ssl("cannot open certificate", cert_path);
+        rc = -ENOENT;
+        goto fail;
+    }
+    if (!(cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+        sign_log_ssl("cannot read PEM certificate", cert_path);
+        goto fail;
+    }
+    BIO_free(bio);
+    if (!(bio = BIO_new_file(key_path, "r"))) {
+        sign_log_ssl("cannot open private key", key_path);
+        rc = -ENOENT;
+        goto fail;
+    }
+    if (!(pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL))) {
+        sign_log_ssl("cannot read PEM private key", key_path);
+        goto fail;
+    }
+    if (X509_check_private_key(cert, pkey) != 1) {
+        sign_log_ssl("private key does not match certificate", cert_path);
+        goto fail;
+    }
+
+    const EVP_MD *md = NULL;
+    int id = EVP_PKEY_get_base_id(pkey);
+    if (id != EVP_PKEY_ED25519 && id != EVP_PKEY_ED448) {
+        if (!digest || !(md = EVP_get_digestbyname(digest))) {
+            log_err("unknown digest '%s' for key %s", digest ? digest : "(null)", key_path);
+            goto fail;
+        }
+    }
+
+    if (!(tmpl = EVP_MD_CTX_new()) || !(work = EVP_MD_CTX_new())) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    EVP_PKEY_CTX *pctx = NULL;
+    if (EVP_DigestSignInit(tmpl, &pctx, md, NULL, pkey) != 1) {
+        sign_log_ssl("cannot set up signing with key", key_path);
+        goto fail;
+    }
+    /* The provider knows the exact AlgorithmIdentifier for this key + digest. */
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, sg->alg,
+                                                  sizeof(sg->alg));
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_PKEY_CTX_get_params(pctx, params) != 1 || params[0].return_size == 0 ||
+        params[0].return_size > sizeof(sg->alg)) {
+        sign_log_ssl("no signature AlgorithmIdentifier for key", key_path);
+        goto fail;
+    }
+    sg->alg_len = params[0].return_size;
+
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(cert);
+    if (!bits || !EVP_Digest(bits->data, (size_t)bits->length, sg->key_sha1, NULL, EVP_sha1(),
+                             NULL)) {
+        sign_log_ssl("cannot hash public key of", cert_path);
+        goto fail;
+    }
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+    if (ski && ski->length > 0 && (size_t)ski->length <= sizeof(sg->ski)) {
+        memcpy(sg->ski, ski->data, (size_t)ski->length);
+        sg->ski_len = (size_t)ski->length;
+    } else {
+        memcpy(sg->ski, sg->key_sha1, sizeof(sg->key_sha1));
+        sg->ski_len = sizeof(sg->key_sha1);
+    }
+    if ((rc = sign_der(cert, i2d_x509_v, &sg->cert_der, &sg->cert_len)) < 0 ||
+        (rc = sign_der(X509_get_subject_name(cert), i2d_name_v, &sg->subject_der,
+                       &sg->subject_len)) < 0)
+        goto fail;
+
+    sg->pkey = pkey;
+    sg->mdctx = tmpl;
+    sg->work = work;
+    sg->md = md;
+    BIO_free(bio);
+    X509_free(cert);
+    return 0;
+
+fail:
+    OPENSSL_free(sg->cert_der);
+    OPENSSL_free(sg->subject_der);
+    EVP_MD_CTX_free(work);
+    EVP_MD_CTX_free(tmpl);
+    EVP_PKEY_free(pkey);
+    X509_free(cert);
+    BIO_free(bio);
+    memset(sg, 0, sizeof(*sg));
+    return rc;
+}
+
+void signer_free(struct signer *sg)
+{
+    OPENSSL_free(sg->cert_der);
+    OPENSSL_free(sg->subject_der);
+    EVP_MD_CTX_free(sg->work);
+    EVP_MD_CTX_free(sg->mdctx);
+    EVP_PKEY_free(sg->pkey);
+    memset(sg, 0, sizeof(*sg));
+}
+
+int signer_sign(const struct signer *sg, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
+                size_t cap, size_t *sig_len)
+{
+    EVP_MD_CTX *work = sg->work;
+    size_t n = cap;
+    if (EVP_MD_CTX_copy_ex(work, sg->mdctx) != 1) {
+        /* Some providers cannot duplicate a signing context: set it up afresh. */
+        ERR_clear_error();
+        EVP_MD_CTX_reset(work);
+        if (EVP_DigestSignInit(work, NULL, sg->md, NULL, sg->pkey) != 1)
+            goto fail;
+    }
+    if (EVP_DigestSign(work, sig, &n, tbs, tbs_len) != 1)
+        goto fail;
+    *sig_len = n;
+    return 0;
+fail:
+    ERR_clear_error();
+    return -EIO;
+}

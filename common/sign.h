@@ -1,0 +1,50 @@
+/*
+ * sign — a signing identity (certificate + private key) and the one call that
+ * signs bytes with it. Used by the indexer (OCSP responses, with the delegated
+ * signer or the CA key) and crlgen (CRLs, with the CA key). The responder never
+ * links a key: it serves bytes signed here.
+ *
+ * signer_load() checks the key matches the certificate and precomputes what every
+ * signature needs: the signatureAlgorithm AlgorithmIdentifier DER, the responderID
+ * key hash, and the certificate DER. Ownership: the caller owns the struct and
+ * frees it with signer_free().
+ */
+#ifndef REVOKD_SIGN_H
+#define REVOKD_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIGN_ALG_MAX 128 /* AlgorithmIdentifier DER */
+#define SIGN_SIG_MAX 1024
+
+struct signer {
+    void *pkey;             /* EVP_PKEY */
+    void *mdctx;            /* EVP_MD_CTX initialised once for signing: the template */
+    void *work;             /* EVP_MD_CTX each signature copies the template into */
+    const void *md;         /* EVP_MD, or NULL for Ed25519/Ed448 */
+    uint8_t *cert_der;      /* signer certificate, DER (owned) */
+    size_t cert_len;
+    uint8_t key_sha1[20];   /* SHA-1 of the subjectPublicKey bits: ResponderID byKey */
+    uint8_t ski[64];        /* subjectKeyIdentifier if present, else key_sha1 (CRL AKI) */
+    size_t ski_len;
+    uint8_t alg[SIGN_ALG_MAX]; /* signatureAlgorithm AlgorithmIdentifier DER */
+    size_t alg_len;
+    uint8_t *subject_der;   /* subject Name DER (owned): CRL issuer */
+    size_t subject_len;
+};
+
+/*
+ * Loads a PEM certificate and PEM private key. digest is "sha256", "sha384" or
+ * "sha512" (ignored for Ed25519/Ed448). Returns 0 or a negative errno; logs the
+ * file at fault.
+ */
+int signer_load(struct signer *sg, const char *cert_path, const char *key_path,
+                const char *digest);
+void signer_free(struct signer *sg);
+
+/* Signs tbs; writes the signature to sig (cap bytes) and its length to *sig_len. */
+int signer_sign(const struct signer *sg, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
+                size_t cap, size_t *sig_len);
+
+#endif

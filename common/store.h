@@ -1,0 +1,221 @@
+/*
+ * store — revokd's one LMDB environment: the contract between the indexer (the
+ * only writer of certificate state and OCSP responses), crlgen (writes CRLs) and
+ * the responder (read-only, memory-mapped). docs/store.md is the prose version
+ * of this header; change both together and bump STORE_SCHEMA_VERSION.
+ *
+ * Named databases (keys are big-endian so B-tree order is numeric order):
+ *   meta        "schema" -> u32 version
+ *   issuers     u32 issuer_id -> struct store_issuer_rec + CA certificate DER
+ *   issuer_hash u8 hash | nameHash | keyHash -> u32 issuer_id (both hash algorithms)
+ *   certs       u32 issuer_id | serial -> struct store_cert
+ *   revoked     u32 issuer_id | serial -> struct store_cert (revoked/on hold only; crlgen walks it)
+ *   responses   u8 hash | nameHash | keyHash | serial -> struct store_resp_hdr + OCSPResponse DER
+ *   changes     u64 seq -> struct store_change_hdr + serial (append-only change log)
+ *   crls        u32 issuer_id | u8 kind | u16 shard -> struct store_crl_hdr + CRL DER
+ *
+ * The responses key is the request's CertID itself, so answering an OCSP request
+ * is one B-tree get built from the request bytes, and a certificate of another CA
+ * that shares a serial can never match: the issuer's hashes are part of the key.
+ *
+ * Values are native-endian fixed structs (LMDB files are not portable across
+ * architectures anyway) followed by variable bytes. Pointers returned by getters
+ * point into the map and stay valid until their transaction ends.
+ *
+ * Ownership: store_open() returns a store the caller frees with store_close().
+ * A struct store_txn belongs to one thread; read txns may be reset/renewed to
+ * see new commits without allocating (one read txn per batch in the responder).
+ */
+#ifndef REVOKD_STORE_H
+#define REVOKD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_NAME_MAX       64  /* issuer name: [A-Za-z0-9._-], from the config section */
+#define STORE_SERIAL_MAX     32  /* serial INTEGER content bytes (RFC 5280 allows 20) */
+#define STORE_HASH_MAX       32  /* largest CertID hash we keep (SHA-256) */
+
+/* CertID hash algorithms; the numbers are stored in keys and must never change. */
+enum store_hash { STORE_HASH_SHA1 = 1, STORE_HASH_SHA256 = 2 };
+
+/* Certificate status; stored. On hold is revoked with reason certificateHold. */
+enum store_status { STORE_GOOD = 0, STORE_REVOKED = 1, STORE_HOLD = 2 };
+
+/* Where a status came from; stored, so later sources (revokctl, external CRLs) fit. */
+enum store_source { STORE_SRC_INDEX = 1, STORE_SRC_REVOKCTL = 2, STORE_SRC_CRL = 3 };
+
+#define STORE_REASON_NONE 0xff /* no reasonCode (CRLReason values are 0..10) */
+
+/* CRL kinds in the crls key. */
+enum store_crl_kind { STORE_CRL_FULL = 0, STORE_CRL_DELTA = 1 };
+
+struct store_issuer_rec {
+    uint32_t id;
+    uint32_t cert_len; /* CA certificate DER follows the struct */
+    char name[STORE_NAME_MAX];
+    uint8_t name_sha1[20], key_sha1[20];
+    uint8_t name_sha256[32], key_sha256[32];
+    uint64_t crl_number;   /* last CRL number issued (crlgen) */
+    uint64_t crl_seq;      /* change seq covered by that CRL (delta CRLs start here) */
+    int64_t synced_at;     /* last successful indexer sync, Unix seconds */
+};
+
+struct store_cert {
+    uint8_t status;     /* enum store_status */
+    uint8_t reason;     /* CRLReason, or STORE_REASON_NONE */
+    uint8_t source;     /* enum store_source */
+    uint8_t pad[5];
+    int64_t revoked_at; /* Unix seconds; 0 when good */
+    int64_t invalidity; /* invalidity date (key compromise time); 0 if none */
+    int64_t not_after;  /* certificate expiry */
+    uint64_t seq;       /* change seq of the last change to this entry */
+};
+
+/* Header of a pre-signed response value; the OCSPResponse DER follows. */
+struct store_resp_hdr {
+    uint32_t version;   /* 1 */
+    uint32_t der_len;
+    int64_t this_update;
+    int64_t next_update;
+    int64_t produced_at;
+};
+
+/* One change-log record: a certificate's status changed (or first appeared). */
+struct store_change_hdr {
+    uint32_t issuer_id;
+    uint8_t old_status; /* enum store_status, or 0xff when the entry is new */
+    uint8_t new_status;
+    uint8_t reason;
+    uint8_t serial_len; /* serial bytes follow */
+    int64_t at;         /* when the change was recorded, Unix seconds */
+};
+
+struct store_crl_hdr {
+    uint32_t version;  /* 1 */
+    uint32_t der_len;
+    uint64_t number;   /* CRL Number */
+    uint64_t base;     /* delta CRLs: BaseCRLNumber; 0 for full */
+    int64_t this_update;
+    int64_t next_update;
+};
+
+struct store;
+
+struct store_txn {
+    struct store *s;
+    void *txn;         /* MDB_txn */
+    bool rdonly;
+    uint64_t next_seq; /* write txns: next change seq, 0 until first looked up */
+};
+
+/* flags for store_open */
+#define STORE_RDONLY 0x1
+
+/*
+ * Opens (creating if absent and not STORE_RDONLY) the environment in directory
+ * `path` with a map of map_size bytes. Checks the schema version. Returns 0 or a
+ * negative errno (-EPROTO on a schema mismatch).
+ */
+int store_open(struct store **out, const char *path, uint64_t map_size, unsigned flags);
+void store_close(struct store *s);
+
+int store_txn_begin(struct store *s, struct store_txn *t, bool rdonly);
+int store_txn_commit(struct store_txn *t);
+void store_txn_abort(struct store_txn *t);
+/* Read txns only: release the snapshot, then take a fresh one (no allocation). */
+void store_txn_reset(struct store_txn *t);
+int store_txn_renew(struct store_txn *t);
+
+/* A read-only view into the map, valid until the txn ends. */
+struct store_resp {
+    const struct store_resp_hdr *hdr;
+    const uint8_t *der;
+    size_t der_len;
+};
+
+/*
+ * The responder's hot path: one get keyed by the request's CertID.
+ * Returns 0, -ENOENT, or another negative errno.
+ */
+int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                       const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
+                       struct store_resp *out);
+
+/* Writes (replaces) the pre-signed response for one CertID. */
+int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                       const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
+                       int64_t this_update, int64_t next_update, int64_t produced_at,
+                       const uint8_t *der, size_t der_len);
+
+/* Size in bytes of the CertID hash of `hash` (20 or 32), 0 if unknown. */
+size_t store_hash_len(enum store_hash hash);
+
+/*
+ * Adds or updates the issuer named rec->name (matched by name). On insert a new
+ * id is assigned; on update crl_number/crl_seq are kept from the stored record.
+ * Also (re)writes both issuer_hash entries. *id_out gets the id.
+ */
+int store_put_issuer(struct store_txn *t, const struct store_issuer_rec *rec,
+                     const uint8_t *cert_der, size_t cert_len, uint32_t *id_out);
+/* Finds an issuer by name or id; *rec and *cert point into the map. -ENOENT if none. */
+int store_get_issuer_by_name(struct store_txn *t, const char *name,
+                             const struct store_issuer_rec **rec, const uint8_t **cert);
+int store_get_issuer(struct store_txn *t, uint32_t id, const struct store_issuer_rec **rec,
+                     const uint8_t **cert);
+int store_issuer_by_hash(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                         const uint8_t *key_hash, uint32_t *id_out);
+/* Updates only the CRL bookkeeping fields of an issuer. */
+int store_set_issuer_crl(struct store_txn *t, uint32_t id, uint64_t crl_number, uint64_t crl_seq);
+int store_set_issuer_synced(struct store_txn *t, uint32_t id, int64_t at);
+/* Calls fn for each issuer in id order; stops early when fn returns non-zero (returned). */
+int store_issuer_foreach(struct store_txn *t,
+                         int (*fn)(void *arg, const struct store_issuer_rec *rec,
+                                   const uint8_t *cert),
+                         void *arg);
+
+/* Reads one certificate's status. -ENOENT if the CA database never listed it. */
+int store_get_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                   size_t serial_len, struct store_cert *out);
+
+/*
+ * Writes one certificate's status. If it differs from the stored one (status,
+ * reason, revocation time or invalidity date) or is new, appends a change record
+ * and stamps c->seq; keeps the revoked index in step. Returns 1 if it changed,
+ * 0 if it was already so, or a negative errno.
+ */
+int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                   size_t serial_len, struct store_cert *c, int64_t now);
+
+/*
+ * Calls fn for each certificate of an issuer (revoked_only: only revoked/on hold),
+ * in serial byte order. Stops early when fn returns non-zero (returned).
+ */
+int store_cert_foreach(struct store_txn *t, uint32_t issuer_id, bool revoked_only,
+                       int (*fn)(void *arg, const uint8_t *serial, size_t serial_len,
+                                 const struct store_cert *c),
+                       void *arg);
+
+/* Highest change seq written so far (0 if none). */
+int store_last_seq(struct store_txn *t, uint64_t *seq);
+/* Calls fn for each change with seq > after, in order. */
+int store_changes_foreach(struct store_txn *t, uint64_t after,
+                          int (*fn)(void *arg, uint64_t seq, const struct store_change_hdr *h,
+                                    const uint8_t *serial),
+                          void *arg);
+
+int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
+                  uint16_t shard, const struct store_crl_hdr *hdr, const uint8_t *der);
+int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
+                  uint16_t shard, const struct store_crl_hdr **hdr, const uint8_t **der);
+
+/* Entry counts and bytes in use, for /metrics and bench/ (bytes per certificate). */
+struct store_stats {
+    uint64_t issuers, certs, revoked, responses, changes, crls;
+    uint64_t map_used_bytes, map_size_bytes;
+};
+int store_stats(struct store_txn *t, struct store_stats *out);
+
+#endif
