@@ -1,0 +1,296 @@
+/*
+ * Tests for common/store: what the indexer writes is what the responder and
+ * crlgen read back, across transactions and a read-only reopen; status changes
+ * (and only changes) land in the change log and the revoked index; the response
+ * lookup is keyed by issuer hashes and serial together.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lmdb.h>
+
+#include "store.h"
+
+#define MAP (64u << 20)
+
+static char *tmp_store(void)
+{
+    static char dir[64];
+    strcpy(dir, "/tmp/revokd-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    return dir;
+}
+
+static struct store_issuer_rec issuer(const char *name, uint8_t fill)
+{
+    struct store_issuer_rec r = {0};
+    snprintf(r.name, sizeof(r.name), "%s", name);
+    memset(r.name_sha1, fill, 20);
+    memset(r.key_sha1, fill + 1, 20);
+    memset(r.name_sha256, fill + 2, 32);
+    memset(r.key_sha256, fill + 3, 32);
+    return r;
+}
+
+Test(store, issuer_round_trip_and_lookup_by_hash)
+{
+    struct store *s;
+    struct store_txn t;
+    const char *dir = tmp_store();
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    struct store_issuer_rec a = issuer("alpha", 0x10), b = issuer("beta", 0x20);
+    uint32_t ida, idb, again;
+    cr_assert_eq(store_put_issuer(&t, &a, (const uint8_t *)"certA", 5, &ida), 0);
+    cr_assert_eq(store_put_issuer(&t, &b, (const uint8_t *)"certB!", 6, &idb), 0);
+    cr_assert_neq(ida, idb);
+    cr_assert_eq(store_put_issuer(&t, &a, (const uint8_t *)"certA", 5, &again), 0);
+    cr_assert_eq(again, ida, "re-registering by name keeps the id");
+    cr_assert_eq(store_set_issuer_crl(&t, idb, 7, 42), 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    const struct store_issuer_rec *r;
+    const uint8_t *cert;
+    cr_assert_eq(store_get_issuer_by_name(&t, "beta", &r, &cert), 0);
+    cr_assert_eq(r->id, idb);
+    cr_assert_eq(r->cert_len, 6);
+    cr_assert_eq(memcmp(cert, "certB!", 6), 0);
+    cr_assert_eq(r->crl_number, 7);
+    cr_assert_eq(r->crl_seq, 42);
+    cr_assert_eq(store_get_issuer_by_name(&t, "gamma", &r, &cert), -ENOENT);
+    uint32_t id;
+    cr_assert_eq(store_issuer_by_hash(&t, STORE_HASH_SHA1, a.name_sha1, a.key_sha1, &id), 0);
+    cr_assert_eq(id, ida);
+    cr_assert_eq(store_issuer_by_hash(&t, STORE_HASH_SHA256, b.name_sha256, b.key_sha256, &id), 0);
+    cr_assert_eq(id, idb);
+    /* Name hash of one issuer with the key hash of another is no issuer at all. */
+    cr_assert_eq(store_issuer_by_hash(&t, STORE_HASH_SHA1, a.name_sha1, b.key_sha1, &id), -ENOENT);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, cert_changes_are_logged_once)
+{
+    struct store *s;
+    struct store_txn t;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    const uint8_t serial[] = {0x00, 0x81, 0x02};
+    struct store_cert c = {.status = STORE_GOOD, .reason = STORE_REASON_NONE, .source = 1,
+                           .not_after = 2000000000};
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 100), 1, "new entry is a change");
+    cr_assert_eq(c.seq, 1);
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 101), 0, "same state is no change");
+    c.status = STORE_REVOKED;
+    c.reason = 1;
+    c.revoked_at = 1900000000;
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 102), 1);
+    cr_assert_eq(c.seq, 2);
+    cr_assert_eq(store_txn_commit(&t), 0);
+
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    struct store_cert got;
+    cr_assert_eq(store_get_cert(&t, 1, serial, 3, &got), 0);
+    cr_assert_eq(got.status, STORE_REVOKED);
+    cr_assert_eq(got.reason, 1);
+    cr_assert_eq(got.revoked_at, 1900000000);
+    cr_assert_eq(got.seq, 2);
+    cr_assert_eq(store_get_cert(&t, 2, serial, 3, &got), -ENOENT, "other issuer, same serial");
+    uint64_t last;
+    cr_assert_eq(store_last_seq(&t, &last), 0);
+    cr_assert_eq(last, 2);
+    /* Un-revoking (removeFromCRL of a hold) leaves the revoked index. */
+    c.status = STORE_GOOD;
+    c.reason = STORE_REASON_NONE;
+    c.revoked_at = 0;
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 103), 1);
+    cr_assert_eq(c.seq, 3, "seq continues across transactions");
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+}
+
+struct collect {
+    int n;
+    uint8_t last_serial[STORE_SERIAL_MAX];
+    size_t last_len;
+    uint64_t seqs[16];
+    uint8_t old_status[16], new_status[16];
+};
+
+static int collect_cert(void *arg, const uint8_t *serial, size_t len, const struct store_cert *c)
+{
+    struct collect *k = arg;
+    (void)c;
+    memcpy(k->last_serial, serial, len);
+    k->last_len = len;
+    k->n++;
+    return 0;
+}
+
+static int collect_change(void *arg, uint64_t seq, const struct store_change_hdr *h,
+                          const uint8_t *serial)
+{
+    struct collect *k = arg;
+    (void)serial;
+    k->seqs[k->n] = seq;
+    k->old_status[k->n] = h->old_status;
+    k->new_status[k->n] = h->new_status;
+    k->n++;
+    return 0;
+}
+
+Test(store, revoked_index_and_change_log_iteration)
+{
+    struct store *s;
+    struct store_txn t;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    for (uint8_t i = 1; i <= 6; i++) {
+        struct store_cert c = {.status = i % 2 ? STORE_REVOKED : STORE_GOOD,
+                               .reason = STORE_REASON_NONE, .revoked_at = i % 2 ? 1000 : 0};
+        cr_assert_eq(store_put_cert(&t, 5, &i, 1, &c, 1), 1);
+    }
+    /* A revoked cert of another issuer must not appear in issuer 5's walk. */
+    uint8_t x = 9;
+    struct store_cert other = {.status = STORE_HOLD, .reason = 6, .revoked_at = 5};
+    cr_assert_eq(store_put_cert(&t, 6, &x, 1, &other, 1), 1);
+    cr_assert_eq(store_txn_commit(&t), 0);
+
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct collect k = {0};
+    cr_assert_eq(store_cert_foreach(&t, 5, true, collect_cert, &k), 0);
+    cr_assert_eq(k.n, 3);
+    cr_assert_eq(k.last_serial[0], 5);
+    memset(&k, 0, sizeof(k));
+    cr_assert_eq(store_cert_foreach(&t, 5, false, collect_cert, &k), 0);
+    cr_assert_eq(k.n, 6);
+    memset(&k, 0, sizeof(k));
+    cr_assert_eq(store_changes_foreach(&t, 4, collect_change, &k), 0);
+    cr_assert_eq(k.n, 3);
+    cr_assert_eq(k.seqs[0], 5);
+    cr_assert_eq(k.seqs[2], 7);
+    cr_assert_eq(k.old_status[2], 0xff);
+    cr_assert_eq(k.new_status[2], STORE_HOLD);
+    struct store_stats st;
+    cr_assert_eq(store_stats(&t, &st), 0);
+    cr_assert_eq(st.certs, 7);
+    cr_assert_eq(st.revoked, 4);
+    cr_assert_eq(st.changes, 7);
+    cr_assert(st.map_used_bytes > 0 && st.map_used_bytes <= st.map_size_bytes);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, response_key_includes_issuer_hashes)
+{
+    struct store *s;
+    struct store_txn t;
+    uint8_t nh[32], kh[32], other[32];
+    memset(nh, 1, sizeof(nh));
+    memset(kh, 2, sizeof(kh));
+    memset(other, 3, sizeof(other));
+    const uint8_t serial[] = {0x10, 0x01};
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 2, 10, 20, 11,
+                                    (const uint8_t *)"sha1-resp", 9),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA256, nh, kh, serial, 2, 10, 20, 11,
+                                    (const uint8_t *)"sha256-resp", 11),
+                 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct store_resp r;
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 2, &r), 0);
+    cr_assert_eq(r.der_len, 9);
+    cr_assert_eq(memcmp(r.der, "sha1-resp", 9), 0);
+    cr_assert_eq(r.hdr->this_update, 10);
+    cr_assert_eq(r.hdr->next_update, 20);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA256, nh, kh, serial, 2, &r), 0);
+    cr_assert_eq(memcmp(r.der, "sha256-resp", 11), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, other, kh, serial, 2, &r), -ENOENT);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, other, serial, 2, &r), -ENOENT);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &r), -ENOENT);
+    cr_assert_eq(store_get_response(&t, 7, nh, kh, serial, 2, &r), -ENOENT);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, reader_renew_sees_new_commits)
+{
+    struct store *w, *rd;
+    struct store_txn wt, rt;
+    const char *dir = tmp_store();
+    uint8_t h[20] = {0};
+    const uint8_t serial[] = {0x42};
+    struct store_resp r;
+    cr_assert_eq(store_open(&w, dir, MAP, 0), 0);
+    cr_assert_eq(store_open(&rd, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(rd, &rt, true), 0);
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
+    cr_assert_eq(store_txn_begin(w, &wt, false), 0);
+    cr_assert_eq(store_put_response(&wt, STORE_HASH_SHA1, h, h, serial, 1, 1, 2, 1,
+                                    (const uint8_t *)"x", 1),
+                 0);
+    cr_assert_eq(store_txn_commit(&wt), 0);
+    /* The old snapshot still does not see it; a renewed one does. */
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
+    store_txn_reset(&rt);
+    cr_assert_eq(store_txn_renew(&rt), 0);
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), 0);
+    store_txn_abort(&rt);
+    store_close(rd);
+    store_close(w);
+}
+
+Test(store, crl_round_trip)
+{
+    struct store *s;
+    struct store_txn t;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    struct store_crl_hdr h = {.version = 1, .der_len = 4, .number = 3, .this_update = 5,
+                              .next_update = 6};
+    cr_assert_eq(store_put_crl(&t, 1, STORE_CRL_FULL, 0, &h, (const uint8_t *)"CRL!"), 0);
+    const struct store_crl_hdr *gh;
+    const uint8_t *der;
+    cr_assert_eq(store_get_crl(&t, 1, STORE_CRL_FULL, 0, &gh, &der), 0);
+    cr_assert_eq(gh->number, 3);
+    cr_assert_eq(memcmp(der, "CRL!", 4), 0);
+    cr_assert_eq(store_get_crl(&t, 1, STORE_CRL_DELTA, 0, &gh, &der), -ENOENT);
+    cr_assert_eq(store_get_crl(&t, 2, STORE_CRL_FULL, 0, &gh, &der), -ENOENT);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, refuses_other_schema_version_and_missing_store)
+{
+    struct store *s;
+    const char *dir = tmp_store();
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    store_close(s);
+    /* Rewrite the schema version behind the store's back. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint32_t v = STORE_SCHEMA_VERSION + 1;
+    MDB_val k = {6, "schema"}, val = {4, &v};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    cr_assert_eq(store_open(&s, dir, MAP, 0), -EPROTO);
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), -EPROTO);
+    cr_assert_lt(store_open(&s, "/nonexistent/revokd-store", 0, STORE_RDONLY), 0);
+}
