@@ -602,10 +602,12 @@ int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *seria
         return 0;
     }
     if (changed) {
+        uint64_t seq;
         rc = store_append_change(t, issuer_id, serial, serial_len, is_new ? 0xff : old.status, c,
-                                 now, &c->seq);
+                                 now, &seq);
         if (rc < 0)
             return rc;
+        c->seq = seq;
     } else {
         c->seq = old.seq;
     }

@@ -20,7 +20,9 @@
  *
  * Values are native-endian fixed structs (LMDB files are not portable across
  * architectures anyway) followed by variable bytes. Pointers returned by getters
- * point into the map and stay valid until their transaction ends.
+ * point into the map and stay valid until their transaction ends. LMDB aligns
+ * values only to 2 bytes, so every struct read in place is STORE_PACKED
+ * (alignment 1): the compiler then emits loads that are safe at any address.
  *
  * Ownership: store_open() returns a store the caller frees with store_close().
  * A struct store_txn belongs to one thread; read txns may be reset/renewed to
@@ -49,6 +51,9 @@ enum store_source { STORE_SRC_INDEX = 1, STORE_SRC_REVOKCTL = 2, STORE_SRC_CRL =
 
 #define STORE_REASON_NONE 0xff /* no reasonCode (CRLReason values are 0..10) */
 
+/* For structs read in place from the map (see above). */
+#define STORE_PACKED __attribute__((packed))
+
 /* CRL kinds in the crls key. */
 enum store_crl_kind { STORE_CRL_FULL = 0, STORE_CRL_DELTA = 1 };
 
@@ -61,7 +66,7 @@ struct store_issuer_rec {
     uint64_t crl_number;   /* last CRL number issued (crlgen) */
     uint64_t crl_seq;      /* change seq covered by that CRL (delta CRLs start here) */
     int64_t synced_at;     /* last successful indexer sync, Unix seconds */
-};
+} STORE_PACKED;
 
 struct store_cert {
     uint8_t status;     /* enum store_status */
@@ -72,7 +77,7 @@ struct store_cert {
     int64_t invalidity; /* invalidity date (key compromise time); 0 if none */
     int64_t not_after;  /* certificate expiry */
     uint64_t seq;       /* change seq of the last change to this entry */
-};
+} STORE_PACKED;
 
 /* Header of a pre-signed response value; the OCSPResponse DER follows. */
 struct store_resp_hdr {
@@ -81,7 +86,7 @@ struct store_resp_hdr {
     int64_t this_update;
     int64_t next_update;
     int64_t produced_at;
-};
+} STORE_PACKED;
 
 /* One change-log record: a certificate's status changed (or first appeared). */
 struct store_change_hdr {
@@ -91,7 +96,7 @@ struct store_change_hdr {
     uint8_t reason;
     uint8_t serial_len; /* serial bytes follow */
     int64_t at;         /* when the change was recorded, Unix seconds */
-};
+} STORE_PACKED;
 
 struct store_crl_hdr {
     uint32_t version;  /* 1 */
@@ -100,7 +105,7 @@ struct store_crl_hdr {
     uint64_t base;     /* delta CRLs: BaseCRLNumber; 0 for full */
     int64_t this_update;
     int64_t next_update;
-};
+} STORE_PACKED;
 
 struct store;
 
