@@ -1,0 +1,211 @@
+/*
+ * publish — atomic file replacement and the CRL file pair. The sequence in
+ * publish_atomic() is the classic one for crash-safe replacement on POSIX
+ * filesystems: the data must be durable before the rename makes it visible
+ * (else a crash can leave a visible, empty file), and the directory must be
+ * durable after it (else a crash can bring the old name back). The temp file
+ * lives in the target directory because rename() is only atomic within one
+ * filesystem, and is dot-prefixed so directory listings and web servers that
+ * hide dotfiles never show a half-written CRL. PEM is produced here from the
+ * DER with EVP_EncodeBlock rather than by parsing the CRL back into OpenSSL
+ * objects, which would cost memory per entry on large CRLs.
+ */
+#include "publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define PUBLISH_PEM_HEAD  "-----BEGIN X509 CRL-----\n"
+#define PUBLISH_PEM_TAIL  "-----END X509 CRL-----\n"
+#define PUBLISH_PEM_CHUNK 48 /* input bytes per 64-column base64 line */
+
+static int publish_write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int publish_fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    int rc = fsync(dfd) < 0 ? -errno : 0;
+    close(dfd);
+    return rc;
+}
+
+int publish_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    bool have_tmp = false;
+    int fd = -1;
+    int rc;
+
+    if (name[0] == '\0' || strchr(name, '/') != NULL)
+        return -EINVAL;
+    rc = snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    if (rc < 0 || (size_t)rc >= sizeof(dst))
+        return -ENAMETOOLONG;
+    rc = snprintf(tmp, sizeof(tmp), "%s/.%s.tmpXXXXXX", dir, name);
+    if (rc < 0 || (size_t)rc >= sizeof(tmp))
+        return -ENAMETOOLONG;
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    have_tmp = true;
+    /* mkstemp makes 0600; a CRL is public and read by the web server's user. */
+    if (fchmod(fd, 0644) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = publish_write_all(fd, data, len);
+    if (rc < 0)
+        goto fail;
+    if (fsync(fd) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    /* close() can report a deferred write error (NFS): check it, and never
+     * close twice, even when it fails. */
+    rc = close(fd);
+    fd = -1;
+    if (rc < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (rename(tmp, dst) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    have_tmp = false;
+    return publish_fsync_dir(dir);
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (have_tmp)
+        unlink(tmp);
+    return rc;
+}
+
+/*
+ * mkdir -p: creates each missing component with mode 0755. A component that
+ * already exists is fine whatever error mkdir() gave (EEXIST, but also EACCES
+ * or EROFS on some systems for an existing parent), as long as it is a
+ * directory.
+ */
+static int publish_mkdirs(const char *dir)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    struct stat st;
+
+    if (n == 0)
+        return -EINVAL;
+    if (n >= sizeof(path))
+        return -ENAMETOOLONG;
+    memcpy(path, dir, n + 1);
+    for (char *s = path + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(path, 0755) < 0) {
+            int err = errno;
+            if (stat(path, &st) < 0)
+                return -err;
+            if (!S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        }
+        if (c == '\0')
+            return 0;
+        *s = c;
+    }
+}
+
+/* Encodes der as an "X509 CRL" PEM block into a malloc'd buffer. */
+static int publish_pem(const uint8_t *der, size_t len, char **out, size_t *out_len)
+{
+    const size_t head = sizeof(PUBLISH_PEM_HEAD) - 1, tail = sizeof(PUBLISH_PEM_TAIL) - 1;
+    size_t lines = (len + PUBLISH_PEM_CHUNK - 1) / PUBLISH_PEM_CHUNK;
+
+    if (len == 0 || lines > (SIZE_MAX - head - tail - 1) / 65)
+        return -EINVAL;
+    /* 64 characters and a newline per line; EVP_EncodeBlock's NUL after each
+     * line lands where the newline goes, so +1 only covers the last. */
+    char *buf = malloc(head + lines * 65 + tail + 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    char *p = buf;
+    memcpy(p, PUBLISH_PEM_HEAD, head);
+    p += head;
+    for (size_t off = 0; off < len; off += PUBLISH_PEM_CHUNK) {
+        size_t n = len - off < PUBLISH_PEM_CHUNK ? len - off : PUBLISH_PEM_CHUNK;
+        p += EVP_EncodeBlock((unsigned char *)p, der + off, (int)n);
+        *p++ = '\n';
+    }
+    memcpy(p, PUBLISH_PEM_TAIL, tail);
+    p += tail;
+    *out = buf;
+    *out_len = (size_t)(p - buf);
+    return 0;
+}
+
+int publish_crl(const char *dir, const char *name, const uint8_t *der, size_t len)
+{
+    char file[NAME_MAX + 1];
+    char *pem = NULL;
+    size_t pem_len;
+    int rc;
+
+    rc = publish_mkdirs(dir);
+    if (rc < 0)
+        goto fail;
+    rc = snprintf(file, sizeof(file), "%s.crl", name);
+    if (rc < 0 || (size_t)rc >= sizeof(file)) {
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    rc = publish_atomic(dir, file, der, len);
+    if (rc < 0)
+        goto fail;
+    rc = publish_pem(der, len, &pem, &pem_len);
+    if (rc < 0)
+        goto fail;
+    rc = snprintf(file, sizeof(file), "%s.crl.pem", name);
+    if (rc < 0 || (size_t)rc >= sizeof(file)) {
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    rc = publish_atomic(dir, file, pem, pem_len);
+    if (rc < 0)
+        goto fail;
+    free(pem);
+    return 0;
+
+fail:
+    free(pem);
+    return rc;
+}
