@@ -1,0 +1,655 @@
+/*
+ * handler — routing and response formatting for the responder. An OCSP request
+ * becomes one store get keyed by its CertID; the answer is the pre-signed DER
+ * straight from the LMDB map, or one of the fixed 5-byte OCSP error responses
+ * (over HTTP 200, as RFC 6960 responders do). Everything here runs per request
+ * on the hot path, so headers are formatted by hand into the caller's buffer
+ * (no snprintf, no strftime and its locale, no allocation) and the only state
+ * touched is the counters and the batch's read txn.
+ */
+#include "handler.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "der.h"
+#include "ocsp.h"
+
+/* Path suffixes tried for an RFC 5019 GET behind a path prefix ("/ocsp/MEIw..."). */
+#define HANDLER_GET_TRIES 8
+
+static const char handler_ct_ocsp[] = "application/ocsp-response";
+static const char handler_ct_crl[] = "application/pkix-crl";
+static const char handler_ct_text[] = "text/plain; charset=utf-8";
+static const char handler_ct_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* A bounded writer into a caller's buffer; overflow is sticky. */
+struct handler_w {
+    char *p;
+    size_t len, cap;
+    bool err;
+};
+
+static void handler_w_mem(struct handler_w *w, const void *s, size_t n)
+{
+    if (w->err || w->cap - w->len < n) {
+        w->err = true;
+        return;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void handler_w_str(struct handler_w *w, const char *s)
+{
+    handler_w_mem(w, s, strlen(s));
+}
+
+static void handler_w_u64(struct handler_w *w, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    handler_w_mem(w, tmp + i, sizeof(tmp) - i);
+}
+
+/* Decimal with at least `width` digits (zero-padded). */
+static void handler_w_udec(struct handler_w *w, unsigned v, unsigned width)
+{
+    char tmp[10];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || sizeof(tmp) - i < width);
+    handler_w_mem(w, tmp + i, sizeof(tmp) - i);
+}
+
+static void handler_w_hex(struct handler_w *w, const uint8_t *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n && !w->err; i++) {
+        char two[2] = {digits[p[i] >> 4], digits[p[i] & 15]};
+        handler_w_mem(w, two, 2);
+    }
+}
+
+static void handler_w_hex64(struct handler_w *w, uint64_t v)
+{
+    uint8_t be[8];
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        be[i] = (uint8_t)v;
+    handler_w_hex(w, be, sizeof(be));
+}
+
+/* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT". */
+static void handler_w_date(struct handler_w *w, int64_t t)
+{
+    static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    int y, mo, d, h, mi, s;
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799) /* 9999-12-31T23:59:59Z: the format has four year digits */
+        t = 253402300799;
+    der_time_civil(t, &y, &mo, &d, &h, &mi, &s);
+    handler_w_mem(w, wdays[(t / 86400 + 4) % 7], 3); /* 1970-01-01 was a Thursday */
+    handler_w_str(w, ", ");
+    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_str(w, " ");
+    handler_w_mem(w, months[(mo - 1) % 12], 3);
+    handler_w_str(w, " ");
+    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_str(w, " ");
+    handler_w_udec(w, (unsigned)h, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)mi, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)s, 2);
+    handler_w_str(w, " GMT");
+}
+
+/* Reason phrases, each with the newline that makes it an error body too. */
+static const char *handler_reason(int status)
+{
+    static const struct {
+        int status;
+        const char *text;
+    } reasons[] = {
+        {200, "OK\n"},
+        {400, "Bad Request\n"},
+        {404, "Not Found\n"},
+        {405, "Method Not Allowed\n"},
+        {411, "Length Required\n"},
+        {413, "Content Too Large\n"},
+        {414, "URI Too Long\n"},
+        {417, "Expectation Failed\n"},
+        {431, "Request Header Fields Too Large\n"},
+        {500, "Internal Server Error\n"},
+        {501, "Not Implemented\n"},
+        {503, "Service Unavailable\n"},
+        {505, "HTTP Version Not Supported\n"},
+    };
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        if (reasons[i].status == status)
+            return reasons[i].text;
+    }
+    return "Error\n";
+}
+
+/* Freshness headers for a cacheable GET answer (OCSP per RFC 5019 6.2, or a CRL). */
+struct handler_cache {
+    int64_t this_update, next_update;
+    const char *etag; /* quoted strong validator */
+    size_t etag_len;
+};
+
+/* Everything about one response except the status line, which is derived. */
+struct handler_resp {
+    int status;
+    const char *ctype;
+    const uint8_t *body;
+    size_t body_len;
+    const struct handler_cache *cache; /* or NULL */
+    bool no_store;                     /* OCSP errors over GET: never cache them */
+    const char *allow;                 /* for 405, or NULL */
+    bool close;                        /* close regardless of what the client asked */
+};
+
+static void handler_count(struct handler *h, const struct http_req *req, enum handler_result r)
+{
+    unsigned m = req ? (unsigned)req->method : HTTP_OTHER;
+    h->requests[m < HANDLER_METHODS ? m : HTTP_OTHER][r]++;
+}
+
+static int handler_emit(struct handler *h, const struct http_req *req, const struct handler_resp *r,
+                        struct http_out *out)
+{
+    struct handler_w w = {(char *)out->hdr, 0, out->hdr_cap, false};
+    bool head = req && req->method == HTTP_HEAD;
+    bool close = r->close || !req || !req->keep_alive;
+
+    handler_w_str(&w, "HTTP/1.1 ");
+    handler_w_udec(&w, (unsigned)r->status, 3);
+    handler_w_str(&w, " ");
+    const char *reason = handler_reason(r->status);
+    handler_w_mem(&w, reason, strlen(reason) - 1);
+    handler_w_str(&w, "\r\nDate: ");
+    handler_w_date(&w, h->now);
+    handler_w_str(&w, "\r\nContent-Type: ");
+    handler_w_str(&w, r->ctype);
+    handler_w_str(&w, "\r\nContent-Length: ");
+    handler_w_u64(&w, r->body_len);
+    handler_w_str(&w, "\r\n");
+    if (r->cache) {
+        const struct handler_cache *c = r->cache;
+        int64_t left = c->next_update - h->now;
+        uint64_t age = left > 0 ? (uint64_t)left : 0;
+        if (age > h->max_age)
+            age = h->max_age;
+        handler_w_str(&w, "Cache-Control: max-age=");
+        handler_w_u64(&w, age);
+        handler_w_str(&w, ", public, no-transform, must-revalidate\r\nLast-Modified: ");
+        handler_w_date(&w, c->this_update);
+        handler_w_str(&w, "\r\nExpires: ");
+        handler_w_date(&w, c->next_update);
+        handler_w_str(&w, "\r\nETag: ");
+        handler_w_mem(&w, c->etag, c->etag_len);
+        handler_w_str(&w, "\r\n");
+    } else if (r->no_store) {
+        handler_w_str(&w, "Cache-Control: no-store\r\n");
+    }
+    if (r->allow) {
+        handler_w_str(&w, "Allow: ");
+        handler_w_str(&w, r->allow);
+        handler_w_str(&w, "\r\n");
+    }
+    if (close)
+        handler_w_str(&w, "Connection: close\r\n");
+    else if (req->minor == 0)
+        handler_w_str(&w, "Connection: keep-alive\r\n"); /* 1.0 clients need it said */
+    handler_w_str(&w, "\r\n");
+    if (w.err)
+        return -ENOSPC;
+
+    out->hdr_len = w.len;
+    out->body = head ? NULL : r->body;
+    out->body_len = head ? 0 : r->body_len;
+    out->status = r->status;
+    out->close = close;
+    return 0;
+}
+
+static int handler_text(struct handler *h, const struct http_req *req, int status, const char *text,
+                        const char *allow, bool close, struct http_out *out)
+{
+    struct handler_resp r = {.status = status,
+                             .ctype = handler_ct_text,
+                             .body = (const uint8_t *)text,
+                             .body_len = strlen(text),
+                             .allow = allow,
+                             .close = close};
+    return handler_emit(h, req, &r, out);
+}
+
+/* The read txn for this batch, renewed on first use; NULL if unavailable. */
+static struct store_txn *handler_txn(struct handler *h)
+{
+    if (!h->store)
+        return NULL;
+    if (!h->txn_live && !h->txn_failed) {
+        int rc = h->txn_open ? store_txn_renew(&h->txn) : -EBADF;
+        if (rc < 0) {
+            /* A failed renew may leave no txn behind (the map was resized): start over. */
+            if (h->txn_open)
+                store_txn_abort(&h->txn);
+            rc = store_txn_begin(h->store, &h->txn, true);
+            h->txn_open = rc == 0;
+        }
+        h->txn_live = rc == 0;
+        h->txn_failed = rc < 0; /* once per batch is enough to find out */
+    }
+    return h->txn_live ? &h->txn : NULL;
+}
+
+static int handler_ocsp_status(struct handler *h, const struct http_req *req, bool get,
+                               enum ocsp_resp_status st, enum handler_result res,
+                               struct http_out *out)
+{
+    size_t len;
+    const uint8_t *der = ocsp_error_response(st, &len);
+    struct handler_resp r = {
+        .status = 200, .ctype = handler_ct_ocsp, .body = der, .body_len = len, .no_store = get};
+    handler_count(h, req, res);
+    return handler_emit(h, req, &r, out);
+}
+
+/* Answers one OCSP request given as DER; get adds the RFC 5019 caching headers. */
+static int handler_ocsp_der(struct handler *h, const struct http_req *req, const struct ocsp_req *o,
+                            bool get, struct http_out *out)
+{
+    if (o->n_certs != 1) /* pre-signed responses carry exactly one SingleResponse */
+        return handler_ocsp_status(h, req, get, OCSP_MALFORMED_REQUEST, HANDLER_R_MALFORMED, out);
+    if (o->id.hash == 0)
+        return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
+    struct store_txn *t = handler_txn(h);
+    if (!t)
+        return handler_ocsp_status(h, req, get, OCSP_TRY_LATER, HANDLER_R_TRYLATER, out);
+
+    struct store_resp sr;
+    const struct ocsp_certid *id = &o->id;
+    int rc = store_get_response(t, (enum store_hash)id->hash, id->name_hash, id->key_hash,
+                                id->serial, id->serial_len, &sr);
+    if (rc == -ENOENT)
+        return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
+    if (rc < 0)
+        return handler_ocsp_status(h, req, get, OCSP_INTERNAL_ERROR, HANDLER_R_INTERNAL, out);
+    /* LMDB aligns values to 2 bytes only: copy the header rather than dereference it. */
+    struct store_resp_hdr rh;
+    memcpy(&rh, (const void *)sr.hdr, sizeof(rh));
+    if (h->now > rh.next_update) {
+        /* The indexer fell behind: an expired answer is worse than none. */
+        h->stale++;
+        return handler_ocsp_status(h, req, get, OCSP_TRY_LATER, HANDLER_R_TRYLATER, out);
+    }
+
+    /* Strong validator without hashing: producedAt changes on every re-sign, and
+     * the CertID's hash algorithm, key hash prefix and serial name the resource. */
+    char etag[2 + 16 + 1 + 2 + 8 + 1 + 2 * STORE_SERIAL_MAX];
+    struct handler_w ew = {etag, 0, sizeof(etag), false};
+    handler_w_str(&ew, "\"");
+    handler_w_hex64(&ew, (uint64_t)rh.produced_at);
+    handler_w_str(&ew, "-");
+    uint8_t alg = (uint8_t)id->hash;
+    handler_w_hex(&ew, &alg, 1);
+    handler_w_hex(&ew, id->key_hash, id->hash_len < 4 ? id->hash_len : 4);
+    handler_w_str(&ew, "-");
+    handler_w_hex(&ew, id->serial, id->serial_len);
+    handler_w_str(&ew, "\"");
+    struct handler_cache cache = {rh.this_update, rh.next_update, etag, ew.len};
+
+    struct handler_resp r = {.status = 200,
+                             .ctype = handler_ct_ocsp,
+                             .body = sr.der,
+                             .body_len = sr.der_len,
+                             .cache = get && !ew.err ? &cache : NULL};
+    handler_count(h, req, HANDLER_R_OK);
+    rc = handler_emit(h, req, &r, out);
+    if (rc == 0 && req->method != HTTP_HEAD)
+        h->ocsp_bytes += sr.der_len;
+    return rc;
+}
+
+static int handler_ocsp_post(struct handler *h, const struct http_req *req, const uint8_t *body,
+                             size_t body_len, struct http_out *out)
+{
+    struct ocsp_req o;
+    if (ocsp_req_parse(body, body_len, &o) < 0)
+        return handler_ocsp_status(h, req, false, OCSP_MALFORMED_REQUEST, HANDLER_R_MALFORMED, out);
+    return handler_ocsp_der(h, req, &o, false, out);
+}
+
+/*
+ * RFC 5019 GET: the request is the last path segment(s). The responder URL may
+ * carry a path of its own and base64 contains '/', so try the whole path, then
+ * each suffix after a '/', and take the first that is a strict DER request.
+ */
+static int handler_ocsp_get(struct handler *h, const struct http_req *req, const char *path,
+                            size_t len, struct http_out *out)
+{
+    uint8_t der[OCSP_REQ_MAX];
+    struct ocsp_req o;
+    const char *s = path + 1, *end = path + len;
+    for (unsigned i = 0; i < HANDLER_GET_TRIES && s < end; i++) {
+        ssize_t n = http_b64_path_decode(s, (size_t)(end - s), der, sizeof(der));
+        if (n > 0 && ocsp_req_parse(der, (size_t)n, &o) == 0)
+            return handler_ocsp_der(h, req, &o, true, out);
+        const char *slash = memchr(s, '/', (size_t)(end - s));
+        if (!slash)
+            break;
+        s = slash + 1;
+    }
+    return handler_ocsp_status(h, req, true, OCSP_MALFORMED_REQUEST, HANDLER_R_MALFORMED, out);
+}
+
+static bool handler_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= STORE_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* GET /crl/<issuer>.crl: the issuer's current full CRL. */
+static int handler_crl(struct handler *h, const struct http_req *req, const char *path, size_t len,
+                       struct http_out *out)
+{
+    static const char pre[] = "/crl/", suf[] = ".crl";
+    const size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
+    char name[STORE_NAME_MAX];
+    if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0 ||
+        !handler_name_ok(path + plen, len - plen - slen))
+        goto not_found;
+    memcpy(name, path + plen, len - plen - slen);
+    name[len - plen - slen] = '\0';
+
+    struct store_txn *t = handler_txn(h);
+    if (!t) {
+        handler_count(h, req, HANDLER_R_HTTP_ERROR);
+        return handler_text(h, req, 503, "store unavailable\n", NULL, false, out);
+    }
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert, *der;
+    const struct store_crl_hdr *chp;
+    struct store_crl_hdr ch;
+    uint32_t id;
+    int rc = store_get_issuer_by_name(t, name, &rec, &cert);
+    if (rc == 0) {
+        /* Map pointers are only 2-byte aligned: copy fields out, never dereference. */
+        memcpy(&id, (const char *)rec + offsetof(struct store_issuer_rec, id), sizeof(id));
+        rc = store_get_crl(t, id, STORE_CRL_FULL, 0, &chp, &der);
+    }
+    if (rc == 0)
+        memcpy(&ch, (const void *)chp, sizeof(ch));
+    if (rc == -ENOENT)
+        goto not_found;
+    if (rc < 0) {
+        handler_count(h, req, HANDLER_R_HTTP_ERROR);
+        return handler_text(h, req, 500, "store error\n", NULL, false, out);
+    }
+
+    char etag[2 + 16 + 1];
+    struct handler_w ew = {etag, 0, sizeof(etag), false};
+    handler_w_str(&ew, "\"");
+    handler_w_hex64(&ew, ch.number); /* the CRL Number names one CRL of this issuer */
+    handler_w_str(&ew, "\"");
+    struct handler_cache cache = {ch.this_update, ch.next_update, etag, ew.len};
+    struct handler_resp r = {.status = 200,
+                             .ctype = handler_ct_crl,
+                             .body = der,
+                             .body_len = ch.der_len,
+                             .cache = &cache};
+    handler_count(h, req, HANDLER_R_CRL);
+    rc = handler_emit(h, req, &r, out);
+    if (rc == 0 && req->method != HTTP_HEAD)
+        h->crl_bytes += ch.der_len;
+    return rc;
+
+not_found:
+    handler_count(h, req, HANDLER_R_NOT_FOUND);
+    return handler_text(h, req, 404, "no such CRL\n", NULL, false, out);
+}
+
+static int handler_health(struct handler *h, const struct http_req *req, struct http_out *out)
+{
+    bool ok = handler_txn(h) != NULL;
+    handler_count(h, req, ok ? HANDLER_R_META : HANDLER_R_HTTP_ERROR);
+    return handler_text(h, req, ok ? 200 : 503, ok ? "ok\n" : "store unavailable\n", NULL, false,
+                        out);
+}
+
+static void handler_w_metric(struct handler_w *w, const char *name, const char *type,
+                             const char *help)
+{
+    handler_w_str(w, "# HELP ");
+    handler_w_str(w, name);
+    handler_w_str(w, " ");
+    handler_w_str(w, help);
+    handler_w_str(w, "\n# TYPE ");
+    handler_w_str(w, name);
+    handler_w_str(w, " ");
+    handler_w_str(w, type);
+    handler_w_str(w, "\n");
+}
+
+static void handler_w_sample(struct handler_w *w, const char *name, uint64_t v)
+{
+    handler_w_str(w, name);
+    handler_w_str(w, " ");
+    handler_w_u64(w, v);
+    handler_w_str(w, "\n");
+}
+
+static int handler_metrics(struct handler *h, const struct http_req *req, struct http_out *out)
+{
+    static const char *const methods[HANDLER_METHODS] = {"other", "get", "post", "head"};
+    static const char *const results[HANDLER_R_COUNT] = {"ok",       "unauthorized", "malformed",
+                                                         "trylater", "internal",     "crl",
+                                                         "meta",     "not_found",    "http_error"};
+    struct handler_w w = {h->scratch, 0, sizeof(h->scratch), false};
+
+    /* Count this scrape first so the body includes it. */
+    handler_count(h, req, HANDLER_R_META);
+    handler_w_metric(&w, "revokd_up", "gauge", "The responder is running.");
+    handler_w_sample(&w, "revokd_up", 1);
+    handler_w_metric(&w, "revokd_requests_total", "counter",
+                     "HTTP requests by method and outcome.");
+    for (unsigned m = 0; m < HANDLER_METHODS; m++) {
+        for (unsigned r = 0; r < HANDLER_R_COUNT; r++) {
+            handler_w_str(&w, "revokd_requests_total{method=\"");
+            handler_w_str(&w, methods[m]);
+            handler_w_str(&w, "\",result=\"");
+            handler_w_str(&w, results[r]);
+            handler_w_str(&w, "\"} ");
+            handler_w_u64(&w, h->requests[m][r]);
+            handler_w_str(&w, "\n");
+        }
+    }
+    handler_w_metric(&w, "revokd_stale_responses_total", "counter",
+                     "Pre-signed responses found past nextUpdate (answered tryLater).");
+    handler_w_sample(&w, "revokd_stale_responses_total", h->stale);
+    handler_w_metric(&w, "revokd_response_bytes_total", "counter", "Body bytes served.");
+    handler_w_str(&w, "revokd_response_bytes_total{kind=\"ocsp\"} ");
+    handler_w_u64(&w, h->ocsp_bytes);
+    handler_w_str(&w, "\nrevokd_response_bytes_total{kind=\"crl\"} ");
+    handler_w_u64(&w, h->crl_bytes);
+    handler_w_str(&w, "\n");
+    handler_w_metric(&w, "revokd_connections_open", "gauge", "Client connections open.");
+    handler_w_sample(&w, "revokd_connections_open", h->conns_open);
+    handler_w_metric(&w, "revokd_connections_total", "counter", "Client connections accepted.");
+    handler_w_sample(&w, "revokd_connections_total", h->conns_total);
+
+    struct store_stats st;
+    struct store_txn *t = handler_txn(h);
+    bool ok = t && store_stats(t, &st) == 0;
+    handler_w_metric(&w, "revokd_store_ok", "gauge", "The store read transaction renews.");
+    handler_w_sample(&w, "revokd_store_ok", ok);
+    if (ok) {
+        static const struct {
+            const char *name, *help;
+            size_t off;
+        } gauges[] = {
+            {"revokd_store_issuers", "Issuers in the store.",
+             offsetof(struct store_stats, issuers)},
+            {"revokd_store_certs", "Certificates in the store.",
+             offsetof(struct store_stats, certs)},
+            {"revokd_store_revoked", "Revoked or on-hold certificates.",
+             offsetof(struct store_stats, revoked)},
+            {"revokd_store_responses", "Pre-signed OCSP responses.",
+             offsetof(struct store_stats, responses)},
+            {"revokd_store_map_used_bytes", "LMDB map bytes in use.",
+             offsetof(struct store_stats, map_used_bytes)},
+            {"revokd_store_map_size_bytes", "LMDB map size.",
+             offsetof(struct store_stats, map_size_bytes)},
+        };
+        for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&st + gauges[i].off, sizeof(v));
+            handler_w_metric(&w, gauges[i].name, "gauge", gauges[i].help);
+            handler_w_sample(&w, gauges[i].name, v);
+        }
+    }
+    if (w.err)
+        return handler_text(h, req, 500, "metrics too large\n", NULL, false, out);
+    struct handler_resp r = {.status = 200,
+                             .ctype = handler_ct_metrics,
+                             .body = (const uint8_t *)h->scratch,
+                             .body_len = w.len};
+    return handler_emit(h, req, &r, out);
+}
+
+int handler_init(struct handler *h, struct store *s, uint32_t max_age)
+{
+    memset(h, 0, sizeof(*h));
+    h->store = s;
+    h->max_age = max_age;
+    if (!s)
+        return 0;
+    int rc = store_txn_begin(s, &h->txn, true);
+    if (rc < 0)
+        goto fail;
+    store_txn_reset(&h->txn); /* idle until the first batch needs it */
+    h->txn_open = true;
+    return 0;
+
+fail:
+    h->store = NULL;
+    return rc;
+}
+
+void handler_free(struct handler *h)
+{
+    if (h->txn_open)
+        store_txn_abort(&h->txn);
+    h->txn_open = h->txn_live = false;
+}
+
+void handler_batch_begin(struct handler *h, int64_t now)
+{
+    h->now = now;
+    h->txn_failed = false;
+}
+
+void handler_batch_end(struct handler *h)
+{
+    if (h->txn_live)
+        store_txn_reset(&h->txn);
+    h->txn_live = false;
+}
+
+int handler_head_check(const struct http_req *req)
+{
+    if (req->has_transfer_encoding)
+        return 501; /* no chunked bodies: OCSP requests are small and sized */
+    if (req->content_length > OCSP_REQ_MAX)
+        return 413;
+    if (req->expect_other)
+        return 417;
+    return 0;
+}
+
+int handler_error(struct handler *h, const struct http_req *req, int status, struct http_out *out)
+{
+    const char *reason = handler_reason(status);
+    handler_count(h, req, HANDLER_R_HTTP_ERROR);
+    /* The framing of what follows is unknown or unread: always close. */
+    struct handler_resp r = {.status = status,
+                             .ctype = handler_ct_text,
+                             .body = (const uint8_t *)reason,
+                             .body_len = strlen(reason),
+                             .close = true};
+    return handler_emit(h, req, &r, out);
+}
+
+static bool handler_path_is(const char *p, size_t n, const char *route)
+{
+    size_t rl = strlen(route);
+    return n == rl && memcmp(p, route, n) == 0;
+}
+
+int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *body,
+                  size_t body_len, struct http_out *out)
+{
+    int st = handler_head_check(req);
+    if (st)
+        return handler_error(h, req, st, out);
+    if (body_len > OCSP_REQ_MAX) /* the backend should have refused it already */
+        return handler_error(h, req, 413, out);
+
+    /* Routes ignore a query string; base64 never contains '?'. */
+    const char *path = req->path;
+    const char *q = memchr(path, '?', req->path_len);
+    size_t plen = q ? (size_t)(q - path) : req->path_len;
+    bool health = handler_path_is(path, plen, "/healthz");
+    bool metrics = handler_path_is(path, plen, "/metrics");
+    bool crl = plen >= 5 && memcmp(path, "/crl/", 5) == 0;
+    bool known = health || metrics || crl;
+
+    switch (req->method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+        if (health)
+            return handler_health(h, req, out);
+        if (metrics)
+            return handler_metrics(h, req, out);
+        if (crl)
+            return handler_crl(h, req, path, plen, out);
+        if (plen == 0 || *path != '/') { /* "GET *" */
+            handler_count(h, req, HANDLER_R_NOT_FOUND);
+            return handler_text(h, req, 404, "not found\n", NULL, false, out);
+        }
+        return handler_ocsp_get(h, req, path, plen, out);
+    case HTTP_POST:
+        if (known)
+            break;
+        if (!req->has_content_length) {
+            handler_count(h, req, HANDLER_R_HTTP_ERROR);
+            return handler_text(h, req, 411, "POST needs a Content-Length\n", NULL, false, out);
+        }
+        return handler_ocsp_post(h, req, body, body_len, out);
+    default:
+        break;
+    }
+    handler_count(h, req, HANDLER_R_HTTP_ERROR);
+    return handler_text(h, req, 405, "method not allowed\n",
+                        known ? "GET, HEAD" : "GET, HEAD, POST", false, out);
+}

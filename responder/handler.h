@@ -1,0 +1,110 @@
+/*
+ * handler — turns one parsed HTTP request into response bytes, with no I/O, no
+ * allocation and no clock reads, so every server backend (libev now, io_uring
+ * later) shares it and tests drive it directly. It answers OCSP over POST and
+ * RFC 5019 GET from the pre-signed responses in the store, serves full CRLs,
+ * /healthz and /metrics, and keeps the counters /metrics reports.
+ *
+ * Batches: a backend calls handler_batch_begin() with the time once, serves any
+ * number of requests, copies each response out, then calls handler_batch_end().
+ * The store read txn is renewed lazily on the batch's first store access and
+ * reset at its end, so an idle responder pins no LMDB snapshot and every batch
+ * sees the indexer's latest commit.
+ *
+ * Ownership: struct handler is caller-allocated; it owns only its read txn (begun
+ * by handler_init, aborted by handler_free). The store must outlive it.
+ */
+#ifndef REVOKD_HANDLER_H
+#define REVOKD_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "store.h"
+
+/* Room the caller gives http_out.hdr: enough for the longest header block we write. */
+#define HANDLER_HDR_MAX 1024
+/* Room for bodies the handler formats itself (/metrics). */
+#define HANDLER_SCRATCH_MAX 8192
+
+/* What a request came to, for revokd_requests_total{result=...}. */
+enum handler_result {
+    HANDLER_R_OK = 0,       /* pre-signed OCSP response served */
+    HANDLER_R_UNAUTHORIZED, /* no response for that CertID, or hash we do not serve */
+    HANDLER_R_MALFORMED,    /* not one strict DER OCSP request */
+    HANDLER_R_TRYLATER,     /* stale pre-signed response, or store unavailable */
+    HANDLER_R_INTERNAL,     /* store read error */
+    HANDLER_R_CRL,          /* CRL served */
+    HANDLER_R_META,         /* /healthz, /metrics */
+    HANDLER_R_NOT_FOUND,    /* 404 */
+    HANDLER_R_HTTP_ERROR,   /* any other 4xx/5xx */
+    HANDLER_R_COUNT
+};
+/* Method index for the counters: enum http_method values. */
+#define HANDLER_METHODS 4
+
+struct handler {
+    struct store *store;  /* NULL: no store; /healthz answers 503, OCSP tryLater */
+    struct store_txn txn; /* the one read txn, reset between batches */
+    bool txn_open;        /* begun (handler_init) */
+    bool txn_live;        /* renewed in this batch */
+    bool txn_failed;      /* renew failed in this batch: do not retry until the next */
+    int64_t now;          /* Unix seconds, from handler_batch_begin */
+    uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+
+    /* Counters, for /metrics. The backend maintains the conns_* gauges. */
+    uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
+    uint64_t stale;                 /* pre-signed responses found past nextUpdate */
+    uint64_t ocsp_bytes, crl_bytes; /* body bytes served (HEAD not counted) */
+    uint64_t conns_open, conns_total;
+
+    char scratch[HANDLER_SCRATCH_MAX]; /* /metrics body */
+};
+
+/*
+ * Prepares h to serve from s (which may be NULL) with max_age as the GET cache
+ * cap, and begins its read txn. Returns 0 or a negative errno.
+ */
+int handler_init(struct handler *h, struct store *s, uint32_t max_age);
+void handler_free(struct handler *h);
+
+/* Starts a batch at Unix time now; the store txn is renewed on first use. */
+void handler_batch_begin(struct handler *h, int64_t now);
+/*
+ * Ends the batch: resets the read txn, after which bodies that pointed into the
+ * store map are no longer valid. Call it once every response of the batch has
+ * been copied out.
+ */
+void handler_batch_end(struct handler *h);
+
+/*
+ * Checks a request head before its body is read. Returns 0 if the backend should
+ * read content_length body bytes and call handler_serve(), or an HTTP status
+ * (413 body over OCSP_REQ_MAX, 501 Transfer-Encoding, 417 unknown Expect) to
+ * answer at once with handler_error() and then close, leaving the body unread.
+ */
+int handler_head_check(const struct http_req *req);
+
+/*
+ * Serves one request whose body (content_length bytes, or none) is complete.
+ * The caller sets out->hdr and out->hdr_cap (HANDLER_HDR_MAX is always enough);
+ * the handler fills the rest. out->body points into the store map, into
+ * h->scratch or at static bytes: it is valid until the next handler call on h
+ * (handler_serve, handler_error, handler_batch_end), so the backend copies the
+ * response out (or finishes sending it) before making one. Counts the request.
+ * Returns 0, or -ENOSPC if hdr_cap is too small (nothing usable in out).
+ */
+int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *body,
+                  size_t body_len, struct http_out *out);
+
+/*
+ * Fills an HTTP error response (status 4xx/5xx with a short text body) for a
+ * request the backend refuses itself: a malformed head (req NULL or as left by
+ * http_req_parse; status from req->err_status) or a handler_head_check()
+ * status. Those always close the connection. Counts it. Returns 0 or -ENOSPC.
+ */
+int handler_error(struct handler *h, const struct http_req *req, int status, struct http_out *out);
+
+#endif

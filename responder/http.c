@@ -1,0 +1,398 @@
+/*
+ * http — request-head parsing and RFC 5019 path decoding for the responder.
+ * The parser is stateless: it re-reads the head from the start on every call,
+ * which costs nothing next to a syscall for heads of a few hundred bytes and
+ * means a connection keeps no parser state between reads. It walks the bytes
+ * with a cursor that never reads past its end; reaching the end of the bytes
+ * inside a head means "need more" (-2), and a byte that no valid head could
+ * contain there means "malformed" (-1) at once, so garbage is refused without
+ * waiting for HTTP_HEAD_MAX bytes. Only the fields the handler acts on are kept.
+ */
+#include "http.h"
+
+#include <string.h>
+
+/* A read cursor over [p, end); every access checks p < end first. */
+struct http_cur {
+    const uint8_t *p, *end;
+};
+
+/* Outcome of a step: keep going, need more bytes, or malformed. */
+enum { HTTP_OK = 0, HTTP_MORE = -2, HTTP_BAD = -1 };
+
+static bool http_is_tchar(uint8_t ch)
+{
+    /* RFC 9110 5.6.2 token characters. */
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return true;
+    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* Field values: HTAB, SP, VCHAR and obs-text; never NUL, CR, LF or other controls. */
+static bool http_is_vchar(uint8_t ch)
+{
+    return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+}
+
+static bool http_ieq(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Consumes a line end (CRLF or LF) at the cursor. Returns HTTP_OK, HTTP_MORE if
+ * the bytes stop after a CR, or HTTP_BAD if the next byte is not a line end.
+ */
+static int http_eol(struct http_cur *c)
+{
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    if (*c->p == '\n') {
+        c->p++;
+        return HTTP_OK;
+    }
+    if (*c->p != '\r')
+        return HTTP_BAD;
+    if (c->end - c->p < 2)
+        return HTTP_MORE;
+    if (c->p[1] != '\n')
+        return HTTP_BAD; /* a bare CR is a classic smuggling vector */
+    c->p += 2;
+    return HTTP_OK;
+}
+
+static bool http_at_eol(const struct http_cur *c)
+{
+    return c->p < c->end && (*c->p == '\r' || *c->p == '\n');
+}
+
+/* Reduces an absolute-form target (RFC 9112 3.2.2) to its path; others pass through. */
+static void http_origin_form(struct http_req *req)
+{
+    static const char slash[] = "/";
+    const char *t = req->path;
+    size_t n = req->path_len, skip;
+    if (n >= 7 && http_ieq(t, 7, "http://"))
+        skip = 7;
+    else if (n >= 8 && http_ieq(t, 8, "https://"))
+        skip = 8;
+    else
+        return;
+    const char *q = memchr(t + skip, '/', n - skip);
+    if (q) {
+        req->path = q;
+        req->path_len = n - (size_t)(q - t);
+    } else {
+        /* "http://host" alone means "/"; the only path not pointing into buf. */
+        req->path = slash;
+        req->path_len = 1;
+    }
+}
+
+/* Applies one complete Connection value: a comma-separated list of tokens. */
+static void http_connection(struct http_req *req, const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            i++;
+        if (http_ieq(v + s, i - s, "close"))
+            req->conn_close = true;
+        else if (http_ieq(v + s, i - s, "keep-alive"))
+            req->conn_keep_alive = true;
+    }
+}
+
+/* Strict Content-Length: 1*DIGIT that fits 64 bits; a list ("5, 5") is refused. */
+static int http_content_length(struct http_req *req, const char *v, size_t n)
+{
+    uint64_t x = 0;
+    if (n == 0)
+        return HTTP_BAD;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return HTTP_BAD;
+        unsigned d = (unsigned)(v[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return HTTP_BAD;
+        x = x * 10 + d;
+    }
+    if (req->has_content_length && req->content_length != x)
+        return HTTP_BAD; /* two lengths: which one the peer meant is anyone's guess */
+    req->has_content_length = true;
+    req->content_length = x;
+    return HTTP_OK;
+}
+
+static int http_header(struct http_req *req, const char *name, size_t nlen, const char *v,
+                       size_t vlen)
+{
+    if (http_ieq(name, nlen, "content-length"))
+        return http_content_length(req, v, vlen);
+    if (http_ieq(name, nlen, "content-type")) {
+        if (!req->content_type) {
+            req->content_type = v;
+            req->content_type_len = vlen;
+        }
+    } else if (http_ieq(name, nlen, "connection")) {
+        http_connection(req, v, vlen);
+    } else if (http_ieq(name, nlen, "transfer-encoding")) {
+        req->has_transfer_encoding = true;
+    } else if (http_ieq(name, nlen, "expect")) {
+        if (http_ieq(v, vlen, "100-continue"))
+            req->expect_continue = true;
+        else
+            req->expect_other = true;
+    }
+    return HTTP_OK;
+}
+
+/* method SP request-target SP HTTP/1.x EOL */
+static int http_request_line(struct http_cur *c, struct http_req *req)
+{
+    const uint8_t *s = c->p;
+    while (c->p < c->end && *c->p != ' ') {
+        if (!http_is_tchar(*c->p))
+            return HTTP_BAD;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    size_t mlen = (size_t)(c->p - s);
+    if (mlen == 0)
+        return HTTP_BAD;
+    req->method_str = (const char *)s;
+    req->method_len = mlen;
+    if (mlen == 3 && memcmp(s, "GET", 3) == 0)
+        req->method = HTTP_GET;
+    else if (mlen == 4 && memcmp(s, "POST", 4) == 0)
+        req->method = HTTP_POST;
+    else if (mlen == 4 && memcmp(s, "HEAD", 4) == 0)
+        req->method = HTTP_HEAD;
+    else
+        req->method = HTTP_OTHER;
+    c->p++; /* SP */
+
+    s = c->p;
+    while (c->p < c->end && *c->p != ' ') {
+        if (*c->p < 0x21 || *c->p > 0x7e)
+            return HTTP_BAD; /* controls, DEL, non-ASCII: never in a request-target */
+        if ((size_t)(c->p - s) >= HTTP_PATH_MAX) {
+            req->err_status = 414;
+            return HTTP_BAD;
+        }
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    if (c->p == s || !(*s == '/' || *s == '*' || *s == 'h' || *s == 'H'))
+        return HTTP_BAD;
+    req->path = (const char *)s;
+    req->path_len = (size_t)(c->p - s);
+    c->p++; /* SP */
+
+    static const char proto[] = "HTTP/";
+    for (size_t i = 0; i < sizeof(proto) - 1; i++, c->p++) {
+        if (c->p >= c->end)
+            return HTTP_MORE;
+        if (*c->p != (uint8_t)proto[i])
+            return HTTP_BAD;
+    }
+    /* DIGIT "." DIGIT; a well-formed version other than 1.0/1.1 gets 505. */
+    uint8_t v[3];
+    for (size_t i = 0; i < 3; i++, c->p++) {
+        if (c->p >= c->end)
+            return HTTP_MORE;
+        v[i] = *c->p;
+        bool ok = i == 1 ? v[i] == '.' : (v[i] >= '0' && v[i] <= '9');
+        if (!ok)
+            return HTTP_BAD;
+    }
+    if (v[0] != '1' || v[2] > '1') {
+        req->err_status = 505;
+        return HTTP_BAD;
+    }
+    req->minor = v[2] - '0';
+    bool asterisk = req->path_len == 1 && *req->path == '*'; /* OPTIONS * */
+    if (*req->path != '/' && !asterisk) {
+        http_origin_form(req);
+        if (*req->path != '/')
+            return HTTP_BAD; /* "hxyz" or "*x": neither origin- nor absolute-form */
+    }
+    return http_eol(c);
+}
+
+/* One header line, or the empty line ending the head (*done set). */
+static int http_header_line(struct http_cur *c, struct http_req *req, bool *done)
+{
+    if (http_at_eol(c)) {
+        int rc = http_eol(c);
+        *done = rc == HTTP_OK;
+        return rc;
+    }
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    /* obs-fold (a line starting with SP/HTAB) and "name :" are refused (RFC 9112 5). */
+    const uint8_t *name = c->p;
+    while (c->p < c->end && *c->p != ':') {
+        if (!http_is_tchar(*c->p))
+            return HTTP_BAD;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    size_t nlen = (size_t)(c->p - name);
+    if (nlen == 0)
+        return HTTP_BAD;
+    c->p++; /* ':' */
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
+        c->p++;
+    const uint8_t *val = c->p;
+    while (c->p < c->end && !http_at_eol(c)) {
+        if (!http_is_vchar(*c->p))
+            return HTTP_BAD;
+        c->p++;
+    }
+    if (c->p >= c->end)
+        return HTTP_MORE;
+    const uint8_t *vend = c->p;
+    while (vend > val && (vend[-1] == ' ' || vend[-1] == '\t'))
+        vend--;
+    int rc = http_eol(c);
+    if (rc != HTTP_OK)
+        return rc;
+    if (++req->n_headers > HTTP_HEADERS_MAX) {
+        req->err_status = 431;
+        return HTTP_BAD;
+    }
+    return http_header(req, (const char *)name, nlen, (const char *)val, (size_t)(vend - val));
+}
+
+int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->err_status = 400;
+    /* Look no further than the limit: a head that has not ended by then is too big. */
+    size_t window = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
+    struct http_cur c = {buf, buf + window};
+    int rc;
+    bool done = false;
+
+    while (http_at_eol(&c)) {
+        if ((rc = http_eol(&c)) != HTTP_OK)
+            goto fail;
+    }
+    if ((rc = http_request_line(&c, req)) != HTTP_OK)
+        goto fail;
+    while (!done) {
+        if ((rc = http_header_line(&c, req, &done)) != HTTP_OK)
+            goto fail;
+    }
+    if (req->minor >= 1)
+        req->keep_alive = !req->conn_close;
+    else
+        req->keep_alive = req->conn_keep_alive && !req->conn_close;
+    return (int)(c.p - buf);
+
+fail:
+    if (rc == HTTP_MORE && window == HTTP_HEAD_MAX) {
+        if (req->err_status == 400)
+            req->err_status = req->path ? 431 : 414;
+        return HTTP_BAD;
+    }
+    return rc;
+}
+
+static int http_hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static int http_b64val(uint8_t ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t cap)
+{
+    struct http_cur c = {(const uint8_t *)path, (const uint8_t *)path + len};
+    uint32_t acc = 0;
+    unsigned nacc = 0, npad = 0;
+    size_t o = 0, nsym = 0;
+
+    while (c.p < c.end) {
+        uint8_t ch = *c.p++;
+        if (ch == '%') {
+            if (c.end - c.p < 2)
+                return -1;
+            int hi = http_hexval(c.p[0]), lo = http_hexval(c.p[1]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            ch = (uint8_t)(hi << 4 | lo);
+            c.p += 2;
+        }
+        nsym++;
+        if (ch == '=') {
+            npad++;
+            continue;
+        }
+        int v = http_b64val(ch);
+        if (v < 0 || npad)
+            return -1; /* outside the alphabet, or data after padding */
+        acc = acc << 6 | (uint32_t)v;
+        if (++nacc == 4) {
+            if (cap - o < 3)
+                return -1;
+            out[o++] = (uint8_t)(acc >> 16);
+            out[o++] = (uint8_t)(acc >> 8);
+            out[o++] = (uint8_t)acc;
+            acc = 0;
+            nacc = 0;
+        }
+    }
+    /* A final group of 2 or 3 symbols carries 1 or 2 bytes; padding, if any, completes it. */
+    if (nacc == 1 || (npad && (nacc == 0 || npad != 4 - nacc || nsym % 4 != 0)))
+        return -1;
+    if (nacc == 2) {
+        if (cap - o < 1)
+            return -1;
+        out[o++] = (uint8_t)(acc >> 4);
+    } else if (nacc == 3) {
+        if (cap - o < 2)
+            return -1;
+        out[o++] = (uint8_t)(acc >> 10);
+        out[o++] = (uint8_t)(acc >> 2);
+    }
+    return (ssize_t)o;
+}

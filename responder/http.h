@@ -1,0 +1,98 @@
+/*
+ * http — the responder's HTTP/1.1 wire format, with no I/O: an incremental,
+ * zero-copy request-head parser (picohttpparser style: call it again on the
+ * whole buffer when more bytes arrive), the RFC 5019 GET path decoder, and the
+ * struct a handler fills with a response for a backend to send. Every byte comes
+ * from an untrusted peer, so both parsers walk their input with bounds-checked
+ * cursors and reject what they do not understand rather than guess.
+ */
+#ifndef REVOKD_HTTP_H
+#define REVOKD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Largest request head (request line + headers + empty line) accepted. */
+#define HTTP_HEAD_MAX 8192
+/* Most header fields in one request. */
+#define HTTP_HEADERS_MAX 64
+/* Longest request-target: a GET of the largest OCSP request, base64 then
+ * fully percent-encoded, would not fit anyway; 4 KiB covers any real client. */
+#define HTTP_PATH_MAX 4096
+/* Longest method token kept (longer ones are still "other", up to the head limit). */
+#define HTTP_METHOD_MAX 32
+
+/* Interim response for "Expect: 100-continue"; a backend writes it verbatim. */
+#define HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
+enum http_method { HTTP_OTHER = 0, HTTP_GET, HTTP_POST, HTTP_HEAD };
+
+/*
+ * A parsed request head. Every pointer points into the buffer given to
+ * http_req_parse() and is valid as long as those bytes are. Strings are not
+ * NUL-terminated.
+ */
+struct http_req {
+    enum http_method method;
+    const char *method_str; /* the method token as sent */
+    size_t method_len;
+    const char *path; /* origin-form target "/..." (absolute-form is reduced to it;
+                       * "http://host" alone gives a static "/"), or "*" */
+    size_t path_len;
+    int minor;          /* HTTP/1.<minor>: 0 or 1 */
+    unsigned n_headers; /* header fields seen (bounded by HTTP_HEADERS_MAX) */
+    bool has_content_length;
+    uint64_t content_length;  /* 0 when absent */
+    const char *content_type; /* first Content-Type value, or NULL */
+    size_t content_type_len;
+    bool conn_close;            /* "close" token in Connection */
+    bool conn_keep_alive;       /* "keep-alive" token in Connection */
+    bool keep_alive;            /* the connection may carry another request after this one */
+    bool has_transfer_encoding; /* any Transfer-Encoding: we do not do chunked */
+    bool expect_continue;       /* "Expect: 100-continue" */
+    bool expect_other;          /* an Expect we cannot meet (answer 417) */
+    int err_status;             /* on -1: the HTTP status to answer (400, 414, 431, 505) */
+};
+
+/*
+ * Parses the request head at the start of buf[0..len). Returns the number of
+ * bytes the head takes (through the empty line that ends it; the body, if any,
+ * follows), -2 if buf holds a valid prefix of a head and more bytes are needed,
+ * or -1 if it is malformed or over the limits (req->err_status says how to
+ * answer). Empty lines before the request line are skipped (RFC 9112 2.2) and
+ * counted in the return value. Lines may end in CRLF or a bare LF; a bare CR,
+ * NUL or any other control byte in the request line or a header is malformed,
+ * as are obsolete line folding, whitespace before a header's colon, a
+ * Content-Length that is not plain digits or does not fit 64 bits, and two
+ * Content-Length fields that disagree.
+ */
+int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req);
+
+/*
+ * RFC 5019 GET: decodes the request-target segment that carries an OCSP request
+ * (the path without its leading '/'): percent-decoding first (%2F, %2B, %3D, any
+ * hex case), then standard base64 ('+' stays '+', never a space; padding
+ * optional but correct when present). Writes at most cap bytes to out. Returns
+ * the decoded length, or -1 on a character outside the alphabet, a bad escape,
+ * a length that cannot be base64, or output over cap.
+ */
+ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t cap);
+
+/*
+ * A response ready to send: the caller points hdr at hdr_cap bytes it owns, the
+ * handler writes the status line and header fields there and sets body. Send
+ * hdr[0..hdr_len) then body[0..body_len).
+ */
+struct http_out {
+    uint8_t *hdr;
+    size_t hdr_cap;
+    size_t hdr_len;
+    const uint8_t *body; /* not owned: see the handler for how long it is valid */
+    size_t body_len;     /* 0 for HEAD (Content-Length still gives the GET length) */
+    int status;
+    bool close; /* close the connection once this response is sent */
+};
+
+#endif

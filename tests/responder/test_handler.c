@@ -1,0 +1,624 @@
+/*
+ * test_handler — the request-to-response path against a real store. Each test
+ * builds a temporary LMDB store (an issuer, pre-signed response bytes for a few
+ * CertIDs, a CRL), reopens it read-only as the responder does, and drives
+ * handler_serve() with requests whose OCSP DER comes from OpenSSL's own OCSP
+ * encoder, so the parser and the store key are checked against an independent
+ * implementation.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509.h>
+
+#include "handler.h"
+#include "ocsp.h"
+#include "store.h"
+
+#define T0 ((int64_t)1700000000) /* the handler's "now" in these tests */
+
+static char dir[64];
+static struct store *st;
+static struct handler h;
+
+/* The CA: a subject name and public key bits (any bytes: only their hashes matter). */
+static X509_NAME *ca_name;
+static ASN1_BIT_STRING *ca_key;
+static const uint8_t key_bits[] = {0x04, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88};
+
+static const uint8_t serial_fresh[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09};
+static const uint8_t serial_stale[] = {0x4e, 0x11};
+static const uint8_t serial_soon[] = {0x77};
+static const uint8_t serial_missing[] = {0x12, 0x34};
+
+/* "Pre-signed" bodies: any bytes; the handler must serve them verbatim. */
+static const uint8_t resp_fresh[] = {0x30, 0x82, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef};
+static const uint8_t resp_fresh256[] = {0x30, 0x02, 0x25, 0x6a};
+static const uint8_t resp_stale[] = {0x30, 0x01, 0x00};
+static const uint8_t resp_soon[] = {0x30, 0x01, 0x50};
+static const uint8_t crl_der[] = {0x30, 0x05, 0x30, 0x03, 0x02, 0x01, 0x2a};
+
+static const uint8_t err_malformed[] = {0x30, 0x03, 0x0a, 0x01, 0x01};
+static const uint8_t err_trylater[] = {0x30, 0x03, 0x0a, 0x01, 0x03};
+static const uint8_t err_unauthorized[] = {0x30, 0x03, 0x0a, 0x01, 0x06};
+
+static OCSP_CERTID *make_id(const EVP_MD *md, const uint8_t *serial, size_t serial_len)
+{
+    BIGNUM *bn = BN_bin2bn(serial, (int)serial_len, NULL);
+    ASN1_INTEGER *sn = BN_to_ASN1_INTEGER(bn, NULL);
+    OCSP_CERTID *id = OCSP_cert_id_new(md, ca_name, ca_key, sn);
+    cr_assert_not_null(id);
+    ASN1_INTEGER_free(sn);
+    BN_free(bn);
+    return id;
+}
+
+/* The CertID's issuer hashes, as the store keys them. */
+static void id_hashes(const EVP_MD *md, uint8_t *name_hash, uint8_t *key_hash)
+{
+    OCSP_CERTID *id = make_id(md, serial_missing, sizeof(serial_missing));
+    ASN1_OCTET_STRING *nh, *kh;
+    cr_assert_eq(OCSP_id_get0_info(&nh, NULL, &kh, NULL, id), 1);
+    memcpy(name_hash, ASN1_STRING_get0_data(nh), (size_t)ASN1_STRING_length(nh));
+    memcpy(key_hash, ASN1_STRING_get0_data(kh), (size_t)ASN1_STRING_length(kh));
+    OCSP_CERTID_free(id);
+}
+
+/* DER OCSPRequest for `n` copies of one CertID; returns its length. */
+static size_t make_req(uint8_t *out, size_t cap, const EVP_MD *md, const uint8_t *serial,
+                       size_t serial_len, int n)
+{
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    for (int i = 0; i < n; i++)
+        cr_assert_not_null(OCSP_request_add0_id(req, make_id(md, serial, serial_len)));
+    unsigned char *der = NULL;
+    int len = i2d_OCSP_REQUEST(req, &der);
+    cr_assert_gt(len, 0);
+    cr_assert_leq((size_t)len, cap);
+    memcpy(out, der, (size_t)len);
+    OPENSSL_free(der);
+    OCSP_REQUEST_free(req);
+    return (size_t)len;
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/revokd-test-handler-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    ca_name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(ca_name, "CN", MBSTRING_ASC, (const unsigned char *)"Test CA", -1,
+                               -1, 0);
+    ca_key = ASN1_BIT_STRING_new();
+    ASN1_BIT_STRING_set(ca_key, (unsigned char *)key_bits, sizeof(key_bits));
+
+    struct store_issuer_rec rec;
+    memset(&rec, 0, sizeof(rec));
+    strcpy(rec.name, "testca");
+    id_hashes(EVP_sha1(), rec.name_sha1, rec.key_sha1);
+    id_hashes(EVP_sha256(), rec.name_sha256, rec.key_sha256);
+
+    struct store_txn t;
+    uint32_t id;
+    cr_assert_eq(store_open(&st, dir, 64ull << 20, 0), 0);
+    cr_assert_eq(store_txn_begin(st, &t, false), 0);
+    static const uint8_t fake_cert[] = {0x30, 0x00};
+    cr_assert_eq(store_put_issuer(&t, &rec, fake_cert, sizeof(fake_cert), &id), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_fresh,
+                                    sizeof(serial_fresh), T0 - 3600, T0 + 86400, T0 - 60,
+                                    resp_fresh, sizeof(resp_fresh)),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA256, rec.name_sha256, rec.key_sha256,
+                                    serial_fresh, sizeof(serial_fresh), T0 - 3600, T0 + 86400,
+                                    T0 - 60, resp_fresh256, sizeof(resp_fresh256)),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_stale,
+                                    sizeof(serial_stale), T0 - 90000, T0 - 1, T0 - 90000,
+                                    resp_stale, sizeof(resp_stale)),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_soon,
+                                    sizeof(serial_soon), T0 - 3600, T0 + 100, T0 - 3600, resp_soon,
+                                    sizeof(resp_soon)),
+                 0);
+    struct store_crl_hdr ch = {.version = 1,
+                               .der_len = sizeof(crl_der),
+                               .number = 0x2a,
+                               .this_update = T0 - 600,
+                               .next_update = T0 + 7200};
+    cr_assert_eq(store_put_crl(&t, id, STORE_CRL_FULL, 0, &ch, crl_der), 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(st);
+
+    /* The responder's view: read-only. */
+    cr_assert_eq(store_open(&st, dir, 64ull << 20, STORE_RDONLY), 0);
+    cr_assert_eq(handler_init(&h, st, 3600), 0);
+    handler_batch_begin(&h, T0);
+}
+
+static void teardown(void)
+{
+    handler_batch_end(&h);
+    handler_free(&h);
+    store_close(st);
+    X509_NAME_free(ca_name);
+    ASN1_BIT_STRING_free(ca_key);
+    nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(handler, .init = setup, .fini = teardown);
+
+/* One served request: the raw bytes it came from and what the handler made of them. */
+struct served {
+    uint8_t raw[16384];
+    uint8_t hdr[HANDLER_HDR_MAX + 1]; /* NUL-terminated copy of the header block */
+    struct http_req req;
+    struct http_out out;
+    int rc;
+};
+
+static struct served sv;
+
+/* Parses head (+ body) and serves it; the header block ends up NUL-terminated in sv.hdr. */
+static struct served *serve_raw(const char *head, const uint8_t *body, size_t body_len)
+{
+    size_t hl = strlen(head);
+    memset(&sv, 0, sizeof(sv));
+    cr_assert_leq(hl + body_len, sizeof(sv.raw));
+    memcpy(sv.raw, head, hl);
+    if (body_len)
+        memcpy(sv.raw + hl, body, body_len);
+    int n = http_req_parse(sv.raw, hl + body_len, &sv.req);
+    cr_assert_eq(n, (int)hl, "head did not parse: %d", n);
+    sv.out.hdr = sv.hdr;
+    sv.out.hdr_cap = HANDLER_HDR_MAX;
+    sv.rc = handler_serve(&h, &sv.req, body, body_len, &sv.out);
+    cr_assert_eq(sv.rc, 0);
+    cr_assert_lt(sv.out.hdr_len, sizeof(sv.hdr));
+    sv.hdr[sv.out.hdr_len] = '\0';
+    return &sv;
+}
+
+static struct served *post(const uint8_t *der, size_t len)
+{
+    char head[256];
+    snprintf(head, sizeof(head),
+             "POST / HTTP/1.1\r\nHost: ocsp\r\nContent-Type: application/ocsp-request\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             len);
+    return serve_raw(head, der, len);
+}
+
+static bool has_hdr(const struct served *s, const char *line)
+{
+    return strstr((const char *)s->hdr, line) != NULL;
+}
+
+static void assert_body(const struct served *s, const uint8_t *want, size_t len)
+{
+    cr_assert_eq(s->out.body_len, len, "body length %zu, want %zu", s->out.body_len, len);
+    cr_assert_arr_eq(s->out.body, want, len);
+    char cl[64];
+    snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", len);
+    cr_assert(has_hdr(s, cl), "no %s in:\n%s", cl, s->hdr);
+}
+
+static uint64_t count(enum http_method m, enum handler_result r)
+{
+    return h.requests[m][r];
+}
+
+Test(handler, post_hit_serves_stored_bytes)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    struct served *s = post(der, n);
+    cr_assert_eq(s->out.status, 200);
+    cr_assert(!s->out.close);
+    cr_assert(strncmp((const char *)s->hdr, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    cr_assert(has_hdr(s, "\r\nContent-Type: application/ocsp-response\r\n"));
+    cr_assert(!has_hdr(s, "Cache-Control"), "POST answers are not cacheable");
+    cr_assert(!has_hdr(s, "Connection:"));
+    cr_assert(strcmp((const char *)s->hdr + s->out.hdr_len - 4, "\r\n\r\n") == 0);
+    assert_body(s, resp_fresh, sizeof(resp_fresh));
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_OK), 1);
+    cr_assert_eq(h.ocsp_bytes, sizeof(resp_fresh));
+}
+
+Test(handler, post_sha256_hit)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha256(), serial_fresh, sizeof(serial_fresh), 1);
+    assert_body(post(der, n), resp_fresh256, sizeof(resp_fresh256));
+}
+
+Test(handler, post_miss_is_unauthorized)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    struct served *s = post(der, n);
+    cr_assert_eq(s->out.status, 200);
+    assert_body(s, err_unauthorized, sizeof(err_unauthorized));
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_UNAUTHORIZED), 1);
+}
+
+Test(handler, post_unserved_hash_is_unauthorized)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha512(), serial_fresh, sizeof(serial_fresh), 1);
+    assert_body(post(der, n), err_unauthorized, sizeof(err_unauthorized));
+}
+
+Test(handler, post_garbage_is_malformed)
+{
+    static const uint8_t junk[] = "this is not DER";
+    assert_body(post(junk, sizeof(junk) - 1), err_malformed, sizeof(err_malformed));
+    assert_body(post(NULL, 0), err_malformed, sizeof(err_malformed)); /* empty body */
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_MALFORMED), 2);
+}
+
+Test(handler, post_two_certids_is_malformed)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 2);
+    assert_body(post(der, n), err_malformed, sizeof(err_malformed));
+}
+
+Test(handler, stale_is_trylater)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_stale, sizeof(serial_stale), 1);
+    assert_body(post(der, n), err_trylater, sizeof(err_trylater));
+    cr_assert_eq(h.stale, 1);
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_TRYLATER), 1);
+    /* one second earlier it was still valid (now == nextUpdate is fine) */
+    handler_batch_begin(&h, T0 - 1);
+    assert_body(post(der, n), resp_stale, sizeof(resp_stale));
+}
+
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        for (size_t j = 0; j < 4; j++)
+            out[o++] = j <= n - i ? a[(v >> (18 - 6 * j)) & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static struct served *get_req(const char *prefix, const uint8_t *der, size_t n, bool escape,
+                              const char *method)
+{
+    char enc[1024], path[2048], head[2300];
+    b64(der, n, enc);
+    size_t o = 0;
+    for (const char *p = enc; *p; p++) {
+        if (escape && (*p == '/' || *p == '+' || *p == '=')) {
+            o += (size_t)sprintf(path + o, "%%%02X", *p);
+        } else {
+            path[o++] = *p;
+        }
+    }
+    path[o] = '\0';
+    snprintf(head, sizeof(head), "%s %s/%s HTTP/1.1\r\nHost: ocsp\r\n\r\n", method, prefix, path);
+    return serve_raw(head, NULL, 0);
+}
+
+Test(handler, get_b64_hit_with_cache_headers)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    for (int escape = 0; escape < 2; escape++) {
+        struct served *s = get_req("", der, n, escape, "GET");
+        cr_assert_eq(s->out.status, 200);
+        assert_body(s, resp_fresh, sizeof(resp_fresh));
+        /* nextUpdate is a day away: the configured cap (3600) wins */
+        cr_assert(has_hdr(s, "\r\nCache-Control: max-age=3600, public, no-transform, "
+                             "must-revalidate\r\n"),
+                  "%s", s->hdr);
+        cr_assert(has_hdr(s, "\r\nDate: Tue, 14 Nov 2023 22:13:20 GMT\r\n"), "%s", s->hdr);
+        cr_assert(has_hdr(s, "\r\nLast-Modified: Tue, 14 Nov 2023 21:13:20 GMT\r\n"), "%s", s->hdr);
+        cr_assert(has_hdr(s, "\r\nExpires: Wed, 15 Nov 2023 22:13:20 GMT\r\n"), "%s", s->hdr);
+        cr_assert(has_hdr(s, "\r\nETag: \""), "%s", s->hdr);
+    }
+    cr_assert_eq(count(HTTP_GET, HANDLER_R_OK), 2);
+}
+
+Test(handler, get_etag_is_stable_and_distinct)
+{
+    uint8_t der[512];
+    char a[256], b[256];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    struct served *s = get_req("", der, n, false, "GET");
+    const char *e = strstr((const char *)s->hdr, "ETag: ");
+    cr_assert_not_null(e);
+    snprintf(a, sizeof(a), "%.*s", (int)strcspn(e, "\r"), e);
+    s = get_req("", der, n, true, "GET");
+    e = strstr((const char *)s->hdr, "ETag: ");
+    snprintf(b, sizeof(b), "%.*s", (int)strcspn(e, "\r"), e);
+    cr_assert_str_eq(a, b);
+    n = make_req(der, sizeof(der), EVP_sha1(), serial_soon, sizeof(serial_soon), 1);
+    s = get_req("", der, n, false, "GET");
+    e = strstr((const char *)s->hdr, "ETag: ");
+    snprintf(b, sizeof(b), "%.*s", (int)strcspn(e, "\r"), e);
+    cr_assert_str_neq(a, b);
+}
+
+Test(handler, get_max_age_capped_by_next_update)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_soon, sizeof(serial_soon), 1);
+    struct served *s = get_req("", der, n, false, "GET");
+    assert_body(s, resp_soon, sizeof(resp_soon));
+    cr_assert(has_hdr(s, "Cache-Control: max-age=100,"), "%s", s->hdr);
+}
+
+Test(handler, get_behind_path_prefix)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    assert_body(get_req("/ocsp/v1", der, n, false, "GET"), resp_fresh, sizeof(resp_fresh));
+}
+
+Test(handler, get_errors_are_not_cached)
+{
+    struct served *s = serve_raw("GET /not-base64! HTTP/1.1\r\n\r\n", NULL, 0);
+    assert_body(s, err_malformed, sizeof(err_malformed));
+    cr_assert(has_hdr(s, "Cache-Control: no-store\r\n"));
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    s = get_req("", der, n, false, "GET");
+    assert_body(s, err_unauthorized, sizeof(err_unauthorized));
+    cr_assert(has_hdr(s, "Cache-Control: no-store\r\n"));
+    cr_assert_eq(count(HTTP_GET, HANDLER_R_MALFORMED), 1);
+    cr_assert_eq(count(HTTP_GET, HANDLER_R_UNAUTHORIZED), 1);
+}
+
+Test(handler, head_has_length_but_no_body)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    struct served *s = get_req("", der, n, false, "HEAD");
+    cr_assert_eq(s->out.status, 200);
+    cr_assert_eq(s->out.body_len, 0);
+    char cl[64];
+    snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", sizeof(resp_fresh));
+    cr_assert(has_hdr(s, cl), "%s", s->hdr);
+    cr_assert_eq(h.ocsp_bytes, 0);
+}
+
+Test(handler, healthz)
+{
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    assert_body(s, (const uint8_t *)"ok\n", 3);
+    s = serve_raw("GET /healthz?probe=1 HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+}
+
+Test(handler, healthz_without_store_is_503)
+{
+    struct handler h2;
+    cr_assert_eq(handler_init(&h2, NULL, 60), 0);
+    handler_batch_begin(&h2, T0);
+    uint8_t hdr[HANDLER_HDR_MAX];
+    struct http_req req;
+    const char *raw = "GET /healthz HTTP/1.1\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)raw, strlen(raw), &req), 0);
+    struct http_out out = {.hdr = hdr, .hdr_cap = sizeof(hdr)};
+    cr_assert_eq(handler_serve(&h2, &req, NULL, 0, &out), 0);
+    cr_assert_eq(out.status, 503);
+    /* and OCSP without a store is tryLater, never a wrong answer */
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    char head[128];
+    snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    cr_assert_gt(http_req_parse((const uint8_t *)head, strlen(head), &req), 0);
+    cr_assert_eq(handler_serve(&h2, &req, der, n, &out), 0);
+    cr_assert_eq(out.body_len, sizeof(err_trylater));
+    cr_assert_arr_eq(out.body, err_trylater, sizeof(err_trylater));
+    handler_batch_end(&h2);
+    handler_free(&h2);
+}
+
+Test(handler, metrics)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    post(der, n);
+    post(der, n);
+    struct served *s = serve_raw("GET /metrics HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    cr_assert(has_hdr(s, "Content-Type: text/plain; version=0.0.4"));
+    char body[HANDLER_SCRATCH_MAX + 1];
+    memcpy(body, s->out.body, s->out.body_len);
+    body[s->out.body_len] = '\0';
+    cr_assert_not_null(strstr(body, "\nrevokd_up 1\n"), "%s", body);
+    cr_assert_not_null(strstr(body, "revokd_requests_total{method=\"post\",result=\"ok\"} 2\n"),
+                       "%s", body);
+    cr_assert_not_null(strstr(body, "revokd_requests_total{method=\"get\",result=\"meta\"} 1\n"));
+    cr_assert_not_null(strstr(body, "\nrevokd_store_responses 4\n"), "%s", body);
+    cr_assert_not_null(strstr(body, "\nrevokd_store_issuers 1\n"), "%s", body);
+    cr_assert_not_null(strstr(body, "\nrevokd_store_certs 0\n"), "%s", body);
+    cr_assert_not_null(strstr(body, "\nrevokd_store_ok 1\n"), "%s", body);
+}
+
+Test(handler, crl)
+{
+    struct served *s = serve_raw("GET /crl/testca.crl HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    cr_assert(has_hdr(s, "\r\nContent-Type: application/pkix-crl\r\n"));
+    cr_assert(has_hdr(s, "\r\nETag: \"000000000000002a\"\r\n"), "%s", s->hdr);
+    cr_assert(has_hdr(s, "Cache-Control: max-age=3600,"), "%s", s->hdr);
+    assert_body(s, crl_der, sizeof(crl_der));
+    cr_assert_eq(h.crl_bytes, sizeof(crl_der));
+
+    static const char *const missing[] = {"/crl/other.crl",    "/crl/testca",
+                                          "/crl/.crl",         "/crl/../testca.crl",
+                                          "/crl/testca.crl/x", "/crl/test%63a.crl"};
+    for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+        char head[128];
+        snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\n\r\n", missing[i]);
+        s = serve_raw(head, NULL, 0);
+        cr_assert_eq(s->out.status, 404, "%s: %d", missing[i], s->out.status);
+        cr_assert(!s->out.close);
+    }
+}
+
+Test(handler, methods)
+{
+    struct served *s = serve_raw("DELETE / HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 405);
+    cr_assert(has_hdr(s, "\r\nAllow: GET, HEAD, POST\r\n"), "%s", s->hdr);
+    s = serve_raw("POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 405);
+    cr_assert(has_hdr(s, "\r\nAllow: GET, HEAD\r\n"), "%s", s->hdr);
+    s = serve_raw("POST / HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 411);
+    cr_assert_eq(count(HTTP_OTHER, HANDLER_R_HTTP_ERROR), 1);
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_HTTP_ERROR), 2);
+}
+
+Test(handler, refused_heads)
+{
+    struct http_req req;
+    const char *big = "POST / HTTP/1.1\r\nContent-Length: 4097\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)big, strlen(big), &req), 0);
+    cr_assert_eq(handler_head_check(&req), 413);
+    const char *te = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)te, strlen(te), &req), 0);
+    cr_assert_eq(handler_head_check(&req), 501);
+    const char *ex = "POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)ex, strlen(ex), &req), 0);
+    cr_assert_eq(handler_head_check(&req), 417);
+    const char *ok = "POST / HTTP/1.1\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)ok, strlen(ok), &req), 0);
+    cr_assert_eq(handler_head_check(&req), 0);
+
+    /* handler_serve refuses them too, and closes */
+    struct served *s = serve_raw(big, NULL, 0);
+    cr_assert_eq(s->out.status, 413);
+    cr_assert(s->out.close);
+    cr_assert(has_hdr(s, "\r\nConnection: close\r\n"));
+    s = serve_raw(te, NULL, 0);
+    cr_assert_eq(s->out.status, 501);
+    cr_assert(s->out.close);
+}
+
+Test(handler, error_for_malformed_head)
+{
+    uint8_t hdr[HANDLER_HDR_MAX + 1];
+    struct http_out out = {.hdr = hdr, .hdr_cap = HANDLER_HDR_MAX};
+    struct http_req req;
+    const char *bad = "GET / HTTP/3.0\r\n\r\n";
+    cr_assert_eq(http_req_parse((const uint8_t *)bad, strlen(bad), &req), -1);
+    cr_assert_eq(handler_error(&h, &req, req.err_status, &out), 0);
+    hdr[out.hdr_len] = '\0';
+    cr_assert_eq(out.status, 505);
+    cr_assert(out.close);
+    cr_assert(strncmp((char *)hdr, "HTTP/1.1 505 HTTP Version Not Supported\r\n", 41) == 0, "%s",
+              hdr);
+    cr_assert_not_null(strstr((char *)hdr, "\r\nConnection: close\r\n"));
+    cr_assert_eq(handler_error(&h, NULL, 400, &out), 0);
+    cr_assert_eq(out.status, 400);
+    cr_assert_eq(out.body_len, strlen("Bad Request\n"));
+}
+
+Test(handler, keep_alive_headers)
+{
+    struct served *s = serve_raw("GET /healthz HTTP/1.0\r\n\r\n", NULL, 0);
+    cr_assert(s->out.close);
+    cr_assert(has_hdr(s, "\r\nConnection: close\r\n"));
+    s = serve_raw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", NULL, 0);
+    cr_assert(!s->out.close);
+    cr_assert(has_hdr(s, "\r\nConnection: keep-alive\r\n"));
+    s = serve_raw("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", NULL, 0);
+    cr_assert(s->out.close);
+    cr_assert(has_hdr(s, "\r\nConnection: close\r\n"));
+}
+
+Test(handler, imf_fixdate)
+{
+    /* RFC 9110's example date */
+    handler_batch_begin(&h, 784111777);
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "%s", s->hdr);
+    handler_batch_begin(&h, 951782400); /* 2000-02-29, a leap day */
+    s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
+}
+
+Test(handler, header_buffer_too_small)
+{
+    uint8_t hdr[32];
+    struct http_req req;
+    const char *raw = "GET /healthz HTTP/1.1\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)raw, strlen(raw), &req), 0);
+    struct http_out out = {.hdr = hdr, .hdr_cap = sizeof(hdr)};
+    cr_assert_eq(handler_serve(&h, &req, NULL, 0, &out), -ENOSPC);
+}
+
+Test(handler, batches_renew_the_txn)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    for (int i = 0; i < 3; i++) {
+        handler_batch_begin(&h, T0);
+        assert_body(post(der, n), resp_fresh, sizeof(resp_fresh));
+        cr_assert(h.txn_live);
+        handler_batch_end(&h);
+        cr_assert(!h.txn_live);
+    }
+}
+
+/*
+ * The read txn is one snapshot per batch: a commit made meanwhile (by another
+ * process, as the indexer is) is invisible until the batch ends, then visible.
+ */
+Test(handler, snapshot_per_batch)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    assert_body(post(der, n), err_unauthorized, sizeof(err_unauthorized));
+
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* The child is the writer; it must not touch the parent's environment. */
+        struct store *w;
+        struct store_txn t;
+        uint8_t nh[20], kh[20];
+        id_hashes(EVP_sha1(), nh, kh);
+        int ok =
+            store_open(&w, dir, 64ull << 20, 0) == 0 && store_txn_begin(w, &t, false) == 0 &&
+            store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial_missing, sizeof(serial_missing),
+                               T0 - 10, T0 + 1000, T0 - 10, resp_soon, sizeof(resp_soon)) == 0 &&
+            store_txn_commit(&t) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* same batch: same snapshot */
+    assert_body(post(der, n), err_unauthorized, sizeof(err_unauthorized));
+    handler_batch_end(&h);
+    handler_batch_begin(&h, T0);
+    assert_body(post(der, n), resp_soon, sizeof(resp_soon));
+}
