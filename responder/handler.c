@@ -290,7 +290,7 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
         return handler_ocsp_status(h, req, get, OCSP_INTERNAL_ERROR, HANDLER_R_INTERNAL, out);
     /* LMDB aligns values to 2 bytes only: copy the header rather than dereference it. */
     struct store_resp_hdr rh;
-    memcpy(&rh, (const void *)sr.hdr, sizeof(rh));
+    rh = *sr.hdr;
     if (h->now > rh.next_update) {
         /* The indexer fell behind: an expired answer is worse than none. */
         h->stale++;
@@ -394,18 +394,16 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
     uint32_t id;
     int rc = store_get_issuer_by_name(t, name, &rec, &cert);
     if (rc == 0) {
-        /* Map pointers are only 2-byte aligned: copy fields out, never dereference. */
-        memcpy(&id, (const char *)rec + offsetof(struct store_issuer_rec, id), sizeof(id));
+        id = rec->id; /* store structs are packed: safe at LMDB's 2-byte alignment */
         rc = store_get_crl(t, id, STORE_CRL_FULL, 0, &chp, &der);
     }
-    if (rc == 0)
-        memcpy(&ch, (const void *)chp, sizeof(ch));
     if (rc == -ENOENT)
         goto not_found;
     if (rc < 0) {
         handler_count(h, req, HANDLER_R_HTTP_ERROR);
         return handler_text(h, req, 500, "store error\n", NULL, false, out);
     }
+    ch = *chp;
 
     char etag[2 + 16 + 1];
     struct handler_w ew = {etag, 0, sizeof(etag), false};
