@@ -33,30 +33,30 @@ struct config_issuer {
 struct config {
     char *file; /* the path it was loaded from */
     struct {
-        char *path;           /* LMDB environment directory */
-        uint64_t map_size;    /* bytes */
+        char *path;        /* LMDB environment directory */
+        uint64_t map_size; /* bytes */
     } store;
     struct {
-        int level;            /* enum log_level */
+        int level; /* enum log_level */
     } log;
     struct {
-        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
-        uint32_t refresh;     /* re-sign when less than this is left before nextUpdate */
-        uint32_t backdate;    /* thisUpdate = now - backdate (clock skew of clients) */
-        uint32_t interval;    /* seconds between syncs when not --once */
-        uint32_t batch;       /* certificates per write transaction */
+        uint32_t validity; /* seconds between thisUpdate and nextUpdate */
+        uint32_t refresh;  /* re-sign when less than this is left before nextUpdate */
+        uint32_t backdate; /* thisUpdate = now - backdate (clock skew of clients) */
+        uint32_t interval; /* seconds between syncs when not --once */
+        uint32_t batch;    /* certificates per write transaction */
     } indexer;
     struct {
-        char *listen;         /* host:port, [v6]:port */
+        char *listen; /* host:port, [v6]:port */
         uint32_t max_conns;
         uint32_t idle_timeout_ms;
-        uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
-        char *backend;        /* "libev" (io_uring comes with its own issue) */
+        uint32_t max_age; /* Cache-Control max-age cap for GET, seconds */
+        char *backend;    /* "libev" (io_uring comes with its own issue) */
     } responder;
     struct {
-        char *out_dir;        /* where <issuer>.crl and <issuer>.crl.pem are published */
-        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
-        uint32_t interval;    /* seconds between runs when not --once */
+        char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */
+        uint32_t validity; /* seconds between thisUpdate and nextUpdate */
+        uint32_t interval; /* seconds between runs when not --once */
     } crlgen;
     size_t n_issuers;
     struct config_issuer issuers[CONFIG_MAX_ISSUERS];

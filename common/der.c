@@ -114,8 +114,8 @@ int der_get_integer(struct cur *c, struct cur *val)
     if (n == 0)
         return cur_fail(c);
     /* DER: no redundant leading 0x00 or 0xff byte. */
-    if (n > 1 && ((val->p[0] == 0x00 && !(val->p[1] & 0x80)) ||
-                  (val->p[0] == 0xff && (val->p[1] & 0x80))))
+    if (n > 1 &&
+        ((val->p[0] == 0x00 && !(val->p[1] & 0x80)) || (val->p[0] == 0xff && (val->p[1] & 0x80))))
         return cur_fail(c);
     return 0;
 }
@@ -208,8 +208,8 @@ int der_time_parse(const char *s, size_t n, int64_t *out)
     } else {
         return -1;
     }
-    if (dig2(s, &mo) < 0 || dig2(s + 2, &dd) < 0 || dig2(s + 4, &hh) < 0 ||
-        dig2(s + 6, &mi) < 0 || dig2(s + 8, &ss) < 0 || s[10] != 'Z')
+    if (dig2(s, &mo) < 0 || dig2(s + 2, &dd) < 0 || dig2(s + 4, &hh) < 0 || dig2(s + 6, &mi) < 0 ||
+        dig2(s + 8, &ss) < 0 || s[10] != 'Z')
         return -1;
     static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (mo < 1 || mo > 12 || dd < 1 || dd > mdays[mo - 1] || hh > 23 || mi > 59 || ss > 59)

@@ -138,8 +138,8 @@ int der_serial_check(const uint8_t *p, size_t n);
 struct derw {
     uint8_t *buf;
     size_t len, cap;
-    int err;                      /* sticky: -ENOSPC or -ENOMEM */
-    bool grow;                    /* buf is malloc'd and may be realloc'd */
+    int err;   /* sticky: -ENOSPC or -ENOMEM */
+    bool grow; /* buf is malloc'd and may be realloc'd */
     unsigned depth;
     size_t open_at[DER_MAX_DEPTH]; /* offset of each open value's tag */
 };

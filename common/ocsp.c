@@ -220,7 +220,7 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
     derw_open(w, DER_SEQUENCE); /* BasicOCSPResponse */
 
     size_t tbs_at = w->len;
-    derw_open(w, DER_SEQUENCE); /* ResponseData; version v1 is DEFAULT, so omitted */
+    derw_open(w, DER_SEQUENCE);    /* ResponseData; version v1 is DEFAULT, so omitted */
     derw_open(w, DER_CTX_CONS(2)); /* responderID byKey */
     derw_tlv(w, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
     derw_close(w);
@@ -233,7 +233,7 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
     } else {
         uint8_t reason = s->reason;
         if (s->status == STORE_HOLD)
-            reason = 6; /* certificateHold */
+            reason = 6;                /* certificateHold */
         derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
         derw_gentime(w, s->revoked_at);
         if (reason != STORE_REASON_NONE) {

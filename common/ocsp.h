@@ -44,19 +44,20 @@ struct ocsp_certid {
 };
 
 struct ocsp_req {
-    struct ocsp_certid id;    /* the first (and, for RFC 5019, only) request */
-    unsigned n_certs;         /* number of entries in requestList */
-    const uint8_t *nonce;     /* nonce extension's extnValue contents (a live signer echoes it), or NULL */
+    struct ocsp_certid id; /* the first (and, for RFC 5019, only) request */
+    unsigned n_certs;      /* number of entries in requestList */
+    const uint8_t
+        *nonce; /* nonce extension's extnValue contents (a live signer echoes it), or NULL */
     size_t nonce_len;
-    bool is_signed;           /* optionalSignature present (accepted, not verified) */
+    bool is_signed; /* optionalSignature present (accepted, not verified) */
 };
 
 /*
  * Parses a DER OCSPRequest. Returns 0; -EBADMSG if the bytes are not a strict
  * DER OCSPRequest (wrong tags, bad lengths, trailing bytes, non-minimal
  * integers, hash lengths that do not match the algorithm, empty requestList,
- * a serial over DER_SERIAL_MAX bytes, more than OCSP_REQ_CERTS_MAX CertIDs). A CertID hash algorithm we do not
- * serve is not malformed: id.hash is 0 and the caller answers unauthorized.
+ * a serial over DER_SERIAL_MAX bytes, more than OCSP_REQ_CERTS_MAX CertIDs). A CertID hash
+ * algorithm we do not serve is not malformed: id.hash is 0 and the caller answers unauthorized.
  */
 int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out);
 
@@ -77,8 +78,8 @@ struct ocsp_single {
     const uint8_t *serial;               /* INTEGER contents */
     size_t serial_len;
     enum store_status status;
-    int64_t revoked_at;                  /* for revoked / on hold */
-    uint8_t reason;                      /* CRLReason or STORE_REASON_NONE */
+    int64_t revoked_at; /* for revoked / on hold */
+    uint8_t reason;     /* CRLReason or STORE_REASON_NONE */
     int64_t this_update, next_update;
 };
 

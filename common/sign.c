@@ -57,8 +57,7 @@ static int i2d_name_v(void *x, unsigned char **p)
     return i2d_X509_NAME(x, p);
 }
 
-int signer_load(struct signer *sg, const char *cert_path, const char *key_path,
-                const char *digest)
+int signer_load(struct signer *sg, const char *cert_path, const char *key_path, const char *digest)
 {
     int rc = -EINVAL;
     X509 *cert = NULL;
@@ -122,8 +121,8 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path,
     sg->alg_len = params[0].return_size;
 
     const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(cert);
-    if (!bits || !EVP_Digest(bits->data, (size_t)bits->length, sg->key_sha1, NULL, EVP_sha1(),
-                             NULL)) {
+    if (!bits ||
+        !EVP_Digest(bits->data, (size_t)bits->length, sg->key_sha1, NULL, EVP_sha1(), NULL)) {
         sign_log_ssl("cannot hash public key of", cert_path);
         goto fail;
     }

@@ -19,18 +19,18 @@
 #define SIGN_SIG_MAX 1024
 
 struct signer {
-    void *pkey;             /* EVP_PKEY */
-    void *mdctx;            /* EVP_MD_CTX initialised once for signing: the template */
-    void *work;             /* EVP_MD_CTX each signature copies the template into */
-    const void *md;         /* EVP_MD, or NULL for Ed25519/Ed448 */
-    uint8_t *cert_der;      /* signer certificate, DER (owned) */
+    void *pkey;        /* EVP_PKEY */
+    void *mdctx;       /* EVP_MD_CTX initialised once for signing: the template */
+    void *work;        /* EVP_MD_CTX each signature copies the template into */
+    const void *md;    /* EVP_MD, or NULL for Ed25519/Ed448 */
+    uint8_t *cert_der; /* signer certificate, DER (owned) */
     size_t cert_len;
-    uint8_t key_sha1[20];   /* SHA-1 of the subjectPublicKey bits: ResponderID byKey */
-    uint8_t ski[64];        /* subjectKeyIdentifier if present, else key_sha1 (CRL AKI) */
+    uint8_t key_sha1[20]; /* SHA-1 of the subjectPublicKey bits: ResponderID byKey */
+    uint8_t ski[64];      /* subjectKeyIdentifier if present, else key_sha1 (CRL AKI) */
     size_t ski_len;
     uint8_t alg[SIGN_ALG_MAX]; /* signatureAlgorithm AlgorithmIdentifier DER */
     size_t alg_len;
-    uint8_t *subject_der;   /* subject Name DER (owned): CRL issuer */
+    uint8_t *subject_der; /* subject Name DER (owned): CRL issuer */
     size_t subject_len;
 };
 
@@ -39,8 +39,7 @@ struct signer {
  * "sha512" (ignored for Ed25519/Ed448). Returns 0 or a negative errno; logs the
  * file at fault.
  */
-int signer_load(struct signer *sg, const char *cert_path, const char *key_path,
-                const char *digest);
+int signer_load(struct signer *sg, const char *cert_path, const char *key_path, const char *digest);
 void signer_free(struct signer *sg);
 
 /* Signs tbs; writes the signature to sig (cap bytes) and its length to *sig_len. */

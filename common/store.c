@@ -15,8 +15,17 @@
 
 #include <lmdb.h>
 
-enum store_db { DB_META, DB_ISSUERS, DB_ISSUER_HASH, DB_CERTS, DB_REVOKED, DB_RESPONSES,
-                DB_CHANGES, DB_CRLS, DB_COUNT };
+enum store_db {
+    DB_META,
+    DB_ISSUERS,
+    DB_ISSUER_HASH,
+    DB_CERTS,
+    DB_REVOKED,
+    DB_RESPONSES,
+    DB_CHANGES,
+    DB_CRLS,
+    DB_COUNT
+};
 
 static const char *const store_db_names[DB_COUNT] = {
     "meta", "issuers", "issuer_hash", "certs", "revoked", "responses", "changes", "crls",
@@ -119,8 +128,8 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
     if ((rc = store_err(mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
     for (int i = 0; i < DB_COUNT; i++) {
-        rc = store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE,
-                                    &s->dbi[i]));
+        rc =
+            store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]));
         if (rc < 0)
             goto fail;
     }
@@ -278,8 +287,7 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
 
 /* ---- issuers ---- */
 
-static int store_issuer_value(MDB_val *v, const struct store_issuer_rec **rec,
-                              const uint8_t **cert)
+static int store_issuer_value(MDB_val *v, const struct store_issuer_rec **rec, const uint8_t **cert)
 {
     const struct store_issuer_rec *r = v->mv_data;
     if (v->mv_size < sizeof(*r) || r->cert_len != v->mv_size - sizeof(*r))
@@ -555,8 +563,8 @@ int store_last_seq(struct store_txn *t, uint64_t *seq)
 }
 
 static int store_append_change(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
-                               size_t serial_len, uint8_t old_status,
-                               const struct store_cert *c, int64_t now, uint64_t *seq_out)
+                               size_t serial_len, uint8_t old_status, const struct store_cert *c,
+                               int64_t now, uint64_t *seq_out)
 {
     if (t->next_seq == 0) {
         uint64_t last;
@@ -698,8 +706,8 @@ static void store_crl_key(uint8_t key[7], uint32_t issuer_id, enum store_crl_kin
     key[6] = (uint8_t)shard;
 }
 
-int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
-                  uint16_t shard, const struct store_crl_hdr *hdr, const uint8_t *der)
+int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
+                  const struct store_crl_hdr *hdr, const uint8_t *der)
 {
     uint8_t key[7];
     store_crl_key(key, issuer_id, kind, shard);
@@ -712,8 +720,8 @@ int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
     return 0;
 }
 
-int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
-                  uint16_t shard, const struct store_crl_hdr **hdr, const uint8_t **der)
+int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
+                  const struct store_crl_hdr **hdr, const uint8_t **der)
 {
     uint8_t key[7];
     store_crl_key(key, issuer_id, kind, shard);
@@ -731,7 +739,7 @@ int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
 
 int store_stats(struct store_txn *t, struct store_stats *out)
 {
-    uint64_t *fields[DB_COUNT] = {NULL,         &out->issuers,   NULL,          &out->certs,
+    uint64_t *fields[DB_COUNT] = {NULL,          &out->issuers,   NULL,          &out->certs,
                                   &out->revoked, &out->responses, &out->changes, &out->crls};
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < DB_COUNT; i++) {

@@ -36,9 +36,9 @@
 #include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_NAME_MAX       64  /* issuer name: [A-Za-z0-9._-], from the config section */
-#define STORE_SERIAL_MAX     32  /* serial INTEGER content bytes (RFC 5280 allows 20) */
-#define STORE_HASH_MAX       32  /* largest CertID hash we keep (SHA-256) */
+#define STORE_NAME_MAX       64 /* issuer name: [A-Za-z0-9._-], from the config section */
+#define STORE_SERIAL_MAX     32 /* serial INTEGER content bytes (RFC 5280 allows 20) */
+#define STORE_HASH_MAX       32 /* largest CertID hash we keep (SHA-256) */
 
 /* CertID hash algorithms; the numbers are stored in keys and must never change. */
 enum store_hash { STORE_HASH_SHA1 = 1, STORE_HASH_SHA256 = 2 };
@@ -63,15 +63,15 @@ struct store_issuer_rec {
     char name[STORE_NAME_MAX];
     uint8_t name_sha1[20], key_sha1[20];
     uint8_t name_sha256[32], key_sha256[32];
-    uint64_t crl_number;   /* last CRL number issued (crlgen) */
-    uint64_t crl_seq;      /* change seq covered by that CRL (delta CRLs start here) */
-    int64_t synced_at;     /* last successful indexer sync, Unix seconds */
+    uint64_t crl_number; /* last CRL number issued (crlgen) */
+    uint64_t crl_seq;    /* change seq covered by that CRL (delta CRLs start here) */
+    int64_t synced_at;   /* last successful indexer sync, Unix seconds */
 } STORE_PACKED;
 
 struct store_cert {
-    uint8_t status;     /* enum store_status */
-    uint8_t reason;     /* CRLReason, or STORE_REASON_NONE */
-    uint8_t source;     /* enum store_source */
+    uint8_t status; /* enum store_status */
+    uint8_t reason; /* CRLReason, or STORE_REASON_NONE */
+    uint8_t source; /* enum store_source */
     uint8_t pad[5];
     int64_t revoked_at; /* Unix seconds; 0 when good */
     int64_t invalidity; /* invalidity date (key compromise time); 0 if none */
@@ -81,7 +81,7 @@ struct store_cert {
 
 /* Header of a pre-signed response value; the OCSPResponse DER follows. */
 struct store_resp_hdr {
-    uint32_t version;   /* 1 */
+    uint32_t version; /* 1 */
     uint32_t der_len;
     int64_t this_update;
     int64_t next_update;
@@ -99,10 +99,10 @@ struct store_change_hdr {
 } STORE_PACKED;
 
 struct store_crl_hdr {
-    uint32_t version;  /* 1 */
+    uint32_t version; /* 1 */
     uint32_t der_len;
-    uint64_t number;   /* CRL Number */
-    uint64_t base;     /* delta CRLs: BaseCRLNumber; 0 for full */
+    uint64_t number; /* CRL Number */
+    uint64_t base;   /* delta CRLs: BaseCRLNumber; 0 for full */
     int64_t this_update;
     int64_t next_update;
 } STORE_PACKED;
@@ -111,7 +111,7 @@ struct store;
 
 struct store_txn {
     struct store *s;
-    void *txn;         /* MDB_txn */
+    void *txn; /* MDB_txn */
     bool rdonly;
     uint64_t next_seq; /* write txns: next change seq, 0 until first looked up */
 };
@@ -211,10 +211,10 @@ int store_changes_foreach(struct store_txn *t, uint64_t after,
                                     const uint8_t *serial),
                           void *arg);
 
-int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
-                  uint16_t shard, const struct store_crl_hdr *hdr, const uint8_t *der);
-int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
-                  uint16_t shard, const struct store_crl_hdr **hdr, const uint8_t **der);
+int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
+                  const struct store_crl_hdr *hdr, const uint8_t *der);
+int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
+                  const struct store_crl_hdr **hdr, const uint8_t **der);
 
 /* Entry counts and bytes in use, for /metrics and bench/ (bytes per certificate). */
 struct store_stats {

@@ -5,7 +5,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config clang libclang-rt-14-dev \
+    build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
     libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
     nginx-light procps iproute2 >/dev/null

@@ -51,7 +51,8 @@ static int indexer_sync_all(struct sync_issuer *iss, size_t n, struct store *sto
             continue;
         }
         if (st.entries || st.malformed) {
-            double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            double ms =
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
             log_info("[issuer %s] synced %llu entries (%llu changed, %llu responses signed, "
                      "%llu malformed lines skipped) in %.1f ms",
                      iss[i].conf->name, (unsigned long long)st.entries,

@@ -95,8 +95,7 @@ static int sync_check_delegation(X509 *ca, X509 *signer, const char *name)
     return 0;
 }
 
-int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf,
-                     struct store *store)
+int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, struct store *store)
 {
     X509 *ca = NULL, *signer = NULL;
     struct store_txn t = {0};
@@ -236,8 +235,8 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
     int64_t mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
     bool same_file = sb.st_dev == si->dev && sb.st_ino == si->ino && sb.st_size == si->size &&
                      mtime_ns == si->mtime_ns;
-    bool refresh_due = si->oldest_next_update == 0 ||
-                       si->oldest_next_update - now < (int64_t)p->refresh;
+    bool refresh_due =
+        si->oldest_next_update == 0 || si->oldest_next_update - now < (int64_t)p->refresh;
     if (!force && same_file && !refresh_due)
         return 0;
 

@@ -40,7 +40,7 @@ struct sync_issuer {
     struct ocsp_issuer_hashes hashes;
     uint8_t *ca_der;
     size_t ca_len;
-    uint32_t id;          /* issuer id in the store */
+    uint32_t id; /* issuer id in the store */
     /* index.txt identity at the last complete sync: skip re-parsing when unchanged */
     dev_t dev;
     ino_t ino;
@@ -54,8 +54,7 @@ struct sync_issuer {
  * (the CA itself, or a certificate it issued with id-kp-OCSPSigning), and
  * registers the issuer in the store. Returns 0 or a negative errno (logged).
  */
-int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf,
-                     struct store *store);
+int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, struct store *store);
 void sync_issuer_free(struct sync_issuer *si);
 
 /*

@@ -85,8 +85,7 @@ Test(der, integer_minimality)
 
 Test(der, uint64_bounds)
 {
-    static const uint8_t max[] = {0x02, 0x09, 0x00, 0xff, 0xff, 0xff, 0xff,
-                                  0xff, 0xff, 0xff, 0xff};
+    static const uint8_t max[] = {0x02, 0x09, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     static const uint8_t neg[] = {0x02, 0x01, 0x80};
     uint64_t x;
     struct cur c;
@@ -127,10 +126,9 @@ Test(der, time_parse_known_instants)
 
 Test(der, time_parse_rejects_impossible)
 {
-    const char *bad[] = {"20230229000000Z", "19000229000000Z", "20261301000000Z",
-                         "20261100000000Z", "20261131000000Z", "20261123240000Z",
-                         "20261123236000Z", "20261123235960Z", "2026112323595Z",
-                         "20261123235959",  "2026112323595aZ", "261123091026+"};
+    const char *bad[] = {"20230229000000Z", "19000229000000Z", "20261301000000Z", "20261100000000Z",
+                         "20261131000000Z", "20261123240000Z", "20261123236000Z", "20261123235960Z",
+                         "2026112323595Z",  "20261123235959",  "2026112323595aZ", "261123091026+"};
     int64_t t;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(der_time_parse(bad[i], strlen(bad[i]), &t), -1, "%s accepted", bad[i]);

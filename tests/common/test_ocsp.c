@@ -22,8 +22,8 @@ static size_t make_req(const EVP_MD *md, int ncerts, int nonce, uint8_t *out, si
 {
     OCSP_REQUEST *req = OCSP_REQUEST_new();
     X509_NAME *name = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"Test CA", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"Test CA", -1, -1,
+                               0);
     ASN1_BIT_STRING *key = ASN1_BIT_STRING_new();
     ASN1_BIT_STRING_set(key, (unsigned char *)"0123456789abcdef", 16);
     for (int i = 0; i < ncerts; i++) {
@@ -101,8 +101,7 @@ Test(ocsp_req, every_truncation_is_malformed)
         size_t n = make_req(nonce ? EVP_sha256() : EVP_sha1(), 1, nonce, buf, sizeof(buf));
         for (size_t k = 0; k < n; k++) {
             struct ocsp_req r;
-            cr_assert_eq(ocsp_req_parse(buf, k, &r), -EBADMSG, "prefix of %zu/%zu accepted", k,
-                         n);
+            cr_assert_eq(ocsp_req_parse(buf, k, &r), -EBADMSG, "prefix of %zu/%zu accepted", k, n);
         }
     }
 }
@@ -283,7 +282,7 @@ Test(ocsp_resp, error_responses)
 /* A self-signed CA with key type `kt` written to dir; returns the paths. */
 static void make_ca(const char *kt, char *cert_path, char *key_path)
 {
-    EVP_PKEY *k = strcmp(kt, "rsa") == 0 ? EVP_RSA_gen(2048)
+    EVP_PKEY *k = strcmp(kt, "rsa") == 0       ? EVP_RSA_gen(2048)
                   : strcmp(kt, "ed25519") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
                                                : EVP_EC_gen("P-256");
     cr_assert_not_null(k);
@@ -291,8 +290,8 @@ static void make_ca(const char *kt, char *cert_path, char *key_path)
     X509_set_version(x, 2);
     ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
     X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"ocsp test CA", -1,
-                               -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"ocsp test CA", -1, -1,
+                               0);
     X509_set_issuer_name(x, n);
     X509_gmtime_adj(X509_getm_notBefore(x), -3600);
     X509_gmtime_adj(X509_getm_notAfter(x), 86400);
@@ -426,8 +425,12 @@ Test(ocsp_resp, fixed_buffer_too_small_fails_cleanly)
     struct signer sg;
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
     uint8_t small[200], h[32] = {0}, serial[1] = {1};
-    struct ocsp_single s = {.hash = STORE_HASH_SHA1, .name_hash = h, .key_hash = h,
-                            .serial = serial, .serial_len = 1, .status = STORE_GOOD};
+    struct ocsp_single s = {.hash = STORE_HASH_SHA1,
+                            .name_hash = h,
+                            .key_hash = h,
+                            .serial = serial,
+                            .serial_len = 1,
+                            .status = STORE_GOOD};
     struct derw w;
     derw_init_fixed(&w, small, sizeof(small));
     cr_assert_eq(ocsp_resp_build(&w, &s, 0, &sg), -ENOSPC);

@@ -82,8 +82,8 @@ Test(store, cert_changes_are_logged_once)
     cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
     cr_assert_eq(store_txn_begin(s, &t, false), 0);
     const uint8_t serial[] = {0x00, 0x81, 0x02};
-    struct store_cert c = {.status = STORE_GOOD, .reason = STORE_REASON_NONE, .source = 1,
-                           .not_after = 2000000000};
+    struct store_cert c = {
+        .status = STORE_GOOD, .reason = STORE_REASON_NONE, .source = 1, .not_after = 2000000000};
     cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 100), 1, "new entry is a change");
     cr_assert_eq(c.seq, 1);
     cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 101), 0, "same state is no change");
@@ -153,7 +153,8 @@ Test(store, revoked_index_and_change_log_iteration)
     cr_assert_eq(store_txn_begin(s, &t, false), 0);
     for (uint8_t i = 1; i <= 6; i++) {
         struct store_cert c = {.status = i % 2 ? STORE_REVOKED : STORE_GOOD,
-                               .reason = STORE_REASON_NONE, .revoked_at = i % 2 ? 1000 : 0};
+                               .reason = STORE_REASON_NONE,
+                               .revoked_at = i % 2 ? 1000 : 0};
         cr_assert_eq(store_put_cert(&t, 5, &i, 1, &c, 1), 1);
     }
     /* A revoked cert of another issuer must not appear in issuer 5's walk. */
@@ -236,9 +237,9 @@ Test(store, reader_renew_sees_new_commits)
     cr_assert_eq(store_txn_begin(rd, &rt, true), 0);
     cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
     cr_assert_eq(store_txn_begin(w, &wt, false), 0);
-    cr_assert_eq(store_put_response(&wt, STORE_HASH_SHA1, h, h, serial, 1, 1, 2, 1,
-                                    (const uint8_t *)"x", 1),
-                 0);
+    cr_assert_eq(
+        store_put_response(&wt, STORE_HASH_SHA1, h, h, serial, 1, 1, 2, 1, (const uint8_t *)"x", 1),
+        0);
     cr_assert_eq(store_txn_commit(&wt), 0);
     /* The old snapshot still does not see it; a renewed one does. */
     cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
@@ -256,8 +257,8 @@ Test(store, crl_round_trip)
     struct store_txn t;
     cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
     cr_assert_eq(store_txn_begin(s, &t, false), 0);
-    struct store_crl_hdr h = {.version = 1, .der_len = 4, .number = 3, .this_update = 5,
-                              .next_update = 6};
+    struct store_crl_hdr h = {
+        .version = 1, .der_len = 4, .number = 3, .this_update = 5, .next_update = 6};
     cr_assert_eq(store_put_crl(&t, 1, STORE_CRL_FULL, 0, &h, (const uint8_t *)"CRL!"), 0);
     const struct store_crl_hdr *gh;
     const uint8_t *der;

@@ -13,9 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ocsp_req_parse(data, size, &r) != 0)
         return 0;
     const uint8_t *end = data + size;
-    if (r.id.serial < data || r.id.serial + r.id.serial_len > end ||
-        r.id.name_hash < data || r.id.name_hash + r.id.hash_len > end ||
-        r.id.key_hash < data || r.id.key_hash + r.id.hash_len > end ||
+    if (r.id.serial < data || r.id.serial + r.id.serial_len > end || r.id.name_hash < data ||
+        r.id.name_hash + r.id.hash_len > end || r.id.key_hash < data ||
+        r.id.key_hash + r.id.hash_len > end ||
         (r.nonce && (r.nonce < data || r.nonce + r.nonce_len > end)) || r.n_certs == 0)
         abort();
     return 0;

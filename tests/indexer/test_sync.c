@@ -98,13 +98,15 @@ static void teardown(void)
     EVP_PKEY_free(ca_key);
 }
 
-static const struct sync_params params = {.validity = 4 * 86400, .refresh = 86400,
-                                          .backdate = 3600, .batch = 2};
+static const struct sync_params params = {
+    .validity = 4 * 86400, .refresh = 86400, .backdate = 3600, .batch = 2};
 
 static struct config_issuer conf_for(const char *signer)
 {
-    struct config_issuer c = {.name = "test", .ca_cert = path_of("ca.pem"),
-                              .index = path_of("index.txt"), .digest = "sha256"};
+    struct config_issuer c = {.name = "test",
+                              .ca_cert = path_of("ca.pem"),
+                              .index = path_of("index.txt"),
+                              .digest = "sha256"};
     c.signer_cert = path_of(strcmp(signer, "ca") == 0 ? "ca.pem" : signer);
     c.signer_key = path_of(strcmp(signer, "ca") == 0 ? "ca.key" : "ocsp.key");
     return c;
@@ -135,8 +137,8 @@ static int status_of(struct sync_issuer *si, long serial, int *reason)
     cr_assert_eq(OCSP_basic_verify(bs, NULL, xs, 0), 1);
     ASN1_INTEGER *sn = ASN1_INTEGER_new();
     ASN1_INTEGER_set(sn, serial);
-    OCSP_CERTID *id = OCSP_cert_id_new(EVP_sha256(), X509_get_subject_name(ca),
-                                       X509_get0_pubkey_bitstr(ca), sn);
+    OCSP_CERTID *id =
+        OCSP_cert_id_new(EVP_sha256(), X509_get_subject_name(ca), X509_get0_pubkey_bitstr(ca), sn);
     int st = -1;
     cr_assert_eq(OCSP_resp_find_status(bs, id, &st, reason, NULL, NULL, NULL), 1);
     OCSP_CERTID_free(id);

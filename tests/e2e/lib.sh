@@ -1,0 +1,162 @@
+# tests/e2e/lib.sh — shared helpers for the end-to-end tests (source it from bash).
+#
+#   e2e_init                      temp dir in $T, cleanup trap, counters
+#   free_port                     prints a free TCP port on 127.0.0.1
+#   wait_port PORT [SECS]         waits until 127.0.0.1:PORT accepts connections
+#   start_bg NAME CMD...          starts CMD in the background, log in $T/NAME.log
+#   stop_bg NAME                  SIGTERM (then SIGKILL after 5 s); sets STOP_RC
+#   alive NAME                    true while NAME's process runs
+#   run_logged NAME SECS CMD...   runs CMD with a timeout, output in $T/NAME.log
+#   pass MSG / fail MSG [TEXT]    one PASS/FAIL line; TEXT (failing output) indented
+#   expect MSG TEXT PATTERN...    PASS if every +ERE matches TEXT and no -ERE does
+#   finish                        prints "N passed, M failed"; exits 1 if M > 0 or N = 0
+#
+# Every wait has a timeout; every process started with start_bg is stopped by
+# the EXIT trap, also when the test dies half-way.
+
+# shellcheck disable=SC2034 # STOP_RC and T are for the sourcing test
+E2E_PASS=0
+E2E_FAIL=0
+E2E_NAMES=()
+E2E_PIDS=()
+PY=/usr/bin/python3 # Debian's python3, which has python3-cryptography
+export OPENSSL_CONF=/dev/null
+
+e2e_init() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/revokd-e2e.XXXXXX")
+    export T
+    trap e2e_cleanup EXIT
+    trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
+}
+
+e2e_cleanup() {
+    local rc=$? i
+    for i in "${!E2E_PIDS[@]}"; do
+        [ -n "${E2E_PIDS[$i]}" ] || continue
+        _stop_pid "${E2E_PIDS[$i]}"
+        E2E_PIDS[i]=
+    done
+    if [ -n "${T:-}" ] && [ -d "$T" ]; then
+        if [ -n "${E2E_KEEP:-}" ] || [ "$E2E_FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; then
+            echo "e2e: kept $T for inspection" >&2
+        else
+            rm -rf "$T"
+        fi
+    fi
+}
+
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+wait_port() {
+    local port=$1 secs=${2:-10} i
+    for ((i = 0; i < secs * 10; i++)); do
+        if "$PY" -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.5)
+s.close()' "$port" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+start_bg() {
+    local name=$1
+    shift
+    "$@" >"$T/$name.log" 2>&1 &
+    E2E_NAMES+=("$name")
+    E2E_PIDS+=("$!")
+}
+
+_pid_of() {
+    local i
+    for i in "${!E2E_NAMES[@]}"; do
+        if [ "${E2E_NAMES[$i]}" = "$1" ] && [ -n "${E2E_PIDS[$i]}" ]; then
+            echo "$i ${E2E_PIDS[$i]}"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Stops one pid: SIGTERM, up to 5 s, then SIGKILL. Sets STOP_RC to its exit status.
+_stop_pid() {
+    local pid=$1 i
+    STOP_RC=
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "e2e: pid $pid ignored SIGTERM for 5 s, killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null
+    STOP_RC=$?
+}
+
+alive() {
+    local r
+    r=$(_pid_of "$1") || return 1
+    kill -0 "${r#* }" 2>/dev/null
+}
+
+stop_bg() {
+    local r
+    STOP_RC=
+    r=$(_pid_of "$1") || return 0
+    _stop_pid "${r#* }"
+    E2E_PIDS[${r%% *}]=
+}
+
+run_logged() {
+    local name=$1 secs=$2
+    shift 2
+    timeout -k 5 "$secs" "$@" >"$T/$name.log" 2>&1
+}
+
+pass() {
+    E2E_PASS=$((E2E_PASS + 1))
+    echo "PASS: $1"
+}
+
+fail() {
+    E2E_FAIL=$((E2E_FAIL + 1))
+    echo "FAIL: $1"
+    if [ $# -ge 2 ] && [ -n "$2" ]; then
+        printf '%s\n' "$2" | head -n 60 | sed 's/^/    | /'
+    fi
+}
+
+# expect MSG TEXT [+ERE|-ERE]...: every +ERE must match a line of TEXT, no -ERE may.
+expect() {
+    local msg=$1 text=$2 p why=
+    shift 2
+    for p in "$@"; do
+        case "$p" in
+        +*) printf '%s\n' "$text" | grep -Eq -- "${p#+}" || why="$why missing /${p#+}/;" ;;
+        -*) printf '%s\n' "$text" | grep -Eq -- "${p#-}" && why="$why unexpected /${p#-}/;" ;;
+        *) echo "expect: pattern must start with + or -: $p" >&2; return 2 ;;
+        esac
+    done
+    if [ -z "$why" ]; then
+        pass "$msg"
+    else
+        fail "$msg:$why" "$text"
+    fi
+}
+
+finish() {
+    echo "$E2E_PASS passed, $E2E_FAIL failed"
+    if [ "$E2E_FAIL" -gt 0 ] || [ "$E2E_PASS" -eq 0 ]; then
+        exit 1
+    fi
+    exit 0
+}
