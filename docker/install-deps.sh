@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs everything revokd needs to build, test, fuzz and run its demo on
+# Installs everything revokd needs to build, test, fuzz, benchmark and run its demo on
 # Debian 12, as root. The Dockerfile reuses it. Idempotent.
 set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -8,5 +8,5 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
     libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
-    nginx-light procps iproute2 >/dev/null
+    nginx-light procps iproute2 wrk gnuplot-nox >/dev/null
 echo "revokd: build and test dependencies installed"
