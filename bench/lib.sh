@@ -430,8 +430,15 @@ for d in (SD, 1):
                          f"{fnum(rg['rps'])} GET req/s): in this configuration it is not an upper bound on this "
                          f"machine, so the revokd/ceiling ratio above is not a fraction of a ceiling.")
         else:
+            capped, rcapped = cg["n_lim"] * 2 > cg["n_ok"], rg["n_lim"] * 2 > rg["n_ok"]
+            why = ("" if not capped else
+                   " Both rows were generator-limited: the share compares what one generator core drove, not the "
+                   "servers' capacities." if rcapped else
+                   " The ceiling row was itself generator-limited, so the real ceiling is higher and this share is "
+                   "an upper bound.")
             notes.append(f"- **{SC} x {d}**: revokd GET reached {pct(rg['rps'], cg['rps'])} of uring_ceiling "
-                         f"({fnum(cg['rps'])} req/s), the loop that answers with fixed bytes without parsing anything.")
+                         f"({fnum(cg['rps'])} req/s), the loop that answers with fixed bytes without parsing "
+                         f"anything.{why}")
 lim_rows = [r for r in rows if r["tool"] == "ocspload" and r["n_lim"] * 2 > r["n_ok"]]
 if lim_rows:
     notes.append("- ocspload reported itself the bottleneck (CPU 1 saturated) for: " +
@@ -447,7 +454,8 @@ for t in ("revokd", "nginx", "ceiling"):
         r = b["rps"] / a["rps"]
         verdict = ("about the same, so at depth 1 the two generators agree" if 0.9 <= r <= 1.1 else
                    "more: ocspload was the limit of this row" if r > 1.1 else
-                   "less: wrk is the slower generator here, ocspload is not the limit")
+                   "less: wrk is the slower generator here, so this comparison cannot tell whether ocspload "
+                   "was the limit (its own verdict is in the table)")
         notes.append(f"- {t} GET {SC} x 1: wrk got {fnum(b['rps'])} req/s, ocspload {fnum(a['rps'])} "
                      f"(wrk/ocspload {r:.2f}): {verdict}.")
 op, og = find("openssl ocsp", "POST", m["ossl_conns"], 1), find("openssl ocsp", "GET", m["ossl_conns"], 1)
@@ -608,10 +616,12 @@ if len(scale) >= 2 and scale[0]["rps_warm"] and scale[-1]["rps_warm"]:
                       f"{fnum(b['rps_warm'])} at {b['n']:,} ({100 * (b['rps_warm'] / a['rps_warm'] - 1):+.0f}%); "
                       f"p99 from {fus(a['p99_warm'])} to {fus(b['p99_warm'])}.")
     if b["rps_cold"] and b["rps_cold"] < 0.8 * b["rps_warm"]:
-        scale_read.append(f"- The first run after start at {b['n']:,} certificates managed {fnum(b['rps_cold'])} req/s: "
-                          f"the responder faults its memory map of the {b['du_bytes'] / 2**30:.1f} GiB store in as "
-                          f"requests touch it (the data is in the page cache; the mapping is new). Budget a warm-up "
-                          f"pass after a restart.")
+        scale_read.append(f"- The first run after start at {b['n']:,} certificates managed {fnum(b['rps_cold'])} req/s, "
+                          f"the warm one {fnum(b['rps_warm'])}. The likely cause (not measured separately) is the "
+                          f"responder faulting in its new memory map of the {b['du_bytes'] / 2**30:.1f} GiB store page "
+                          f"by page as requests touch it, while the data itself is already in the page cache; whether "
+                          f"the map was fully faulted in by the warm run was not measured either, so the warm number "
+                          f"may still be low. Plan a warm-up pass after a restart.")
     ossl = [s for s in scale if s.get("openssl_first_s")]
     if ossl:
         o = ossl[-1]
@@ -641,8 +651,8 @@ if os.path.exists(doc):
         intro = text.split(MARK)[0].rstrip() + "\n"
 not_done = []
 if not m["full"]:
-    not_done.append("- The 10M-certificate store: only with `bench/run.sh --full` (needs ~40 GB of disk and well over "
-                    "half an hour for the import alone); not part of this run.")
+    not_done.append("- The 10M-certificate store: only with `bench/run.sh --full` (~40 GB of disk; at the 1M import "
+                    "rate at least ~25 min of import alone, an estimate: it has never been run); not part of this run.")
 not_done += [
     "- Other OCSP responders (cfssl, EJBCA, ...): not measured; `openssl ocsp` is the only live-signing peer.",
     "- revokd's io_uring backend: does not exist yet; the libev backend is the only one measured.",

@@ -4,8 +4,9 @@
 #
 #   bench/run.sh [--quick] [--full] [--sizes N,N,..] [--rounds R] [--out DIR] [--keep] [--workdir DIR]
 #
-#   --quick     shorter runs (the default mode takes ~12 min on 2 cores, quick ~8)
-#   --full      also the 10M-certificate store (adds ~30+ min and ~40 GB of disk)
+#   --quick     shorter runs (on 2 cores: default mode ~11.5 min, quick ~9.5; the 1M store dominates)
+#   --full      also the 10M-certificate store (~40 GB of disk; adds well over 25 min,
+#               an estimate from the 1M import: never run so far)
 #   --sizes L   store sizes of the scale runs (default 1000,10000,100000,1000000)
 #   --rounds R  side-by-side rounds (default 3)
 #   --out DIR   raw results, CSVs, tables, PNGs (default bench/results; the run
@@ -38,7 +39,7 @@ ROOT=$(dirname "$BENCH")
 source "$BENCH/lib.sh"
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
