@@ -37,6 +37,7 @@ enum config_sect {
     CONFIG_S_INDEXER,
     CONFIG_S_RESPONDER,
     CONFIG_S_CRLGEN,
+    CONFIG_S_POLICY,
     CONFIG_S_ISSUER,
     CONFIG_S_COUNT,
 };
@@ -54,6 +55,9 @@ static const struct {
                             "revokd-responder: the HTTP OCSP endpoint (RFC 6960, POST and GET)."},
     [CONFIG_S_CRLGEN] = {"crlgen", "revokd-crlgen: signs and publishes one CRL per issuer that "
                                    "has a crl_key."},
+    [CONFIG_S_POLICY] = {"policy",
+                         "Checks of the other sections against the CA/Browser Forum Baseline "
+                         "Requirements."},
     [CONFIG_S_ISSUER] = {"issuer NAME",
                          "One section per issuing CA; NAME ([A-Za-z0-9._-], 1 to 63 characters, "
                          "unique) names the CA in the store, in logs and in CRL file names."},
@@ -68,12 +72,13 @@ enum config_type {
     CONFIG_LOGLEVEL, /* log_level_parse() -> int */
     CONFIG_ADDR,     /* config_parse_addr(), kept as text */
     CONFIG_DIGEST,   /* one of `choices`, kept as text */
+    CONFIG_BOOL,     /* yes/no -> bool */
 };
 
 static const char *const config_type_names[] = {
     [CONFIG_STRING] = "string", [CONFIG_PATH] = "path",         [CONFIG_UINT] = "integer",
     [CONFIG_SIZE] = "size",     [CONFIG_DURATION] = "duration", [CONFIG_LOGLEVEL] = "log level",
-    [CONFIG_ADDR] = "address",  [CONFIG_DIGEST] = "digest",
+    [CONFIG_ADDR] = "address",  [CONFIG_DIGEST] = "digest",     [CONFIG_BOOL] = "boolean",
 };
 
 struct config_key {
@@ -182,6 +187,15 @@ static const struct config_key config_keys[] = {
             "check is one stat(), and a changed file re-signs only what changed, so this bounds "
             "how long a revocation takes to reach the responder."},
     {.sect = CONFIG_S_INDEXER,
+     .name = "signer_warn",
+     .type = CONFIG_DURATION,
+     .def = "30d",
+     .min = 0,
+     .max = 366 * CONFIG_DAY,
+     .off = CONFIG_AT(indexer.signer_warn, uint32_t),
+     .doc = "Warn (log and /metrics) this long before an OCSP signer or CA certificate expires; "
+            "a signer that expires before a response's nextUpdate shortens that nextUpdate."},
+    {.sect = CONFIG_S_INDEXER,
      .name = "batch",
      .type = CONFIG_UINT,
      .def = "10000",
@@ -217,6 +231,25 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_AT(responder.idle_timeout_ms, uint32_t),
      .doc = "A connection with no complete request for this long is closed, so idle clients "
             "cannot hold all max_conns slots."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "send_timeout",
+     .type = CONFIG_DURATION,
+     .def = "60s",
+     .min = 1,
+     .max = CONFIG_HOUR,
+     .ms = true,
+     .off = CONFIG_AT(responder.send_timeout_ms, uint32_t),
+     .doc = "A response (a large CRL, say) not fully sent this long after it was queued closes "
+            "the connection, so clients that read too slowly cannot pin memory."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "send_buffer",
+     .type = CONFIG_SIZE,
+     .def = "64K",
+     .min = 4 * CONFIG_KIB,
+     .max = 64 * CONFIG_MIB,
+     .off = CONFIG_AT(responder.send_buffer, uint64_t),
+     .doc = "SO_SNDBUF of each client socket, bounding the kernel memory a client that does not "
+            "read can hold."},
     {.sect = CONFIG_S_RESPONDER,
      .name = "max_age",
      .type = CONFIG_DURATION,
@@ -257,6 +290,15 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_AT(crlgen.interval, uint32_t),
      .doc = "Pause between two CRL runs when not run with --once; keep it well below validity."},
 
+    {.sect = CONFIG_S_POLICY,
+     .name = "strict",
+     .type = CONFIG_BOOL,
+     .def = "no",
+     .off = CONFIG_AT(policy.strict, bool),
+     .doc =
+         "Refuse to start, instead of warning, when a value is outside the Baseline "
+         "Requirements: OCSP validity under 8 hours or over 10 days, CRL validity over 10 days."},
+
     {.sect = CONFIG_S_ISSUER,
      .name = "ca_cert",
      .type = CONFIG_PATH,
@@ -287,6 +329,19 @@ static const struct config_key config_keys[] = {
      .type = CONFIG_PATH,
      .off = CONFIG_ISS(crl_key, char *),
      .doc = "The CA's private key (PEM) for signing CRLs; without it crlgen skips this issuer."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "crlnumber",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(crlnumber, char *),
+     .doc = "The CA's `openssl ca` crlnumber file; CRL Numbers are issued above it. Unset: the "
+            "file crlnumber beside index, if it exists."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "require_nocheck",
+     .type = CONFIG_BOOL,
+     .def = "yes",
+     .off = CONFIG_ISS(require_nocheck, bool),
+     .doc = "Refuse a delegated signer_cert without the id-pkix-ocsp-nocheck extension "
+            "(Baseline Requirements 7.1.2.8); `no` signs with it anyway, with a warning."},
     {.sect = CONFIG_S_ISSUER,
      .name = "digest",
      .type = CONFIG_DIGEST,
@@ -618,6 +673,18 @@ static int config_set(struct config_parser *p, unsigned line, const struct confi
         break;
     case CONFIG_PATH:
         break;
+    case CONFIG_BOOL: {
+        static const char *const yes[] = {"yes", "true", "on", "1"};
+        static const char *const no[] = {"no", "false", "off", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+                *(bool *)field = strcmp(v, yes[i]) == 0;
+                return 0;
+            }
+        }
+        return config_key_err(p, line, k, iss, "\"%.64s\" is not a boolean (expected yes or no)",
+                              v);
+    }
     }
 
     char *s = k->type == CONFIG_PATH ? config_resolve(p, v) : strdup(v);
@@ -715,10 +782,11 @@ static int config_section(struct config_parser *p, unsigned line, const char *s,
             return 0;
         }
     }
-    return config_err(p, line,
-                      "[%.*s]: unknown section (expected store, log, indexer, responder, crlgen "
-                      "or issuer NAME)",
-                      nn, ns);
+    return config_err(
+        p, line,
+        "[%.*s]: unknown section (expected store, log, indexer, responder, crlgen, policy "
+        "or issuer NAME)",
+        nn, ns);
 }
 
 static unsigned *config_line_slot(struct config_parser *p, const struct config_issuer *iss,
@@ -1030,25 +1098,27 @@ void config_free(struct config *c)
 
 void config_write_doc(FILE *f)
 {
-    fputs("# Configuration reference\n"
-          "\n"
-          "<!-- Generated by config_write_doc() from the key table in common/config.c; do not "
-          "edit.\n"
-          "     Regenerate: REVOKD_REGEN_DOCS=1 build/tests/common_test_config "
-          "--filter 'config/doc_matches_table' -->\n"
-          "\n"
-          "revokd-indexer, revokd-responder and revokd-crlgen read one INI file (see\n"
-          "`conf/revokd.conf` for a commented example) and refuse to start if any line of it\n"
-          "is wrong, naming the file, the line and the key.\n"
-          "\n"
-          "## File format\n"
-          "\n"
-          "- `[section]` starts a section; `key = value` sets a key in it. Whitespace around\n"
-          "  names and values is ignored; values are taken literally, with no quoting or escapes.\n"
-          "- Lines whose first non-blank character is `#` or `;` are comments. A `#` later in a\n"
-          "  line is part of the value.\n"
-          "- Sections: `[store]`, `[log]`, `[indexer]`, `[responder]`, `[crlgen]`, each at most\n",
-          f);
+    fputs(
+        "# Configuration reference\n"
+        "\n"
+        "<!-- Generated by config_write_doc() from the key table in common/config.c; do not "
+        "edit.\n"
+        "     Regenerate: REVOKD_REGEN_DOCS=1 build/tests/common_test_config "
+        "--filter 'config/doc_matches_table' -->\n"
+        "\n"
+        "revokd-indexer, revokd-responder and revokd-crlgen read one INI file (see\n"
+        "`conf/revokd.conf` for a commented example) and refuse to start if any line of it\n"
+        "is wrong, naming the file, the line and the key.\n"
+        "\n"
+        "## File format\n"
+        "\n"
+        "- `[section]` starts a section; `key = value` sets a key in it. Whitespace around\n"
+        "  names and values is ignored; values are taken literally, with no quoting or escapes.\n"
+        "- Lines whose first non-blank character is `#` or `;` are comments. A `#` later in a\n"
+        "  line is part of the value.\n"
+        "- Sections: `[store]`, `[log]`, `[indexer]`, `[responder]`, `[crlgen]`, `[policy]`, each\n"
+        "  at most\n",
+        f);
     fprintf(f,
             "  once, and one `[issuer NAME]` per CA (at most %d). Every section may be left out\n"
             "  when its defaults suit.\n",
@@ -1073,6 +1143,7 @@ void config_write_doc(FILE *f)
         "| address | numeric IPv4 `192.0.2.1:8080` or IPv6 `[2001:db8::1]:8080`, port "
         "1..65535; host names are not accepted |\n"
         "| digest | `sha256`, `sha384` or `sha512` |\n"
+        "| boolean | `yes` or `no` (also `true`/`false`, `on`/`off`, `1`/`0`) |\n"
         "\n"
         "Bounds are inclusive.\n"
         "\n"

@@ -13,6 +13,7 @@
 #ifndef REVOKD_CONFIG_H
 #define REVOKD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ struct config_issuer {
     char *signer_key;  /* its private key, PEM (required) */
     char *crl_key;     /* CA private key for CRLs; NULL: no CRL for this issuer */
     char *digest;      /* signature digest: sha256 (default), sha384, sha512 */
+    char *crlnumber;   /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
+    bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */
 };
 
 struct config {
@@ -40,24 +43,30 @@ struct config {
         int level; /* enum log_level */
     } log;
     struct {
-        uint32_t validity; /* seconds between thisUpdate and nextUpdate */
-        uint32_t refresh;  /* re-sign when less than this is left before nextUpdate */
-        uint32_t backdate; /* thisUpdate = now - backdate (clock skew of clients) */
-        uint32_t interval; /* seconds between syncs when not --once */
-        uint32_t batch;    /* certificates per write transaction */
+        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
+        uint32_t refresh;     /* re-sign when less than this is left before nextUpdate */
+        uint32_t backdate;    /* thisUpdate = now - backdate (clock skew of clients) */
+        uint32_t interval;    /* seconds between syncs when not --once */
+        uint32_t batch;       /* certificates per write transaction */
+        uint32_t signer_warn; /* warn this long before a signer or CA certificate expires */
     } indexer;
     struct {
         char *listen; /* host:port, [v6]:port */
         uint32_t max_conns;
         uint32_t idle_timeout_ms;
-        uint32_t max_age; /* Cache-Control max-age cap for GET, seconds */
-        char *backend;    /* "libev" (io_uring comes with its own issue) */
+        uint32_t send_timeout_ms; /* a queued response must be sent within this */
+        uint64_t send_buffer;     /* SO_SNDBUF of client sockets, bytes */
+        uint32_t max_age;         /* Cache-Control max-age cap for GET, seconds */
+        char *backend;            /* "libev" (io_uring comes with its own issue) */
     } responder;
     struct {
         char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */
         uint32_t validity; /* seconds between thisUpdate and nextUpdate */
         uint32_t interval; /* seconds between runs when not --once */
     } crlgen;
+    struct {
+        bool strict; /* Baseline Requirements limits are errors, not warnings */
+    } policy;
     size_t n_issuers;
     struct config_issuer issuers[CONFIG_MAX_ISSUERS];
 };

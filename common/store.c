@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <lmdb.h>
+#include <openssl/sha.h>
 
 enum store_db {
     DB_META,
@@ -92,6 +93,17 @@ size_t store_hash_len(enum store_hash hash)
         return 32;
     }
     return 0;
+}
+
+/*
+ * The HTTP validator of stored bytes (RFC 9110 8.8.3, RFC 5019 6.2): computed once
+ * when they are written, so equal ETags mean equal bytes and serving costs nothing.
+ */
+static void store_etag(const uint8_t *der, size_t len, uint8_t out[STORE_ETAG_LEN])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    SHA256(der, len, md);
+    memcpy(out, md, STORE_ETAG_LEN);
 }
 
 static MDB_txn *TX(struct store_txn *t)
@@ -280,6 +292,7 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                                .this_update = this_update,
                                .next_update = next_update,
                                .produced_at = produced_at};
+    store_etag(der, der_len, h.etag);
     memcpy(v.mv_data, &h, sizeof(h));
     memcpy((uint8_t *)v.mv_data + sizeof(h), der, der_len);
     return 0;
@@ -437,6 +450,9 @@ int store_put_issuer(struct store_txn *t, const struct store_issuer_rec *rec,
         r.id = old->id;
         r.crl_number = old->crl_number;
         r.crl_seq = old->crl_seq;
+        r.synced_at = old->synced_at;
+        r.sync = old->sync;
+        r.crlstat = old->crlstat;
         if (old->cert_len == cert_len && memcmp(old_cert, cert_der, cert_len) == 0 &&
             memcmp(old->name_sha1, r.name_sha1, sizeof(r.name_sha1)) == 0) {
             *id_out = r.id; /* unchanged: no write, no dirty page */
@@ -513,6 +529,35 @@ static void store_set_synced_fn(struct store_issuer_rec *r, const void *arg)
 int store_set_issuer_synced(struct store_txn *t, uint32_t id, int64_t at)
 {
     return store_update_issuer(t, id, store_set_synced_fn, &at);
+}
+
+static void store_set_sync_fn(struct store_issuer_rec *r, const void *arg)
+{
+    memcpy(&r->sync, arg, sizeof(r->sync));
+}
+
+int store_set_issuer_sync(struct store_txn *t, uint32_t id, const struct store_issuer_sync *s)
+{
+    return store_update_issuer(t, id, store_set_sync_fn, s);
+}
+
+static void store_set_crlstat_fn(struct store_issuer_rec *r, const void *arg)
+{
+    memcpy(&r->crlstat, arg, sizeof(r->crlstat));
+}
+
+int store_set_issuer_crlstat(struct store_txn *t, uint32_t id, const struct store_issuer_crlstat *s)
+{
+    return store_update_issuer(t, id, store_set_crlstat_fn, s);
+}
+
+bool store_issuer_healthy(const struct store_issuer_rec *rec)
+{
+    struct store_issuer_sync s;
+    struct store_issuer_crlstat c;
+    memcpy(&s, &rec->sync, sizeof(s));
+    memcpy(&c, &rec->crlstat, sizeof(c));
+    return s.failed_at == 0 && s.unrevoke_refused == 0 && s.signer_problem == 0 && c.failed_at == 0;
 }
 
 /* ---- certificates and the change log ---- */
@@ -592,8 +637,8 @@ static int store_append_change(struct store_txn *t, uint32_t issuer_id, const ui
     return 0;
 }
 
-int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
-                   size_t serial_len, struct store_cert *c, int64_t now)
+static int store_write_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                            size_t serial_len, struct store_cert *c, int64_t now, bool guard)
 {
     uint8_t key[4 + STORE_SERIAL_MAX];
     struct store_cert old;
@@ -603,6 +648,10 @@ int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *seria
     if (rc < 0 && rc != -ENOENT)
         return rc;
     bool is_new = rc == -ENOENT;
+    if (guard && !is_new && old.status == STORE_REVOKED && c->status != STORE_REVOKED) {
+        *c = old;
+        return -EPERM;
+    }
     bool changed = is_new || old.status != c->status || old.reason != c->reason ||
                    old.revoked_at != c->revoked_at || old.invalidity != c->invalidity;
     if (!changed && old.not_after == c->not_after && old.source == c->source) {
@@ -632,6 +681,18 @@ int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *seria
     if (rc && rc != MDB_NOTFOUND)
         return store_err(rc);
     return changed ? 1 : 0;
+}
+
+int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                   size_t serial_len, struct store_cert *c, int64_t now)
+{
+    return store_write_cert(t, issuer_id, serial, serial_len, c, now, true);
+}
+
+int store_correct_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                       size_t serial_len, struct store_cert *c, int64_t now)
+{
+    return store_write_cert(t, issuer_id, serial, serial_len, c, now, false);
 }
 
 int store_cert_foreach(struct store_txn *t, uint32_t issuer_id, bool revoked_only,
@@ -715,7 +776,9 @@ int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
     int rc = mdb_put(TX(t), t->s->dbi[DB_CRLS], &k, &v, MDB_RESERVE);
     if (rc)
         return store_err(rc);
-    memcpy(v.mv_data, hdr, sizeof(*hdr));
+    struct store_crl_hdr h = *hdr;
+    store_etag(der, h.der_len, h.etag);
+    memcpy(v.mv_data, &h, sizeof(h));
     memcpy((uint8_t *)v.mv_data + sizeof(*hdr), der, hdr->der_len);
     return 0;
 }

@@ -35,10 +35,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_NAME_MAX       64 /* issuer name: [A-Za-z0-9._-], from the config section */
 #define STORE_SERIAL_MAX     32 /* serial INTEGER content bytes (RFC 5280 allows 20) */
 #define STORE_HASH_MAX       32 /* largest CertID hash we keep (SHA-256) */
+#define STORE_ETAG_LEN       16 /* leading bytes of SHA-256 of a stored response or CRL */
+
+/* What a program prints when store_open() returns -EPROTO (schema mismatch). */
+#define STORE_SCHEMA_HINT                                                                          \
+    "the store was written by another revokd version (schema mismatch): move it aside and "        \
+    "rebuild it with `revokd-indexer -c CONFIG --once` (docs/store.md, \"Upgrading\")"
 
 /* CertID hash algorithms; the numbers are stored in keys and must never change. */
 enum store_hash { STORE_HASH_SHA1 = 1, STORE_HASH_SHA256 = 2 };
@@ -57,6 +63,24 @@ enum store_source { STORE_SRC_INDEX = 1, STORE_SRC_REVOKCTL = 2, STORE_SRC_CRL =
 /* CRL kinds in the crls key. */
 enum store_crl_kind { STORE_CRL_FULL = 0, STORE_CRL_DELTA = 1 };
 
+/* The indexer's health record of an issuer, rewritten after every sync attempt. */
+struct store_issuer_sync {
+    int64_t failed_at;         /* 0 if the last sync was complete; else when it failed */
+    uint32_t malformed;        /* source lines the last sync could not read */
+    uint32_t unrevoke_refused; /* certs the source no longer lists as revoked: kept revoked */
+    int32_t error;             /* positive errno of the last failure, 0 if none */
+    uint32_t signer_problem;   /* STORE_SIGNER_* bits: why responses cannot be (re-)signed */
+    int64_t signer_not_after;  /* delegated OCSP signer certificate expiry */
+    int64_t ca_not_after;      /* issuing CA certificate expiry */
+} STORE_PACKED;
+
+/* crlgen's health record of an issuer, rewritten after every CRL run. */
+struct store_issuer_crlstat {
+    uint64_t skipped;  /* runs that kept the previous CRL: the last sync was not complete */
+    uint64_t failures; /* runs that failed for any other reason */
+    int64_t failed_at; /* 0 if the last run published; else when it failed or was skipped */
+} STORE_PACKED;
+
 struct store_issuer_rec {
     uint32_t id;
     uint32_t cert_len; /* CA certificate DER follows the struct */
@@ -65,8 +89,16 @@ struct store_issuer_rec {
     uint8_t name_sha256[32], key_sha256[32];
     uint64_t crl_number; /* last CRL number issued (crlgen) */
     uint64_t crl_seq;    /* change seq covered by that CRL (delta CRLs start here) */
-    int64_t synced_at;   /* last successful indexer sync, Unix seconds */
+    int64_t synced_at;   /* last complete indexer sync, Unix seconds */
+    /* Health, shown on the responder's /healthz and /metrics (docs/store.md "Health"). */
+    struct store_issuer_sync sync;       /* written by the indexer */
+    struct store_issuer_crlstat crlstat; /* written by crlgen */
 } STORE_PACKED;
+
+/* store_issuer_sync.signer_problem bits. */
+#define STORE_SIGNER_NOT_YET_VALID 0x1 /* now < notBefore */
+#define STORE_SIGNER_EXPIRED       0x2 /* now > notAfter */
+#define STORE_SIGNER_NO_NOCHECK    0x4 /* lacks id-pkix-ocsp-nocheck and policy requires it */
 
 struct store_cert {
     uint8_t status; /* enum store_status */
@@ -86,6 +118,7 @@ struct store_resp_hdr {
     int64_t this_update;
     int64_t next_update;
     int64_t produced_at;
+    uint8_t etag[STORE_ETAG_LEN]; /* SHA-256(DER) prefix, set by store_put_response() */
 } STORE_PACKED;
 
 /* One change-log record: a certificate's status changed (or first appeared). */
@@ -105,6 +138,7 @@ struct store_crl_hdr {
     uint64_t base;   /* delta CRLs: BaseCRLNumber; 0 for full */
     int64_t this_update;
     int64_t next_update;
+    uint8_t etag[STORE_ETAG_LEN]; /* SHA-256(DER) prefix, set by store_put_crl() */
 } STORE_PACKED;
 
 struct store;
@@ -149,7 +183,7 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        struct store_resp *out);
 
-/* Writes (replaces) the pre-signed response for one CertID. */
+/* Writes (replaces) the pre-signed response for one CertID; computes its ETag. */
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        int64_t this_update, int64_t next_update, int64_t produced_at,
@@ -160,7 +194,8 @@ size_t store_hash_len(enum store_hash hash);
 
 /*
  * Adds or updates the issuer named rec->name (matched by name). On insert a new
- * id is assigned; on update crl_number/crl_seq are kept from the stored record.
+ * id is assigned; on update only the identity (name, hashes, certificate) is
+ * taken from rec: CRL bookkeeping, sync time and health stay as stored.
  * Also (re)writes both issuer_hash entries. *id_out gets the id.
  */
 int store_put_issuer(struct store_txn *t, const struct store_issuer_rec *rec,
@@ -175,6 +210,13 @@ int store_issuer_by_hash(struct store_txn *t, enum store_hash hash, const uint8_
 /* Updates only the CRL bookkeeping fields of an issuer. */
 int store_set_issuer_crl(struct store_txn *t, uint32_t id, uint64_t crl_number, uint64_t crl_seq);
 int store_set_issuer_synced(struct store_txn *t, uint32_t id, int64_t at);
+/* Replaces the indexer's health record of an issuer (rec->sync). */
+int store_set_issuer_sync(struct store_txn *t, uint32_t id, const struct store_issuer_sync *s);
+/* Replaces crlgen's health record of an issuer (rec->crlstat). */
+int store_set_issuer_crlstat(struct store_txn *t, uint32_t id,
+                             const struct store_issuer_crlstat *s);
+/* True if the issuer is healthy: last sync complete, no refused un-revocation, signer usable. */
+bool store_issuer_healthy(const struct store_issuer_rec *rec);
 /* Calls fn for each issuer in id order; stops early when fn returns non-zero (returned). */
 int store_issuer_foreach(struct store_txn *t,
                          int (*fn)(void *arg, const struct store_issuer_rec *rec,
@@ -190,9 +232,21 @@ int store_get_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *seria
  * reason, revocation time or invalidity date) or is new, appends a change record
  * and stamps c->seq; keeps the revoked index in step. Returns 1 if it changed,
  * 0 if it was already so, or a negative errno.
+ *
+ * A revocation is never undone here (RFC 5280 3.3: only certificateHold may be
+ * released): if the stored status is STORE_REVOKED and c says GOOD or HOLD,
+ * nothing is written, *c is overwritten with the stored state, and -EPERM is
+ * returned so the caller can alarm. store_correct_cert() is the one deliberate
+ * way past this guard.
  */
 int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
                    size_t serial_len, struct store_cert *c, int64_t now);
+/*
+ * Like store_put_cert() without the un-revocation guard: for an operator
+ * correcting a mistaken revocation on purpose (revokd-indexer --unrevoke).
+ */
+int store_correct_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                       size_t serial_len, struct store_cert *c, int64_t now);
 
 /*
  * Calls fn for each certificate of an issuer (revoked_only: only revoked/on hold),
@@ -211,6 +265,7 @@ int store_changes_foreach(struct store_txn *t, uint64_t after,
                                     const uint8_t *serial),
                           void *arg);
 
+/* Writes (replaces) one CRL; hdr->etag is ignored and computed from der. */
 int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
                   const struct store_crl_hdr *hdr, const uint8_t *der);
 int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,

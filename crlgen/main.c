@@ -346,7 +346,8 @@ int main(int argc, char **argv)
     have_w = true;
     rc = store_open(&x->st, cfg.store.path, cfg.store.map_size, 0);
     if (rc < 0) {
-        log_err("store %s: %s", cfg.store.path, strerror(-rc));
+        log_err("[store] path %s: cannot open store: %s", cfg.store.path,
+                rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         goto fail;
     }
     log_info("%zu issuer(s) with CRLs, out_dir %s, validity %us%s", x->n, cfg.crlgen.out_dir,

@@ -122,7 +122,8 @@ int main(int argc, char **argv)
         goto out;
     int rc = store_open(&store, cfg.store.path, cfg.store.map_size, 0);
     if (rc < 0) {
-        log_err("[store] path %s: cannot open store: %s", cfg.store.path, strerror(-rc));
+        log_err("[store] path %s: cannot open store: %s", cfg.store.path,
+                rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         goto out;
     }
     for (; n_ok < cfg.n_issuers; n_ok++) {

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     }
     if (rc < 0) {
         log_err("[store] path %s: cannot open read-only: %s", cfg.store.path,
-                rc == -EPROTO ? "schema version mismatch" : strerror(-rc));
+                rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         goto fail;
     }
     /* Static, not on the stack: the handler carries its /metrics scratch buffer. */

@@ -105,12 +105,53 @@ Test(store, cert_changes_are_logged_once)
     uint64_t last;
     cr_assert_eq(store_last_seq(&t, &last), 0);
     cr_assert_eq(last, 2);
-    /* Un-revoking (removeFromCRL of a hold) leaves the revoked index. */
+    /* A revocation is never undone by a plain put: refused, nothing written. */
     c.status = STORE_GOOD;
     c.reason = STORE_REASON_NONE;
     c.revoked_at = 0;
-    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 103), 1);
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 103), -EPERM);
+    cr_assert_eq(c.status, STORE_REVOKED, "caller gets the stored state back");
+    cr_assert_eq(c.seq, 2);
+    cr_assert_eq(store_get_cert(&t, 1, serial, 3, &got), 0);
+    cr_assert_eq(got.status, STORE_REVOKED);
+    c.status = STORE_HOLD;
+    c.reason = 6;
+    cr_assert_eq(store_put_cert(&t, 1, serial, 3, &c, 103), -EPERM, "revoked -> hold is an undo");
+    /* The deliberate correction leaves the revoked index. */
+    c = (struct store_cert){
+        .status = STORE_GOOD, .reason = STORE_REASON_NONE, .source = 1, .not_after = 2000000000};
+    cr_assert_eq(store_correct_cert(&t, 1, serial, 3, &c, 103), 1);
     cr_assert_eq(c.seq, 3, "seq continues across transactions");
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+}
+
+Test(store, hold_is_released_and_etags_follow_bytes)
+{
+    struct store *s;
+    struct store_txn t;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    const uint8_t serial[] = {0x00}; /* serial 0: openssl ca issues it from a "00" serial file */
+    struct store_cert c = {.status = STORE_HOLD, .reason = 6, .source = 1, .revoked_at = 5};
+    cr_assert_eq(store_put_cert(&t, 1, serial, 1, &c, 100), 1);
+    c = (struct store_cert){.status = STORE_GOOD, .reason = STORE_REASON_NONE, .source = 1};
+    cr_assert_eq(store_put_cert(&t, 1, serial, 1, &c, 101), 1, "a hold may be released");
+
+    static const uint8_t nh[20], kh[20];
+    const uint8_t a[] = {1, 2, 3}, b[] = {1, 2, 4};
+    struct store_resp ra, rb;
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, a, 3), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &ra), 0);
+    uint8_t ea[STORE_ETAG_LEN];
+    memcpy(ea, ra.hdr->etag, sizeof(ea));
+    /* Same times, other bytes (a good and a revoked answer signed in one second). */
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, b, 3), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &rb), 0);
+    cr_assert_neq(memcmp(ea, rb.hdr->etag, sizeof(ea)), 0, "different bytes, different ETag");
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 7, 8, 9, a, 3), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &ra), 0);
+    cr_assert_eq(memcmp(ea, ra.hdr->etag, sizeof(ea)), 0, "same bytes, same ETag");
     cr_assert_eq(store_txn_commit(&t), 0);
     store_close(s);
 }
