@@ -899,35 +899,148 @@ static int config_defaults(struct config_parser *p, struct config_issuer *iss, b
     return 0;
 }
 
-/* Relations between keys that no single bound can express. */
+static size_t config_key_index(enum config_sect sect, const char *name)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (config_keys[i].sect == sect && strcmp(config_keys[i].name, name) == 0)
+            return i;
+    }
+    return 0; /* not reached: every caller names a key of the table */
+}
+
+/*
+ * Reports a relation between two keys that does not hold. The key the operator
+ * wrote is blamed (a, if both or neither were written), so the line number points
+ * at the edit; msg says what would go wrong.
+ */
+__attribute__((format(printf, 4, 5))) static int
+config_relation_err(struct config_parser *p, size_t a, size_t b, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    size_t k = (p->set_line[a] || !p->set_line[b]) ? a : b;
+    return config_key_err(p, p->set_line[k], &config_keys[k], NULL, "%s", what);
+}
+
+/* Adds a warning (config.h: the programs log them at start; --check prints them). */
+__attribute__((format(printf, 2, 3))) static void config_warn(struct config_parser *p,
+                                                              const char *fmt, ...)
+{
+    struct config *c = p->c;
+    if (c->n_warnings >= CONFIG_WARN_MAX)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->warnings[c->n_warnings++], CONFIG_WARN_LEN, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * A Baseline Requirements limit: a warning, or an error under [policy] strict.
+ * Returns 0 or the error.
+ */
+__attribute__((format(printf, 3, 4))) static int config_br_limit(struct config_parser *p, size_t k,
+                                                                 const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (p->c->policy.strict)
+        return config_key_err(p, p->set_line[k], &config_keys[k], NULL,
+                              "%s ([policy] strict = yes)", what);
+    config_warn(p, "[%s] %s: %s", config_sects[config_keys[k].sect].name, config_keys[k].name,
+                what);
+    return 0;
+}
+
+/*
+ * Relations between keys that no single bound can express: configurations that
+ * cannot work are refused at start (each response born expired or due for
+ * re-signing at once, a CRL that expires before the next replaces it), and values
+ * outside the CA/Browser Forum Baseline Requirements are warned about, or refused
+ * under [policy] strict.
+ */
 static int config_cross_check(struct config_parser *p)
 {
     const struct config *c = p->c;
-    if (c->indexer.refresh >= c->indexer.validity) {
-        size_t ki = 0, kv = 0;
-        for (size_t i = 0; i < CONFIG_NKEYS; i++) {
-            if (config_keys[i].sect == CONFIG_S_INDEXER &&
-                strcmp(config_keys[i].name, "refresh") == 0)
-                ki = i;
-            if (config_keys[i].sect == CONFIG_S_INDEXER &&
-                strcmp(config_keys[i].name, "validity") == 0)
-                kv = i;
-        }
-        char r[32], v[32];
-        config_fmt_unit(r, sizeof(r), CONFIG_DURATION, c->indexer.refresh);
-        config_fmt_unit(v, sizeof(v), CONFIG_DURATION, c->indexer.validity);
-        /* Blame the key the operator wrote, so the line number points at the edit. */
-        if (p->set_line[ki] || !p->set_line[kv])
-            return config_key_err(p, p->set_line[ki], &config_keys[ki], NULL,
-                                  "%s is not less than validity %s (expected refresh < validity, "
-                                  "or every response is re-signed on every run)",
-                                  r, v);
-        return config_key_err(p, p->set_line[kv], &config_keys[kv], NULL,
-                              "%s is not greater than refresh %s (expected refresh < validity, "
-                              "or every response is re-signed on every run)",
-                              v, r);
+    const size_t kv = config_key_index(CONFIG_S_INDEXER, "validity");
+    const size_t kr = config_key_index(CONFIG_S_INDEXER, "refresh");
+    const size_t kb = config_key_index(CONFIG_S_INDEXER, "backdate");
+    const size_t ki = config_key_index(CONFIG_S_INDEXER, "interval");
+    const size_t kcv = config_key_index(CONFIG_S_CRLGEN, "validity");
+    const size_t kci = config_key_index(CONFIG_S_CRLGEN, "interval");
+    char v[32], r[32], b[32], i[32], left[32];
+    config_fmt_unit(v, sizeof(v), CONFIG_DURATION, c->indexer.validity);
+    config_fmt_unit(r, sizeof(r), CONFIG_DURATION, c->indexer.refresh);
+    config_fmt_unit(b, sizeof(b), CONFIG_DURATION, c->indexer.backdate);
+    config_fmt_unit(i, sizeof(i), CONFIG_DURATION, c->indexer.interval);
+
+    /* A response is valid from now - backdate to now - backdate + validity. */
+    if (c->indexer.validity <= c->indexer.backdate)
+        return config_relation_err(p, kv, kb,
+                                   "%s is not greater than backdate %s (expected validity > "
+                                   "backdate + refresh, or every response is born expired)",
+                                   v, b);
+    uint32_t fresh = c->indexer.validity - c->indexer.backdate;
+    config_fmt_unit(left, sizeof(left), CONFIG_DURATION, fresh);
+    if (c->indexer.refresh >= fresh) {
+        if (p->set_line[kr] || (!p->set_line[kv] && !p->set_line[kb]))
+            return config_relation_err(p, kr, kv,
+                                       "%s is not less than validity - backdate = %s (expected "
+                                       "refresh < validity - backdate, or every response is "
+                                       "re-signed on every run)",
+                                       r, left);
+        return config_relation_err(p, kv, kb,
+                                   "%s minus backdate %s leaves %s, not more than refresh %s "
+                                   "(expected refresh < validity - backdate, or every response "
+                                   "is re-signed on every run)",
+                                   p->set_line[kv] ? v : b, p->set_line[kv] ? b : v, left, r);
     }
-    return 0;
+    /* Re-signing happens at a check; two checks must fit in the margin before expiry. */
+    if ((uint64_t)c->indexer.refresh < 2 * (uint64_t)c->indexer.interval)
+        return config_relation_err(p, kr, ki,
+                                   "%s is less than twice interval %s (expected refresh >= 2 x "
+                                   "interval, or a response can expire between two checks)",
+                                   r, i);
+    if (c->indexer.refresh < CONFIG_HOUR)
+        config_warn(p,
+                    "[indexer] refresh: %s leaves less than an hour between re-signing and "
+                    "expiry: an indexer stopped for longer makes the responder answer tryLater",
+                    r);
+    if (c->crlgen.interval >= c->crlgen.validity) {
+        config_fmt_unit(v, sizeof(v), CONFIG_DURATION, c->crlgen.validity);
+        config_fmt_unit(i, sizeof(i), CONFIG_DURATION, c->crlgen.interval);
+        return config_relation_err(p, kci, kcv,
+                                   "interval %s is not less than validity %s (expected "
+                                   "interval < validity, or each CRL expires before the next "
+                                   "replaces it)",
+                                   i, v);
+    }
+    if ((uint64_t)c->crlgen.interval * 2 > c->crlgen.validity)
+        config_warn(p, "[crlgen] interval: more than half of validity: a failed run leaves "
+                       "relying parties little time before the current CRL expires");
+
+    /* BR 4.9.10: OCSP validity 8 hours .. 10 days; BR 4.9.7: CRL validity <= 10 days. */
+    int rc = 0;
+    if (c->indexer.validity < 8 * CONFIG_HOUR)
+        rc = config_br_limit(p, kv, "%s is under the Baseline Requirements' minimum of 8h (4.9.10)",
+                             v);
+    else if (c->indexer.validity > 10 * CONFIG_DAY)
+        rc = config_br_limit(p, kv, "%s is over the Baseline Requirements' maximum of 10d (4.9.10)",
+                             v);
+    if (rc == 0 && c->crlgen.validity > 10 * CONFIG_DAY) {
+        config_fmt_unit(v, sizeof(v), CONFIG_DURATION, c->crlgen.validity);
+        rc = config_br_limit(p, kcv,
+                             "%s is over the Baseline Requirements' maximum of 10d for "
+                             "subscriber CRLs (4.9.7)",
+                             v);
+    }
+    return rc;
 }
 
 static int config_parse_text(struct config_parser *p, const char *text, size_t len)
@@ -1095,6 +1208,16 @@ void config_free(struct config *c)
 }
 
 /* ---- documentation ---- */
+
+void config_log_warnings(const struct config *c, FILE *f)
+{
+    for (unsigned i = 0; i < c->n_warnings; i++) {
+        if (f)
+            fprintf(f, "warning: %s: %s\n", c->file ? c->file : "config", c->warnings[i]);
+        else
+            log_warn("%s: %s", c->file ? c->file : "config", c->warnings[i]);
+    }
+}
 
 void config_write_doc(FILE *f)
 {

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 
 #define CONFIG_MAX_ISSUERS 64
+#define CONFIG_WARN_MAX    16  /* warnings kept; later ones are dropped */
+#define CONFIG_WARN_LEN    320 /* bytes per warning, NUL included */
 
 struct config_issuer {
     char *name;        /* from the section header [issuer NAME]: [A-Za-z0-9._-], <64 bytes */
@@ -69,6 +71,10 @@ struct config {
     } policy;
     size_t n_issuers;
     struct config_issuer issuers[CONFIG_MAX_ISSUERS];
+    /* Values that work but deserve a look ("[indexer] validity: ..."): each program
+     * logs them at start (config_log_warnings) and --check prints them. */
+    unsigned n_warnings;
+    char warnings[CONFIG_WARN_MAX][CONFIG_WARN_LEN];
 };
 
 /*
@@ -84,6 +90,9 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 int config_load_mem(struct config *c, const char *name, const char *text, size_t len, char *err,
                     size_t errlen);
 void config_free(struct config *c);
+
+/* Logs each warning at warn level (after log_init), or prints them to f if f is not NULL. */
+void config_log_warnings(const struct config *c, FILE *f);
 
 /* Writes the Markdown reference (docs/configuration.md) generated from the table. */
 void config_write_doc(FILE *f);

@@ -353,8 +353,9 @@ Test(config, out_of_bounds_names_key)
 
 Test(config, bounds_edges_accepted)
 {
+    /* Each bound at its edge, in combinations the cross-checks accept. */
     static const char text[] = "[store]\nmap_size = 16M\n"
-                               "[indexer]\nvalidity = 366d\nrefresh = 1s\nbackdate = 0\n"
+                               "[indexer]\nvalidity = 366d\nrefresh = 14d\nbackdate = 0\n"
                                "interval = 7d\n"
                                "[responder]\nidle_timeout = 1h\nmax_age = 7d\n"
                                "[crlgen]\nvalidity = 1h\ninterval = 1s\n";
@@ -364,17 +365,87 @@ Test(config, bounds_edges_accepted)
     cr_assert_eq(c.responder.idle_timeout_ms, 3600 * 1000);
     cr_assert_eq(c.indexer.backdate, 0);
     config_free(&c);
+    static const char low[] = "[indexer]\nvalidity = 1m\nrefresh = 2s\nbackdate = 0\n"
+                              "interval = 1s\n";
+    cr_assert_eq(load(&c, low), 0, "%s", errbuf);
+    cr_assert_eq(c.indexer.validity, 60);
+    cr_assert_eq(c.indexer.refresh, 2);
+    config_free(&c);
 }
 
 Test(config, refresh_must_be_below_validity)
 {
     expect_fail("[indexer]\nvalidity = 1d\nrefresh = 1d\n",
-                "t.conf:3: [indexer] refresh:", "refresh < validity");
+                "t.conf:3: [indexer] refresh:", "refresh < validity - backdate");
     /* Only validity written: blame it, on its line. */
     expect_fail("[indexer]\nvalidity = 12h\n", "t.conf:2: [indexer] validity:", "refresh");
     expect_fail("[indexer]\nrefresh = 5d\n", "t.conf:2: [indexer] refresh:", NULL);
     struct config c;
-    cr_assert_eq(load(&c, "[indexer]\nvalidity = 2m\nrefresh = 1m\n"), 0, "%s", errbuf);
+    cr_assert_eq(load(&c, "[indexer]\nvalidity = 2m\nrefresh = 1m\nbackdate = 0\n"), 0, "%s",
+                 errbuf);
+    config_free(&c);
+}
+
+/* Issue 13 item 7: configurations that cannot work are refused, naming the key. */
+Test(config, unworkable_timings_refused)
+{
+    /* validity = 1m with the default backdate = 1h: every response born expired. */
+    expect_fail("[indexer]\nvalidity = 1m\nrefresh = 30s\n",
+                "t.conf:2: [indexer] validity:", "born expired");
+    expect_fail("[indexer]\nbackdate = 1h\nvalidity = 1h\nrefresh = 1m\n",
+                "t.conf:3: [indexer] validity:", "born expired");
+    /* validity 4d - backdate 1h leaves less than refresh 4d - 30m. */
+    expect_fail("[indexer]\nbackdate = 1d\nrefresh = 3d\n",
+                "t.conf:3: [indexer] refresh:", "re-signed on every run");
+    expect_fail("[indexer]\nbackdate = 1d\nvalidity = 2d\n",
+                "t.conf:3: [indexer] validity:", "re-signed on every run");
+    /* refresh shorter than two checks. */
+    expect_fail("[indexer]\ninterval = 1h\nrefresh = 90m\n",
+                "t.conf:3: [indexer] refresh:", "twice interval");
+    /* a CRL that expires before the next one replaces it. */
+    expect_fail("[crlgen]\nvalidity = 2h\ninterval = 2h\n",
+                "t.conf:3: [crlgen] interval:", "expires before the next");
+    expect_fail("[crlgen]\nvalidity = 1h\n",
+                "t.conf:2: [crlgen] validity:", "expires before the next");
+}
+
+/* Baseline Requirements limits: warnings, errors under [policy] strict. */
+Test(config, baseline_requirements_limits)
+{
+    struct config c;
+    cr_assert_eq(load(&c, "[indexer]\nvalidity = 11d\n"), 0, "%s", errbuf);
+    cr_assert_eq(c.n_warnings, 1);
+    cr_assert(strstr(c.warnings[0], "[indexer] validity") && strstr(c.warnings[0], "10d"), "%s",
+              c.warnings[0]);
+    config_free(&c);
+    cr_assert_eq(load(&c, "[indexer]\nvalidity = 4h\nbackdate = 5m\nrefresh = 1h\n"), 0, "%s",
+                 errbuf);
+    cr_assert_eq(c.n_warnings, 1);
+    cr_assert(strstr(c.warnings[0], "8h"), "%s", c.warnings[0]);
+    config_free(&c);
+    cr_assert_eq(load(&c, "[crlgen]\nvalidity = 30d\n"), 0, "%s", errbuf);
+    cr_assert_eq(c.n_warnings, 1);
+    cr_assert(strstr(c.warnings[0], "[crlgen] validity"), "%s", c.warnings[0]);
+    config_free(&c);
+    expect_fail("[policy]\nstrict = yes\n[indexer]\nvalidity = 11d\n",
+                "t.conf:4: [indexer] validity:", "strict");
+    expect_fail("[policy]\nstrict = yes\n[crlgen]\nvalidity = 30d\n",
+                "t.conf:4: [crlgen] validity:", "4.9.7");
+    expect_fail("[policy]\nstrict = maybe\n", "t.conf:2: [policy] strict:", "yes or no");
+    /* The defaults are inside every limit and warn about nothing. */
+    cr_assert_eq(load(&c, ""), 0, "%s", errbuf);
+    cr_assert_eq(c.n_warnings, 0, "%s", c.n_warnings ? c.warnings[0] : "");
+    cr_assert_eq(c.policy.strict, false);
+    cr_assert_eq(c.indexer.signer_warn, 30 * 86400);
+    cr_assert_eq(c.responder.send_timeout_ms, 60000);
+    cr_assert_eq(c.responder.send_buffer, 65536);
+    config_free(&c);
+    cr_assert_eq(load(&c, "[policy]\nstrict = on\n[issuer a]\nca_cert = a\nindex = i\n"
+                          "signer_key = k\nrequire_nocheck = no\n"),
+                 0, "%s", errbuf);
+    cr_assert_eq(c.policy.strict, true);
+    cr_assert_eq(c.issuers[0].require_nocheck, false);
+    cr_assert_null(c.issuers[0].crlnumber);
     config_free(&c);
 }
 
@@ -592,6 +663,11 @@ Test(config, example_config_loads)
     cr_assert_eq(c.crlgen.validity, d.crlgen.validity);
     cr_assert_eq(c.crlgen.interval, d.crlgen.interval);
     cr_assert_str_eq(c.issuers[0].digest, d.issuers[0].digest);
+    cr_assert_eq(c.issuers[0].require_nocheck, d.issuers[0].require_nocheck);
+    cr_assert_eq(c.responder.send_timeout_ms, d.responder.send_timeout_ms);
+    cr_assert_eq(c.responder.send_buffer, d.responder.send_buffer);
+    cr_assert_eq(c.policy.strict, d.policy.strict);
+    cr_assert_eq(c.n_warnings, 0, "the example warns: %s", c.n_warnings ? c.warnings[0] : "");
     config_free(&d);
     config_free(&c);
 }
