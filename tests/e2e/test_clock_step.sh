@@ -51,7 +51,9 @@ fi
 
 FAKE=$T/faketime.rc
 echo "+0" >"$FAKE"
+# An ASan build wants its runtime first in the library list; libfaketime is preloaded.
 start_bg responder env LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$FAKE" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 "$RSP" -c "$CONF"
 if wait_port "$PORT" 15; then
     pass "revokd-responder (under libfaketime) listens on 127.0.0.1:$PORT"
