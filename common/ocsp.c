@@ -72,7 +72,27 @@ static int ocsp_parse_certid(struct cur *c, struct ocsp_certid *id)
     return 0;
 }
 
-/* Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension; records the nonce if asked. */
+/* Request extensions this responder recognizes (RFC 6960 4.4), besides the nonce. */
+static const uint8_t OID_PKIX_OCSP_RESPONSE[9] = {0x2b, 0x06, 0x01, 0x05, 0x05,
+                                                  0x07, 0x30, 0x01, 0x04}; /* 4.4.3 */
+static const uint8_t OID_PKIX_OCSP_SERVICE_LOCATOR[9] = {0x2b, 0x06, 0x01, 0x05, 0x05,
+                                                         0x07, 0x30, 0x01, 0x07}; /* 4.4.6 */
+
+/*
+ * Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension; records the nonce if asked
+ * (req set: requestExtensions; NULL: singleRequestExtensions).
+ *
+ * Criticality (RFC 6960 4.1.2, 4.4; RFC 5280 4.2): an extension we do not
+ * recognize is ignored unless it is marked critical; a critical one we do not
+ * recognize makes the request one we cannot answer as asked, so the whole
+ * request is malformed (the responder answers malformedRequest). Recognized:
+ * in requestExtensions the nonce (4.4.1; accepted critical or not, and not
+ * echoed: responses are pre-signed, as RFC 5019 allows) and acceptable response
+ * types (4.4.3; we only ever answer id-pkix-ocsp-basic, which every client
+ * lists); in singleRequestExtensions the service locator (4.4.6; we are
+ * authoritative for what we serve, so nothing to forward). Known-or-not and
+ * non-critical, everything else is ignored as before.
+ */
 static int ocsp_parse_extensions(struct cur *c, struct ocsp_req *req)
 {
     struct cur exts;
@@ -83,18 +103,30 @@ static int ocsp_parse_extensions(struct cur *c, struct ocsp_req *req)
         der_get(&exts, DER_SEQUENCE, &ext);
         der_get(&ext, DER_OID, &oid);
         /* DER omits critical=FALSE, but some clients write it; any other byte is not a BOOLEAN. */
-        if (der_get_optional(&ext, DER_BOOLEAN, &crit) == 1 &&
-            (cur_left(&crit) != 1 || (crit.p[0] != 0xff && crit.p[0] != 0x00)))
-            return cur_fail(c);
+        bool critical = false;
+        if (der_get_optional(&ext, DER_BOOLEAN, &crit) == 1) {
+            if (cur_left(&crit) != 1 || (crit.p[0] != 0xff && crit.p[0] != 0x00))
+                return cur_fail(c);
+            critical = crit.p[0] == 0xff;
+        }
         der_get(&ext, DER_OCTET_STRING, &val);
         if (exts.err || !cur_done(&ext) || cur_left(&oid) == 0)
             return cur_fail(c);
+        bool known;
         if (req && oid_eq(&oid, OID_PKIX_OCSP_NONCE, sizeof(OID_PKIX_OCSP_NONCE))) {
             if (req->nonce) /* the same extension twice */
                 return cur_fail(c);
             req->nonce = val.p;
             req->nonce_len = cur_left(&val);
+            known = true;
+        } else if (req) {
+            known = oid_eq(&oid, OID_PKIX_OCSP_RESPONSE, sizeof(OID_PKIX_OCSP_RESPONSE));
+        } else {
+            known =
+                oid_eq(&oid, OID_PKIX_OCSP_SERVICE_LOCATOR, sizeof(OID_PKIX_OCSP_SERVICE_LOCATOR));
         }
+        if (critical && !known)
+            return cur_fail(c);
     }
     return 0;
 }

@@ -56,7 +56,8 @@ struct ocsp_req {
  * Parses a DER OCSPRequest. Returns 0; -EBADMSG if the bytes are not a strict
  * DER OCSPRequest (wrong tags, bad lengths, trailing bytes, non-minimal
  * integers, hash lengths that do not match the algorithm, empty requestList,
- * a serial over DER_SERIAL_MAX bytes, more than OCSP_REQ_CERTS_MAX CertIDs). A CertID hash
+ * a serial over DER_SERIAL_MAX bytes, more than OCSP_REQ_CERTS_MAX CertIDs, an
+ * extension marked critical that we do not recognize: see ocsp.c). A CertID hash
  * algorithm we do not serve is not malformed: id.hash is 0 and the caller answers unauthorized.
  */
 int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out);

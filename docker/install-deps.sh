@@ -8,5 +8,5 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
     libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
-    nginx-light procps iproute2 wrk gnuplot-nox >/dev/null
+    nginx-light procps iproute2 wrk gnuplot-nox faketime >/dev/null
 echo "revokd: build and test dependencies installed"

@@ -77,12 +77,11 @@ static void handler_w_hex(struct handler_w *w, const uint8_t *p, size_t n)
     }
 }
 
-static void handler_w_hex64(struct handler_w *w, uint64_t v)
+static void handler_w_i64(struct handler_w *w, int64_t v)
 {
-    uint8_t be[8];
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        be[i] = (uint8_t)v;
-    handler_w_hex(w, be, sizeof(be));
+    if (v < 0)
+        handler_w_str(w, "-");
+    handler_w_u64(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
 /* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT". */
@@ -144,8 +143,7 @@ static const char *handler_reason(int status)
 /* Freshness headers for a cacheable GET answer (OCSP per RFC 5019 6.2, or a CRL). */
 struct handler_cache {
     int64_t this_update, next_update;
-    const char *etag; /* quoted strong validator */
-    size_t etag_len;
+    const uint8_t *etag; /* STORE_ETAG_LEN bytes: the stored SHA-256 prefix of the body */
 };
 
 /* Everything about one response except the status line, which is derived. */
@@ -158,6 +156,7 @@ struct handler_resp {
     bool no_store;                     /* OCSP errors over GET: never cache them */
     const char *allow;                 /* for 405, or NULL */
     bool close;                        /* close regardless of what the client asked */
+    const uint8_t *body_key;           /* http_out.body_key */
 };
 
 static void handler_count(struct handler *h, const struct http_req *req, enum handler_result r)
@@ -197,9 +196,11 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         handler_w_date(&w, c->this_update);
         handler_w_str(&w, "\r\nExpires: ");
         handler_w_date(&w, c->next_update);
-        handler_w_str(&w, "\r\nETag: ");
-        handler_w_mem(&w, c->etag, c->etag_len);
-        handler_w_str(&w, "\r\n");
+        /* A strong validator (RFC 9110 8.8.3) must change whenever the bytes do:
+         * a hash of the body (RFC 5019 6.2), computed when it was stored. */
+        handler_w_str(&w, "\r\nETag: \"");
+        handler_w_hex(&w, c->etag, STORE_ETAG_LEN);
+        handler_w_str(&w, "\"\r\n");
     } else if (r->no_store) {
         handler_w_str(&w, "Cache-Control: no-store\r\n");
     }
@@ -219,6 +220,7 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
     out->hdr_len = w.len;
     out->body = head ? NULL : r->body;
     out->body_len = head ? 0 : r->body_len;
+    out->body_key = head ? NULL : r->body_key;
     out->status = r->status;
     out->close = close;
     return 0;
@@ -256,6 +258,17 @@ static struct store_txn *handler_txn(struct handler *h)
     return h->txn_live ? &h->txn : NULL;
 }
 
+/*
+ * True while now <= nextUpdate, exactly: at nextUpdate + 1 ns the response has
+ * expired (RFC 6960 2.4), so the clock is not truncated to seconds first.
+ * Compared as seconds and a remainder, since nextUpdate * 1e9 can overflow.
+ */
+static bool handler_fresh(const struct handler *h, int64_t next_update)
+{
+    int64_t sub = h->now_ns - h->now * 1000000000;
+    return h->now < next_update || (h->now == next_update && sub == 0);
+}
+
 static int handler_ocsp_status(struct handler *h, const struct http_req *req, bool get,
                                enum ocsp_resp_status st, enum handler_result res,
                                struct http_out *out)
@@ -291,32 +304,19 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
     /* LMDB aligns values to 2 bytes only: copy the header rather than dereference it. */
     struct store_resp_hdr rh;
     rh = *sr.hdr;
-    if (h->now > rh.next_update) {
+    if (!handler_fresh(h, rh.next_update)) {
         /* The indexer fell behind: an expired answer is worse than none. */
         h->stale++;
         return handler_ocsp_status(h, req, get, OCSP_TRY_LATER, HANDLER_R_TRYLATER, out);
     }
 
-    /* Strong validator without hashing: producedAt changes on every re-sign, and
-     * the CertID's hash algorithm, key hash prefix and serial name the resource. */
-    char etag[2 + 16 + 1 + 2 + 8 + 1 + 2 * STORE_SERIAL_MAX];
-    struct handler_w ew = {etag, 0, sizeof(etag), false};
-    handler_w_str(&ew, "\"");
-    handler_w_hex64(&ew, (uint64_t)rh.produced_at);
-    handler_w_str(&ew, "-");
-    uint8_t alg = (uint8_t)id->hash;
-    handler_w_hex(&ew, &alg, 1);
-    handler_w_hex(&ew, id->key_hash, id->hash_len < 4 ? id->hash_len : 4);
-    handler_w_str(&ew, "-");
-    handler_w_hex(&ew, id->serial, id->serial_len);
-    handler_w_str(&ew, "\"");
-    struct handler_cache cache = {rh.this_update, rh.next_update, etag, ew.len};
-
+    struct handler_cache cache = {rh.this_update, rh.next_update, sr.hdr->etag};
     struct handler_resp r = {.status = 200,
                              .ctype = handler_ct_ocsp,
                              .body = sr.der,
                              .body_len = sr.der_len,
-                             .cache = get && !ew.err ? &cache : NULL};
+                             .cache = get ? &cache : NULL,
+                             .body_key = sr.hdr->etag};
     handler_count(h, req, HANDLER_R_OK);
     rc = handler_emit(h, req, &r, out);
     if (rc == 0 && req->method != HTTP_HEAD)
@@ -405,17 +405,13 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
     }
     ch = *chp;
 
-    char etag[2 + 16 + 1];
-    struct handler_w ew = {etag, 0, sizeof(etag), false};
-    handler_w_str(&ew, "\"");
-    handler_w_hex64(&ew, ch.number); /* the CRL Number names one CRL of this issuer */
-    handler_w_str(&ew, "\"");
-    struct handler_cache cache = {ch.this_update, ch.next_update, etag, ew.len};
+    struct handler_cache cache = {ch.this_update, ch.next_update, chp->etag};
     struct handler_resp r = {.status = 200,
                              .ctype = handler_ct_crl,
                              .body = der,
                              .body_len = ch.der_len,
-                             .cache = &cache};
+                             .cache = &cache,
+                             .body_key = chp->etag};
     handler_count(h, req, HANDLER_R_CRL);
     rc = handler_emit(h, req, &r, out);
     if (rc == 0 && req->method != HTTP_HEAD)
@@ -427,12 +423,123 @@ not_found:
     return handler_text(h, req, 404, "no such CRL\n", NULL, false, out);
 }
 
+/* An issuer's name from its record (NUL-terminated within STORE_NAME_MAX). */
+static void handler_w_issuer(struct handler_w *w, const struct store_issuer_rec *rec)
+{
+    handler_w_mem(w, rec->name, strnlen(rec->name, sizeof(rec->name)));
+}
+
+static void handler_w_problem(struct handler_w *w, const struct store_issuer_rec *rec)
+{
+    handler_w_str(w, "issuer ");
+    handler_w_issuer(w, rec);
+    handler_w_str(w, ": ");
+}
+
+struct handler_health_ctx {
+    struct handler_w *w;
+    unsigned problems;
+};
+
+/*
+ * One line per reason store_issuer_healthy() fails, worded for an operator
+ * (the lines are the contract in the brief; docs/http.md lists them).
+ */
+static int handler_health_issuer(void *arg, const struct store_issuer_rec *rec, const uint8_t *cert)
+{
+    struct handler_health_ctx *x = arg;
+    struct handler_w *w = x->w;
+    (void)cert;
+    if (store_issuer_healthy(rec))
+        return 0;
+    unsigned before = x->problems;
+    if (rec->sync.failed_at != 0) {
+        handler_w_problem(w, rec);
+        handler_w_str(w, "last sync failed at ");
+        handler_w_i64(w, rec->sync.failed_at);
+        if (rec->sync.malformed) {
+            handler_w_str(w, " (");
+            handler_w_u64(w, rec->sync.malformed);
+            handler_w_str(w, " malformed lines)");
+        } else if (rec->sync.error > 0) {
+            handler_w_str(w, " (");
+            handler_w_str(w, strerror(rec->sync.error));
+            handler_w_str(w, ")");
+        }
+        handler_w_str(w, "\n");
+        x->problems++;
+    }
+    if (rec->sync.unrevoke_refused) {
+        handler_w_problem(w, rec);
+        handler_w_u64(w, rec->sync.unrevoke_refused);
+        handler_w_str(w, " revocation(s) the source no longer lists kept revoked\n");
+        x->problems++;
+    }
+    static const struct {
+        uint32_t bit;
+        const char *text;
+    } signer[] = {
+        {STORE_SIGNER_EXPIRED, "OCSP signer expired\n"},
+        {STORE_SIGNER_NOT_YET_VALID, "OCSP signer not yet valid\n"},
+        {STORE_SIGNER_NO_NOCHECK, "OCSP signer lacks id-pkix-ocsp-nocheck\n"},
+    };
+    uint32_t bits = rec->sync.signer_problem;
+    for (size_t i = 0; i < sizeof(signer) / sizeof(signer[0]); i++) {
+        if (bits & signer[i].bit) {
+            handler_w_problem(w, rec);
+            handler_w_str(w, signer[i].text);
+            bits &= ~signer[i].bit;
+            x->problems++;
+        }
+    }
+    if (bits) { /* a bit this responder does not know yet: still unhealthy, still said */
+        handler_w_problem(w, rec);
+        handler_w_str(w, "OCSP signer unusable (problem bits ");
+        handler_w_u64(w, bits);
+        handler_w_str(w, ")\n");
+        x->problems++;
+    }
+    if (rec->crlstat.failed_at != 0) {
+        bool incomplete = rec->sync.failed_at != 0 || rec->synced_at == 0;
+        handler_w_problem(w, rec);
+        handler_w_str(w, "CRL not issued since ");
+        handler_w_i64(w, rec->crlstat.failed_at);
+        handler_w_str(w, incomplete ? " (sync incomplete)\n" : " (CRL generation failed)\n");
+        x->problems++;
+    }
+    if (x->problems == before) { /* unhealthy for a reason not spelt out above */
+        handler_w_problem(w, rec);
+        handler_w_str(w, "unhealthy\n");
+        x->problems++;
+    }
+    return 0;
+}
+
+/*
+ * /healthz: 200 "ok" when the store is readable and every issuer is healthy
+ * (store_issuer_healthy); else 503 with one line per problem, so a load
+ * balancer takes the node out and the operator reads why.
+ */
 static int handler_health(struct handler *h, const struct http_req *req, struct http_out *out)
 {
-    bool ok = handler_txn(h) != NULL;
+    struct handler_w w = {h->scratch, 0, sizeof(h->scratch), false};
+    struct handler_health_ctx x = {&w, 0};
+    struct store_txn *t = handler_txn(h);
+    if (!t || store_issuer_foreach(t, handler_health_issuer, &x) < 0) {
+        handler_count(h, req, HANDLER_R_HTTP_ERROR);
+        return handler_text(h, req, 503, "store unavailable\n", NULL, false, out);
+    }
+    bool ok = x.problems == 0;
+    if (ok)
+        handler_w_str(&w, "ok\n");
+    /* On overflow w.len stops at the last line that fit: still a 503 that says why. */
     handler_count(h, req, ok ? HANDLER_R_META : HANDLER_R_HTTP_ERROR);
-    return handler_text(h, req, ok ? 200 : 503, ok ? "ok\n" : "store unavailable\n", NULL, false,
-                        out);
+    struct handler_resp r = {.status = ok ? 200 : 503,
+                             .ctype = handler_ct_text,
+                             .body = (const uint8_t *)h->scratch,
+                             .body_len = w.len,
+                             .no_store = true};
+    return handler_emit(h, req, &r, out);
 }
 
 static void handler_w_metric(struct handler_w *w, const char *name, const char *type,
@@ -455,6 +562,108 @@ static void handler_w_sample(struct handler_w *w, const char *name, uint64_t v)
     handler_w_str(w, " ");
     handler_w_u64(w, v);
     handler_w_str(w, "\n");
+}
+
+/* Per-issuer metric families (the names are the contract in the brief). */
+enum handler_im {
+    HANDLER_IM_HEALTHY,
+    HANDLER_IM_SYNC_COMPLETE,
+    HANDLER_IM_LAST_SYNC,
+    HANDLER_IM_MALFORMED,
+    HANDLER_IM_UNREVOKE,
+    HANDLER_IM_SIGNER_PROBLEM,
+    HANDLER_IM_SIGNER_NOT_AFTER,
+    HANDLER_IM_CA_NOT_AFTER,
+    HANDLER_IM_CRL_SKIPPED,
+    HANDLER_IM_CRL_FAILURES,
+    HANDLER_IM_CRL_NUMBER,
+    HANDLER_IM_CRL_NEXT_UPDATE,
+    HANDLER_IM_COUNT
+};
+
+static const struct {
+    const char *name, *type, *help;
+} handler_im[HANDLER_IM_COUNT] = {
+    {"revokd_issuer_healthy", "gauge", "1 if the issuer is healthy (see /healthz)."},
+    {"revokd_issuer_sync_complete", "gauge", "1 if the indexer's last sync read every line."},
+    {"revokd_issuer_last_sync_timestamp_seconds", "gauge", "Last complete indexer sync."},
+    {"revokd_issuer_malformed_lines", "gauge", "Source lines the last sync could not read."},
+    {"revokd_issuer_unrevoke_refused", "gauge",
+     "Certificates the source no longer lists as revoked, kept revoked."},
+    {"revokd_issuer_signer_problem", "gauge",
+     "OCSP signer problem bits (1 not yet valid, 2 expired, 4 no id-pkix-ocsp-nocheck)."},
+    {"revokd_issuer_signer_not_after_timestamp_seconds", "gauge", "OCSP signer expiry."},
+    {"revokd_issuer_ca_not_after_timestamp_seconds", "gauge", "Issuing CA certificate expiry."},
+    {"revokd_crl_skipped_total", "counter",
+     "CRL runs that kept the previous CRL (sync incomplete)."},
+    {"revokd_crl_failures_total", "counter", "CRL runs that failed otherwise."},
+    {"revokd_crl_number", "gauge", "CRL Number of the last CRL issued."},
+    {"revokd_crl_next_update_timestamp_seconds", "gauge", "nextUpdate of the current full CRL."},
+};
+
+struct handler_im_ctx {
+    struct handler_w *w;
+    struct store_txn *t;
+    enum handler_im m;
+};
+
+static int handler_im_issuer(void *arg, const struct store_issuer_rec *rec, const uint8_t *cert)
+{
+    struct handler_im_ctx *x = arg;
+    int64_t v = 0;
+    (void)cert;
+    switch (x->m) {
+    case HANDLER_IM_HEALTHY:
+        v = store_issuer_healthy(rec);
+        break;
+    case HANDLER_IM_SYNC_COMPLETE:
+        v = rec->sync.failed_at == 0;
+        break;
+    case HANDLER_IM_LAST_SYNC:
+        v = rec->synced_at;
+        break;
+    case HANDLER_IM_MALFORMED:
+        v = rec->sync.malformed;
+        break;
+    case HANDLER_IM_UNREVOKE:
+        v = rec->sync.unrevoke_refused;
+        break;
+    case HANDLER_IM_SIGNER_PROBLEM:
+        v = rec->sync.signer_problem;
+        break;
+    case HANDLER_IM_SIGNER_NOT_AFTER:
+        v = rec->sync.signer_not_after;
+        break;
+    case HANDLER_IM_CA_NOT_AFTER:
+        v = rec->sync.ca_not_after;
+        break;
+    case HANDLER_IM_CRL_SKIPPED:
+        v = (int64_t)rec->crlstat.skipped;
+        break;
+    case HANDLER_IM_CRL_FAILURES:
+        v = (int64_t)rec->crlstat.failures;
+        break;
+    case HANDLER_IM_CRL_NUMBER:
+        v = (int64_t)rec->crl_number;
+        break;
+    case HANDLER_IM_CRL_NEXT_UPDATE: {
+        const struct store_crl_hdr *ch;
+        const uint8_t *der;
+        if (store_get_crl(x->t, rec->id, STORE_CRL_FULL, 0, &ch, &der) < 0)
+            return 0; /* no full CRL yet: no sample */
+        v = ch->next_update;
+        break;
+    }
+    default:
+        return 0;
+    }
+    handler_w_str(x->w, handler_im[x->m].name);
+    handler_w_str(x->w, "{issuer=\"");
+    handler_w_issuer(x->w, rec); /* [A-Za-z0-9._-]: nothing to escape */
+    handler_w_str(x->w, "\"} ");
+    handler_w_i64(x->w, v);
+    handler_w_str(x->w, "\n");
+    return 0;
 }
 
 static int handler_metrics(struct handler *h, const struct http_req *req, struct http_out *out)
@@ -495,6 +704,12 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     handler_w_sample(&w, "revokd_connections_open", h->conns_open);
     handler_w_metric(&w, "revokd_connections_total", "counter", "Client connections accepted.");
     handler_w_sample(&w, "revokd_connections_total", h->conns_total);
+    handler_w_metric(&w, "revokd_idle_timeouts_total", "counter",
+                     "Connections closed after idle_timeout without progress.");
+    handler_w_sample(&w, "revokd_idle_timeouts_total", h->idle_timeouts);
+    handler_w_metric(&w, "revokd_send_timeouts_total", "counter",
+                     "Connections closed because queued output was not sent within send_timeout.");
+    handler_w_sample(&w, "revokd_send_timeouts_total", h->send_timeouts);
 
     struct store_stats st;
     struct store_txn *t = handler_txn(h);
@@ -524,6 +739,11 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
             memcpy(&v, (const char *)&st + gauges[i].off, sizeof(v));
             handler_w_metric(&w, gauges[i].name, "gauge", gauges[i].help);
             handler_w_sample(&w, gauges[i].name, v);
+        }
+        for (unsigned m = 0; m < HANDLER_IM_COUNT && ok; m++) {
+            struct handler_im_ctx x = {&w, t, (enum handler_im)m};
+            handler_w_metric(&w, handler_im[m].name, handler_im[m].type, handler_im[m].help);
+            ok = store_issuer_foreach(t, handler_im_issuer, &x) >= 0;
         }
     }
     if (w.err)
@@ -561,9 +781,13 @@ void handler_free(struct handler *h)
     h->txn_open = h->txn_live = false;
 }
 
-void handler_batch_begin(struct handler *h, int64_t now)
+void handler_batch_begin(struct handler *h, int64_t now_ns)
 {
-    h->now = now;
+    int64_t s = now_ns / 1000000000;
+    if (now_ns < 0 && s * 1000000000 != now_ns)
+        s--; /* floor, so now_ns - now * 1e9 is never negative */
+    h->now = s;
+    h->now_ns = now_ns;
     h->txn_failed = false;
 }
 

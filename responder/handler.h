@@ -26,8 +26,8 @@
 
 /* Room the caller gives http_out.hdr: enough for the longest header block we write. */
 #define HANDLER_HDR_MAX 1024
-/* Room for bodies the handler formats itself (/metrics). */
-#define HANDLER_SCRATCH_MAX 8192
+/* Room for bodies the handler formats itself (/metrics, /healthz): ~80 issuers. */
+#define HANDLER_SCRATCH_MAX 65536
 
 /* What a request came to, for revokd_requests_total{result=...}. */
 enum handler_result {
@@ -51,7 +51,8 @@ struct handler {
     bool txn_open;        /* begun (handler_init) */
     bool txn_live;        /* renewed in this batch */
     bool txn_failed;      /* renew failed in this batch: do not retry until the next */
-    int64_t now;          /* Unix seconds, from handler_batch_begin */
+    int64_t now;          /* Unix seconds (floor of now_ns), for Date and max-age */
+    int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
     uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
@@ -59,6 +60,7 @@ struct handler {
     uint64_t stale;                 /* pre-signed responses found past nextUpdate */
     uint64_t ocsp_bytes, crl_bytes; /* body bytes served (HEAD not counted) */
     uint64_t conns_open, conns_total;
+    uint64_t idle_timeouts, send_timeouts; /* connections closed for either, by the backend */
 
     char scratch[HANDLER_SCRATCH_MAX]; /* /metrics body */
 };
@@ -70,8 +72,12 @@ struct handler {
 int handler_init(struct handler *h, struct store *s, uint32_t max_age);
 void handler_free(struct handler *h);
 
-/* Starts a batch at Unix time now; the store txn is renewed on first use. */
-void handler_batch_begin(struct handler *h, int64_t now);
+/*
+ * Starts a batch at Unix time now_ns (nanoseconds, CLOCK_REALTIME: a response is
+ * served only while now_ns <= its nextUpdate, compared exactly, so the clock must
+ * not be truncated to seconds first). The store txn is renewed on first use.
+ */
+void handler_batch_begin(struct handler *h, int64_t now_ns);
 /*
  * Ends the batch: resets the read txn, after which bodies that pointed into the
  * store map are no longer valid. Call it once every response of the batch has
@@ -93,7 +99,9 @@ int handler_head_check(const struct http_req *req);
  * the handler fills the rest. out->body points into the store map, into
  * h->scratch or at static bytes: it is valid until the next handler call on h
  * (handler_serve, handler_error, handler_batch_end), so the backend copies the
- * response out (or finishes sending it) before making one. Counts the request.
+ * response out (or finishes sending it) before making one. out->body_key, when
+ * set, names the body bytes (the store's SHA-256 prefix of them), so a backend
+ * may keep one shared copy of a large body per key. Counts the request.
  * Returns 0, or -ENOSPC if hdr_cap is too small (nothing usable in out).
  */
 int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *body,

@@ -132,8 +132,8 @@ static int http_content_length(struct http_req *req, const char *v, size_t n)
             return HTTP_BAD;
         x = x * 10 + d;
     }
-    if (req->has_content_length && req->content_length != x)
-        return HTTP_BAD; /* two lengths: which one the peer meant is anyone's guess */
+    if (req->has_content_length)
+        return HTTP_BAD; /* two lengths, even equal ones: the peer or a proxy is confused */
     req->has_content_length = true;
     req->content_length = x;
     return HTTP_OK;
@@ -144,6 +144,10 @@ static int http_header(struct http_req *req, const char *name, size_t nlen, cons
 {
     if (http_ieq(name, nlen, "content-length"))
         return http_content_length(req, v, vlen);
+    if (http_ieq(name, nlen, "host")) {
+        req->n_host++; /* checked once the head is complete */
+        return HTTP_OK;
+    }
     if (http_ieq(name, nlen, "content-type")) {
         if (!req->content_type) {
             req->content_type = v;
@@ -154,8 +158,10 @@ static int http_header(struct http_req *req, const char *name, size_t nlen, cons
     } else if (http_ieq(name, nlen, "transfer-encoding")) {
         req->has_transfer_encoding = true;
     } else if (http_ieq(name, nlen, "expect")) {
+        /* RFC 9110 10.1.1: a 100-continue expectation in HTTP/1.0 MUST be ignored
+         * (a 1.0 client cannot parse the interim response). */
         if (http_ieq(v, vlen, "100-continue"))
-            req->expect_continue = true;
+            req->expect_continue = req->minor >= 1;
         else
             req->expect_other = true;
     }
@@ -167,7 +173,7 @@ static int http_request_line(struct http_cur *c, struct http_req *req)
 {
     const uint8_t *s = c->p;
     while (c->p < c->end && *c->p != ' ') {
-        if (!http_is_tchar(*c->p))
+        if (!http_is_tchar(*c->p) || (size_t)(c->p - s) >= HTTP_METHOD_MAX)
             return HTTP_BAD;
         c->p++;
     }
@@ -293,7 +299,9 @@ int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req)
     int rc;
     bool done = false;
 
-    while (http_at_eol(&c)) {
+    for (unsigned blank = 0; http_at_eol(&c); blank++) {
+        if (blank == HTTP_LEADING_EOL_MAX)
+            return HTTP_BAD; /* a stream of empty lines is not a request */
         if ((rc = http_eol(&c)) != HTTP_OK)
             goto fail;
     }
@@ -303,6 +311,9 @@ int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req)
         if ((rc = http_header_line(&c, req, &done)) != HTTP_OK)
             goto fail;
     }
+    /* RFC 9112 3.2: 400 for HTTP/1.1 without Host, and for any request with two. */
+    if (req->n_host > 1 || (req->minor >= 1 && req->n_host == 0))
+        return HTTP_BAD;
     if (req->minor >= 1)
         req->keep_alive = !req->conn_close;
     else
@@ -311,7 +322,10 @@ int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req)
 
 fail:
     if (rc == HTTP_MORE && window == HTTP_HEAD_MAX) {
-        if (req->err_status == 400)
+        /* Blame the part that overran: the target (414) or the fields (431). A
+         * method cannot overrun (HTTP_METHOD_MAX), so a head stuck before the
+         * target is garbage: 400. */
+        if (req->err_status == 400 && req->method_str)
             req->err_status = req->path ? 431 : 414;
         return HTTP_BAD;
     }

@@ -21,8 +21,11 @@
 /* Longest request-target: a GET of the largest OCSP request, base64 then
  * fully percent-encoded, would not fit anyway; 4 KiB covers any real client. */
 #define HTTP_PATH_MAX 4096
-/* Longest method token kept (longer ones are still "other", up to the head limit). */
+/* Longest method token accepted: longer than any method there is, so a longer
+ * one is garbage and refused (400) at once rather than read up to the head limit. */
 #define HTTP_METHOD_MAX 32
+/* Empty lines skipped before the request line (RFC 9112 2.2 asks for at least one). */
+#define HTTP_LEADING_EOL_MAX 8
 
 /* Interim response for "Expect: 100-continue"; a backend writes it verbatim. */
 #define HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
@@ -51,8 +54,9 @@ struct http_req {
     bool conn_keep_alive;       /* "keep-alive" token in Connection */
     bool keep_alive;            /* the connection may carry another request after this one */
     bool has_transfer_encoding; /* any Transfer-Encoding: we do not do chunked */
-    bool expect_continue;       /* "Expect: 100-continue" */
+    bool expect_continue;       /* "Expect: 100-continue" (HTTP/1.1 only; ignored in 1.0) */
     bool expect_other;          /* an Expect we cannot meet (answer 417) */
+    unsigned n_host;            /* Host field lines seen */
     int err_status;             /* on -1: the HTTP status to answer (400, 414, 431, 505) */
 };
 
@@ -62,11 +66,16 @@ struct http_req {
  * follows), -2 if buf holds a valid prefix of a head and more bytes are needed,
  * or -1 if it is malformed or over the limits (req->err_status says how to
  * answer). Empty lines before the request line are skipped (RFC 9112 2.2) and
- * counted in the return value. Lines may end in CRLF or a bare LF; a bare CR,
- * NUL or any other control byte in the request line or a header is malformed,
- * as are obsolete line folding, whitespace before a header's colon, a
- * Content-Length that is not plain digits or does not fit 64 bits, and two
- * Content-Length fields that disagree.
+ * counted in the return value, up to HTTP_LEADING_EOL_MAX of them. Lines may
+ * end in CRLF or a bare LF; a bare CR, NUL or any other control byte in the
+ * request line or a header is malformed, as are obsolete line folding,
+ * whitespace before a header's colon, a Content-Length that is not plain digits
+ * or does not fit 64 bits, two Content-Length fields (even equal ones, as nginx
+ * refuses them: a peer that sends two is confused or smuggling), a method over
+ * HTTP_METHOD_MAX, an HTTP/1.1 request without Host, and any request with more
+ * than one Host (RFC 9112 3.2). All of those answer 400; a head that does not
+ * end within HTTP_HEAD_MAX answers 414 if the request-target is what overran,
+ * 431 if the header fields did, 400 if the method or the leading empty lines did.
  */
 int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req);
 
@@ -91,6 +100,8 @@ struct http_out {
     size_t hdr_len;
     const uint8_t *body; /* not owned: see the handler for how long it is valid */
     size_t body_len;     /* 0 for HEAD (Content-Length still gives the GET length) */
+    /* STORE_ETAG_LEN bytes naming the body's bytes (equal keys, equal bytes), or NULL */
+    const uint8_t *body_key;
     int status;
     bool close; /* close the connection once this response is sent */
 };

@@ -104,7 +104,9 @@ int main(int argc, char **argv)
     }
     struct server_params sp = {.listen = cfg.responder.listen,
                                .max_conns = cfg.responder.max_conns,
-                               .idle_timeout_ms = cfg.responder.idle_timeout_ms};
+                               .idle_timeout_ms = cfg.responder.idle_timeout_ms,
+                               .send_timeout_ms = cfg.responder.send_timeout_ms,
+                               .send_buffer = (uint32_t)cfg.responder.send_buffer};
     if (be->run(&sp, h) == 0)
         status = 0;
 

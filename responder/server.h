@@ -6,6 +6,11 @@
  * io_uring backend slots in as another struct server_backend. A backend runs
  * until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
  * finish (bounded by the idle timeout) and returns 0.
+ *
+ * Every backend keeps time the same way: timeouts on CLOCK_MONOTONIC (a wall
+ * clock step must neither keep idle connections forever nor close them all at
+ * once), the handler's "now" from CLOCK_REALTIME with nanoseconds (responses are
+ * compared with nextUpdate exactly), each read once per loop iteration.
  */
 #ifndef REVOKD_SERVER_H
 #define REVOKD_SERVER_H
@@ -21,6 +26,8 @@ struct server_params {
     const char *listen;       /* "host:port" or "[v6]:port" */
     uint32_t max_conns;       /* connection slots, all preallocated */
     uint32_t idle_timeout_ms; /* close a connection with no progress for this long */
+    uint32_t send_timeout_ms; /* close one whose queued output is not all sent in this long */
+    uint32_t send_buffer;     /* SO_SNDBUF of each accepted socket, bytes (0: kernel default) */
 };
 
 struct server_backend {

@@ -2,16 +2,23 @@
  * server_ev — the libev backend: one thread, one loop, non-blocking sockets.
  * Connection slots and their fixed buffers are allocated once at start (the
  * buffers in one MAP_NORESERVE mapping, so memory is committed only as slots are
- * used); the only allocation while serving is a one-off buffer for a response
- * too big for a slot's output buffer (a CRL). A readable connection has every
- * complete request in its read buffer answered in order (pipelining), the
- * responses appended to its output buffer, then one sendmsg. While output is
- * pending the connection is not read, so a client that sends without reading
- * cannot make the server buffer without bound. The store read txn is renewed
- * once per loop iteration (ev_check) and reset before the loop blocks
- * (ev_prepare), so responses are copied out of the map within the iteration
- * that produced them and no snapshot is pinned while idle. Idle connections sit
- * on a list in order of last activity; one timer closes those past the timeout.
+ * used). A body too big for a slot's output buffer (a CRL) is sent from a
+ * shared, reference-counted copy keyed by the store's hash of its bytes: however
+ * many connections fetch one CRL, the process holds one copy of each version,
+ * freed when the last connection is done with it, and sends it in bounded
+ * chunks; SO_SNDBUF bounds what the kernel holds per socket. A readable
+ * connection has every complete request in its read buffer answered in order
+ * (pipelining), the responses appended to its output buffer, then one sendmsg.
+ * While output is pending the connection is not read, so a client that sends
+ * without reading cannot make the server buffer without bound; output still
+ * unsent send_timeout after it was queued closes the connection. The store read
+ * txn is renewed once per loop iteration (ev_check) and reset before the loop
+ * blocks (ev_prepare), so responses are copied out of the map within the
+ * iteration that produced them and no snapshot is pinned while idle. Time for
+ * timeouts is CLOCK_MONOTONIC, read once per iteration (ev_now() follows the
+ * wall clock, which NTP or a VM resume can step by hours). Open connections sit
+ * on a list in order of last activity, those with output pending on a second
+ * list in order of queueing; one timer closes those past either timeout.
  */
 #include "server.h"
 
@@ -24,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -41,6 +49,25 @@
 #define SERVER_WBUF_HIGH (SERVER_WBUF / 2)
 /* Pause after accept fails for lack of descriptors or memory. */
 #define SERVER_ACCEPT_RETRY 0.1
+/* Most bytes of a shared body handed to one sendmsg. */
+#define SERVER_CHUNK (64 * 1024)
+
+#define SERVER_NS 1000000000LL
+
+/*
+ * A large response body shared by every connection sending it. Keyed blobs (a
+ * CRL, keyed by the store's SHA-256 prefix of its bytes) are on the server's
+ * list so the next connection asking for the same bytes takes a reference;
+ * unkeyed ones (a large /metrics) belong to one connection.
+ */
+struct server_blob {
+    struct server_blob *prev, *next;
+    uint32_t refs;
+    bool keyed;
+    uint8_t key[STORE_ETAG_LEN];
+    size_t len;
+    uint8_t data[];
+};
 
 struct server;
 
@@ -52,15 +79,18 @@ struct server_conn {
     size_t rlen;
     uint8_t *wbuf; /* SERVER_WBUF bytes; [woff, wlen) not yet sent */
     size_t wlen, woff;
-    uint8_t *big; /* one-off output after wbuf, for a response that does not fit */
-    size_t big_len, big_off;
-    ev_tstamp last;                  /* last progress, for the idle timeout */
-    bool eof;                        /* the peer shut its sending side */
-    bool close_after;                /* close once the output is sent */
-    bool deferred;                   /* requests left in rbuf until the output drains */
-    bool continued;                  /* 100 Continue sent for the request at rbuf[0] */
-    bool lingering;                  /* output done, write side shut: draining input until EOF */
-    struct server_conn *prev, *next; /* activity list when open, free list when not */
+    struct server_blob *blob; /* body sent after wbuf, for a response that does not fit */
+    size_t blob_off;
+    int64_t last;                      /* last progress, monotonic ns, for the idle timeout */
+    int64_t out_since;                 /* when pending output was queued, for the send timeout */
+    bool on_out;                       /* on the output list (output pending) */
+    struct server_conn *oprev, *onext; /* output list */
+    bool eof;                          /* the peer shut its sending side */
+    bool close_after;                  /* close once the output is sent */
+    bool deferred;                     /* requests left in rbuf until the output drains */
+    bool continued;                    /* 100 Continue sent for the request at rbuf[0] */
+    bool lingering;                    /* output done, write side shut: draining input until EOF */
+    struct server_conn *prev, *next;   /* activity list when open, free list when not */
 };
 
 struct server {
@@ -74,26 +104,115 @@ struct server {
     ev_signal sigterm, sigint;
     ev_prepare prepare;
     ev_check check;
-    ev_tstamp idle;
+    int64_t idle, send;        /* timeouts, ns */
+    uint32_t sndbuf;           /* SO_SNDBUF for accepted sockets, 0 to leave it */
+    int64_t mono;              /* CLOCK_MONOTONIC ns, read once per loop iteration */
+    struct server_blob *blobs; /* keyed shared bodies in use */
     struct server_conn *conns;
     uint32_t max_conns, n_open;
     struct server_conn *free_list;
-    struct server_conn *head, *tail; /* open conns, least recently active first */
+    struct server_conn *head, *tail;   /* open conns, least recently active first */
+    struct server_conn *ohead, *otail; /* conns with output pending, oldest first */
     uint8_t *slab;
     size_t slab_len;
     bool stopping;
-    ev_tstamp last_warn;
+    int64_t last_warn;
     uint8_t hdr[HANDLER_HDR_MAX]; /* handler writes headers here; copied to the conn */
 };
+
+static int64_t server_clock(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * SERVER_NS + ts.tv_nsec;
+}
 
 /* Warn at most once a second; the rest goes to debug so a flood cannot fill the log. */
 static enum log_level server_warn_level(struct server *s)
 {
-    ev_tstamp now = ev_now(s->loop);
-    if (now - s->last_warn < 1.0)
+    if (s->last_warn && s->mono - s->last_warn < SERVER_NS)
         return LOG_DEBUG;
-    s->last_warn = now;
+    s->last_warn = s->mono;
     return LOG_WARN;
+}
+
+/* A reference to the shared copy of body (keyed) or a private copy; NULL if out of memory. */
+static struct server_blob *server_blob_get(struct server *s, const uint8_t *key,
+                                           const uint8_t *body, size_t len)
+{
+    struct server_blob *b;
+    for (b = key ? s->blobs : NULL; b; b = b->next) {
+        if (b->len == len && memcmp(b->key, key, STORE_ETAG_LEN) == 0) {
+            b->refs++;
+            return b;
+        }
+    }
+    b = malloc(sizeof(*b) + len); /* once per distinct body, not per connection */
+    if (!b)
+        return NULL;
+    memcpy(b->data, body, len);
+    b->len = len;
+    b->refs = 1;
+    b->keyed = key != NULL;
+    b->prev = NULL;
+    b->next = NULL;
+    if (key) {
+        memcpy(b->key, key, STORE_ETAG_LEN);
+        b->next = s->blobs;
+        if (s->blobs)
+            s->blobs->prev = b;
+        s->blobs = b;
+    }
+    return b;
+}
+
+static void server_blob_put(struct server *s, struct server_blob *b)
+{
+    if (--b->refs > 0)
+        return;
+    if (b->keyed) {
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            s->blobs = b->next;
+        if (b->next)
+            b->next->prev = b->prev;
+    }
+    free(b);
+}
+
+/* Output pending: the send timeout runs from now until all of it is sent. */
+static void server_out_start(struct server_conn *c)
+{
+    struct server *s = c->srv;
+    if (c->on_out)
+        return;
+    c->on_out = true;
+    c->out_since = s->mono;
+    c->onext = NULL;
+    c->oprev = s->otail;
+    if (s->otail)
+        s->otail->onext = c;
+    else
+        s->ohead = c;
+    s->otail = c;
+}
+
+static void server_out_done(struct server_conn *c)
+{
+    struct server *s = c->srv;
+    if (!c->on_out)
+        return;
+    c->on_out = false;
+    if (c->oprev)
+        c->oprev->onext = c->onext;
+    else
+        s->ohead = c->onext;
+    if (c->onext)
+        c->onext->oprev = c->oprev;
+    else
+        s->otail = c->oprev;
+    c->oprev = c->onext = NULL;
 }
 
 static void server_list_remove(struct server *s, struct server_conn *c)
@@ -123,7 +242,7 @@ static void server_list_append(struct server *s, struct server_conn *c)
 static void server_touch(struct server_conn *c)
 {
     struct server *s = c->srv;
-    c->last = ev_now(s->loop);
+    c->last = s->mono;
     if (s->tail != c) {
         server_list_remove(s, c);
         server_list_append(s, c);
@@ -142,9 +261,11 @@ static void server_conn_close(struct server_conn *c)
     struct server *s = c->srv;
     ev_io_stop(s->loop, &c->io);
     close(c->fd);
-    free(c->big);
-    c->big = NULL;
+    if (c->blob)
+        server_blob_put(s, c->blob);
+    c->blob = NULL;
     c->fd = -1;
+    server_out_done(c);
     server_list_remove(s, c);
     c->next = s->free_list;
     s->free_list = c;
@@ -157,30 +278,31 @@ static void server_conn_close(struct server_conn *c)
 
 static bool server_conn_idle(const struct server_conn *c)
 {
-    return c->rlen == 0 && c->wlen == c->woff && !c->big;
+    return c->rlen == 0 && c->wlen == c->woff && !c->blob;
 }
 
-/* Appends one response; it goes to wbuf, or to a one-off buffer if it does not fit. */
+/*
+ * Appends one response: all of it to wbuf if it fits, else the head to wbuf and
+ * the body as a reference to a shared blob (key, from the handler, names the
+ * bytes). Only one blob at a time: the request loop stops while one is pending,
+ * which also leaves wbuf at least SERVER_WBUF - SERVER_WBUF_HIGH bytes for the head.
+ */
 static int server_conn_queue(struct server_conn *c, const uint8_t *hdr, size_t hdr_len,
-                             const uint8_t *body, size_t body_len)
+                             const uint8_t *body, size_t body_len, const uint8_t *key)
 {
-    size_t total = hdr_len + body_len;
-    if (!c->big && SERVER_WBUF - c->wlen >= total) {
-        memcpy(c->wbuf + c->wlen, hdr, hdr_len);
-        if (body_len)
-            memcpy(c->wbuf + c->wlen + hdr_len, body, body_len);
-        c->wlen += total;
-        return 0;
-    }
-    /* Only one at a time: the request loop stops while c->big is pending. */
-    c->big = malloc(total);
-    if (!c->big)
+    if (c->blob || SERVER_WBUF - c->wlen < hdr_len)
+        return -ENOBUFS; /* cannot happen: see server_conn_process */
+    bool fits = SERVER_WBUF - c->wlen - hdr_len >= body_len;
+    if (!fits && !(c->blob = server_blob_get(c->srv, key, body, body_len)))
         return -ENOMEM;
-    memcpy(c->big, hdr, hdr_len);
-    if (body_len)
-        memcpy(c->big + hdr_len, body, body_len);
-    c->big_len = total;
-    c->big_off = 0;
+    c->blob_off = 0;
+    memcpy(c->wbuf + c->wlen, hdr, hdr_len);
+    c->wlen += hdr_len;
+    if (fits && body_len) {
+        memcpy(c->wbuf + c->wlen, body, body_len);
+        c->wlen += body_len;
+    }
+    server_out_start(c);
     return 0;
 }
 
@@ -197,7 +319,7 @@ static int server_conn_process(struct server_conn *c)
 
     c->deferred = false;
     while (rc == 0 && !c->close_after && off < c->rlen) {
-        if (c->big || c->wlen > SERVER_WBUF_HIGH) {
+        if (c->blob || c->wlen > SERVER_WBUF_HIGH) {
             c->deferred = true;
             break;
         }
@@ -222,7 +344,7 @@ static int server_conn_process(struct server_conn *c)
             } else if (req.expect_continue && left == (size_t)n && !c->continued) {
                 /* Queued after earlier pipelined responses, so wire order holds. */
                 rc = server_conn_queue(c, (const uint8_t *)HTTP_100_CONTINUE,
-                                       sizeof(HTTP_100_CONTINUE) - 1, NULL, 0);
+                                       sizeof(HTTP_100_CONTINUE) - 1, NULL, 0, NULL);
                 c->continued = true;
             }
             break;
@@ -235,7 +357,7 @@ static int server_conn_process(struct server_conn *c)
         }
         /* Copy now: the body may point into the store map, valid only this batch. */
         if (rc == 0)
-            rc = server_conn_queue(c, out.hdr, out.hdr_len, out.body, out.body_len);
+            rc = server_conn_queue(c, out.hdr, out.hdr_len, out.body, out.body_len, out.body_key);
         if (out.close)
             c->close_after = true;
     }
@@ -249,13 +371,16 @@ static int server_conn_process(struct server_conn *c)
 /* Sends pending output. Returns 0 when all is sent, 1 if the socket is full, or -errno. */
 static int server_conn_flush(struct server_conn *c)
 {
-    while (c->woff < c->wlen || c->big) {
+    while (c->woff < c->wlen || c->blob) {
         struct iovec iov[2];
         size_t n = 0;
         if (c->woff < c->wlen)
             iov[n++] = (struct iovec){c->wbuf + c->woff, c->wlen - c->woff};
-        if (c->big)
-            iov[n++] = (struct iovec){c->big + c->big_off, c->big_len - c->big_off};
+        if (c->blob) {
+            size_t left = c->blob->len - c->blob_off;
+            iov[n++] = (struct iovec){c->blob->data + c->blob_off,
+                                      left < SERVER_CHUNK ? left : SERVER_CHUNK};
+        }
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
         ssize_t k = sendmsg(c->fd, &mh, MSG_NOSIGNAL); /* EPIPE, not SIGPIPE */
         if (k < 0) {
@@ -272,14 +397,15 @@ static int server_conn_flush(struct server_conn *c)
         sent -= from_w;
         if (c->woff == c->wlen)
             c->woff = c->wlen = 0;
-        if (c->big) {
-            c->big_off += sent;
-            if (c->big_off == c->big_len) {
-                free(c->big);
-                c->big = NULL;
+        if (c->blob) {
+            c->blob_off += sent;
+            if (c->blob_off == c->blob->len) {
+                server_blob_put(c->srv, c->blob);
+                c->blob = NULL;
             }
         }
     }
+    server_out_done(c);
     return 0;
 }
 
@@ -400,18 +526,23 @@ static void server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        int one = 1;
+        int one = 1, sndbuf = (int)s->sndbuf;
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
             log_debug("fd %d: TCP_NODELAY: %s", fd, strerror(errno));
+        /* Caps the kernel memory a client that never reads can pin (no autotuning). */
+        if (sndbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) < 0)
+            log_debug("fd %d: SO_SNDBUF: %s", fd, strerror(errno));
 
         struct server_conn *c = s->free_list;
         s->free_list = c->next;
         c->fd = fd;
         c->rlen = c->wlen = c->woff = 0;
-        c->big = NULL;
-        c->big_len = c->big_off = 0;
+        c->blob = NULL;
+        c->blob_off = 0;
         c->eof = c->close_after = c->deferred = c->continued = c->lingering = false;
-        c->last = ev_now(loop);
+        c->on_out = false;
+        c->oprev = c->onext = NULL;
+        c->last = s->mono;
         server_list_append(s, c);
         s->n_open++;
         s->h->conns_open++;
@@ -429,15 +560,27 @@ static void server_accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revent
     server_accept_resume(s);
 }
 
-/* Closes connections with no progress for the idle timeout; the list is oldest first. */
+/*
+ * Closes connections with no progress for the idle timeout, and those whose
+ * output has waited longer than the send timeout (a client that reads too
+ * slowly to ever finish); both lists are oldest first. Monotonic time only.
+ */
 static void server_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct server *s = w->data;
-    ev_tstamp now = ev_now(loop);
+    (void)loop;
     (void)revents;
-    while (s->head && now - s->head->last >= s->idle) {
+    s->mono = server_clock(CLOCK_MONOTONIC);
+    while (s->head && s->mono - s->head->last >= s->idle) {
         log_debug("fd %d: idle timeout", s->head->fd);
+        s->h->idle_timeouts++;
         server_conn_close(s->head);
+    }
+    while (s->ohead && s->mono - s->ohead->out_since >= s->send) {
+        log_msg(server_warn_level(s), "fd %d: send timeout: the client does not read its answers",
+                s->ohead->fd);
+        s->h->send_timeouts++;
+        server_conn_close(s->ohead);
     }
 }
 
@@ -474,7 +617,7 @@ static void server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    ev_timer_set(&s->drain, s->idle, 0.);
+    ev_timer_set(&s->drain, (double)s->idle / SERVER_NS, 0.);
     ev_timer_start(loop, &s->drain);
 }
 
@@ -482,8 +625,11 @@ static void server_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 static void server_check_cb(struct ev_loop *loop, ev_check *w, int revents)
 {
     struct server *s = w->data;
+    (void)loop;
     (void)revents;
-    handler_batch_begin(s->h, (int64_t)ev_now(loop));
+    /* Read here, once per iteration, not per request: vDSO reads, but still. */
+    s->mono = server_clock(CLOCK_MONOTONIC);
+    handler_batch_begin(s->h, server_clock(CLOCK_REALTIME));
 }
 
 /* ...and released before the loop blocks, once every response is copied out. */
@@ -529,7 +675,10 @@ static int server_ev_run(const struct server_params *p, struct handler *h)
     s->lfd = -1;
     s->slab = MAP_FAILED;
     s->max_conns = p->max_conns ? p->max_conns : 1;
-    s->idle = p->idle_timeout_ms / 1000.0;
+    s->idle = (int64_t)p->idle_timeout_ms * 1000000;
+    s->send = (int64_t)(p->send_timeout_ms ? p->send_timeout_ms : 60000) * 1000000;
+    s->sndbuf = p->send_buffer;
+    s->mono = server_clock(CLOCK_MONOTONIC);
 
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &sa, NULL); /* belt and braces: sends use MSG_NOSIGNAL */
@@ -564,7 +713,7 @@ static int server_ev_run(const struct server_params *p, struct handler *h)
     ev_io_init(&s->accept_io, server_accept_cb, s->lfd, EV_READ);
     ev_init(&s->accept_retry, server_accept_retry_cb);
     ev_init(&s->drain, server_drain_cb);
-    double tick = s->idle / 4;
+    double tick = (double)(s->idle < s->send ? s->idle : s->send) / SERVER_NS / 4;
     tick = tick < 0.05 ? 0.05 : tick > 1.0 ? 1.0 : tick;
     ev_timer_init(&s->sweep, server_sweep_cb, tick, tick);
     ev_signal_init(&s->sigterm, server_signal_cb, SIGTERM);

@@ -5,8 +5,9 @@
  * is exactly the chain an RFC 5019 GET travels. Besides memory safety (ASan,
  * UBSan) it checks the parser's own contract: the consumed count stays inside
  * the input and the head limit, the zero-copy pointers point into the input,
- * re-parsing exactly the head gives the same count, and a head cut short by
- * one byte asks for more instead of succeeding or failing.
+ * re-parsing exactly the head gives the same count, a head cut short by one
+ * byte asks for more instead of succeeding or failing, and an accepted head
+ * obeys the Host, Expect and method-length rules.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(fuzz_inside(req.content_type, req.content_type_len, data, (size_t)n));
         FUZZ_CHECK(req.minor == 0 || req.minor == 1);
         FUZZ_CHECK(req.n_headers <= HTTP_HEADERS_MAX);
+        /* RFC 9112 3.2: one Host, required in 1.1; RFC 9110 10.1.1: no 100-continue in 1.0 */
+        FUZZ_CHECK(req.n_host <= 1 && (req.minor == 0 || req.n_host == 1));
+        FUZZ_CHECK(!req.expect_continue || req.minor == 1);
+        FUZZ_CHECK(req.method_len >= 1 && req.method_len <= HTTP_METHOD_MAX);
 
         struct http_req again;
         FUZZ_CHECK(http_req_parse(data, (size_t)n, &again) == n);

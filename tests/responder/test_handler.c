@@ -24,7 +24,8 @@
 #include "ocsp.h"
 #include "store.h"
 
-#define T0 ((int64_t)1700000000) /* the handler's "now" in these tests */
+#define T0    ((int64_t)1700000000)     /* the handler's "now" in these tests */
+#define NS(t) ((int64_t)(t)*1000000000) /* Unix seconds to handler_batch_begin's ns */
 
 static char dir[64];
 static struct store *st;
@@ -146,7 +147,7 @@ static void setup(void)
     /* The responder's view: read-only. */
     cr_assert_eq(store_open(&st, dir, 64ull << 20, STORE_RDONLY), 0);
     cr_assert_eq(handler_init(&h, st, 3600), 0);
-    handler_batch_begin(&h, T0);
+    handler_batch_begin(&h, NS(T0));
 }
 
 static void teardown(void)
@@ -214,6 +215,17 @@ static void assert_body(const struct served *s, const uint8_t *want, size_t len)
     char cl[64];
     snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", len);
     cr_assert(has_hdr(s, cl), "no %s in:\n%s", cl, s->hdr);
+}
+
+/* "\r\nETag: \"<hex of the first 16 bytes of SHA-256(der)>\"\r\n" */
+static void etag_of(const uint8_t *der, size_t n, char out[64])
+{
+    uint8_t md[32];
+    cr_assert(EVP_Digest(der, n, md, NULL, EVP_sha256(), NULL));
+    int o = sprintf(out, "\r\nETag: \"");
+    for (int i = 0; i < STORE_ETAG_LEN; i++)
+        o += sprintf(out + o, "%02x", md[i]);
+    sprintf(out + o, "\"\r\n");
 }
 
 static uint64_t count(enum http_method m, enum handler_result r)
@@ -285,7 +297,7 @@ Test(handler, stale_is_trylater)
     cr_assert_eq(h.stale, 1);
     cr_assert_eq(count(HTTP_POST, HANDLER_R_TRYLATER), 1);
     /* one second earlier it was still valid (now == nextUpdate is fine) */
-    handler_batch_begin(&h, T0 - 1);
+    handler_batch_begin(&h, NS(T0 - 1));
     assert_body(post(der, n), resp_stale, sizeof(resp_stale));
 }
 
@@ -378,7 +390,7 @@ Test(handler, get_behind_path_prefix)
 
 Test(handler, get_errors_are_not_cached)
 {
-    struct served *s = serve_raw("GET /not-base64! HTTP/1.1\r\n\r\n", NULL, 0);
+    struct served *s = serve_raw("GET /not-base64! HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     assert_body(s, err_malformed, sizeof(err_malformed));
     cr_assert(has_hdr(s, "Cache-Control: no-store\r\n"));
     uint8_t der[512];
@@ -405,10 +417,10 @@ Test(handler, head_has_length_but_no_body)
 
 Test(handler, healthz)
 {
-    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 200);
     assert_body(s, (const uint8_t *)"ok\n", 3);
-    s = serve_raw("GET /healthz?probe=1 HTTP/1.1\r\n\r\n", NULL, 0);
+    s = serve_raw("GET /healthz?probe=1 HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 200);
 }
 
@@ -416,10 +428,10 @@ Test(handler, healthz_without_store_is_503)
 {
     struct handler h2;
     cr_assert_eq(handler_init(&h2, NULL, 60), 0);
-    handler_batch_begin(&h2, T0);
+    handler_batch_begin(&h2, NS(T0));
     uint8_t hdr[HANDLER_HDR_MAX];
     struct http_req req;
-    const char *raw = "GET /healthz HTTP/1.1\r\n\r\n";
+    const char *raw = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)raw, strlen(raw), &req), 0);
     struct http_out out = {.hdr = hdr, .hdr_cap = sizeof(hdr)};
     cr_assert_eq(handler_serve(&h2, &req, NULL, 0, &out), 0);
@@ -428,7 +440,7 @@ Test(handler, healthz_without_store_is_503)
     uint8_t der[512];
     size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
     char head[128];
-    snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+    snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", n);
     cr_assert_gt(http_req_parse((const uint8_t *)head, strlen(head), &req), 0);
     cr_assert_eq(handler_serve(&h2, &req, der, n, &out), 0);
     cr_assert_eq(out.body_len, sizeof(err_trylater));
@@ -443,7 +455,7 @@ Test(handler, metrics)
     size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
     post(der, n);
     post(der, n);
-    struct served *s = serve_raw("GET /metrics HTTP/1.1\r\n\r\n", NULL, 0);
+    struct served *s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 200);
     cr_assert(has_hdr(s, "Content-Type: text/plain; version=0.0.4"));
     char body[HANDLER_SCRATCH_MAX + 1];
@@ -461,10 +473,12 @@ Test(handler, metrics)
 
 Test(handler, crl)
 {
-    struct served *s = serve_raw("GET /crl/testca.crl HTTP/1.1\r\n\r\n", NULL, 0);
+    struct served *s = serve_raw("GET /crl/testca.crl HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 200);
     cr_assert(has_hdr(s, "\r\nContent-Type: application/pkix-crl\r\n"));
-    cr_assert(has_hdr(s, "\r\nETag: \"000000000000002a\"\r\n"), "%s", s->hdr);
+    char etag[64];
+    etag_of(crl_der, sizeof(crl_der), etag);
+    cr_assert(has_hdr(s, etag), "want %s in %s", etag, s->hdr);
     cr_assert(has_hdr(s, "Cache-Control: max-age=3600,"), "%s", s->hdr);
     assert_body(s, crl_der, sizeof(crl_der));
     cr_assert_eq(h.crl_bytes, sizeof(crl_der));
@@ -474,7 +488,7 @@ Test(handler, crl)
                                           "/crl/testca.crl/x", "/crl/test%63a.crl"};
     for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
         char head[128];
-        snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\n\r\n", missing[i]);
+        snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", missing[i]);
         s = serve_raw(head, NULL, 0);
         cr_assert_eq(s->out.status, 404, "%s: %d", missing[i], s->out.status);
         cr_assert(!s->out.close);
@@ -483,13 +497,13 @@ Test(handler, crl)
 
 Test(handler, methods)
 {
-    struct served *s = serve_raw("DELETE / HTTP/1.1\r\n\r\n", NULL, 0);
+    struct served *s = serve_raw("DELETE / HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 405);
     cr_assert(has_hdr(s, "\r\nAllow: GET, HEAD, POST\r\n"), "%s", s->hdr);
-    s = serve_raw("POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", NULL, 0);
+    s = serve_raw("POST /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 405);
     cr_assert(has_hdr(s, "\r\nAllow: GET, HEAD\r\n"), "%s", s->hdr);
-    s = serve_raw("POST / HTTP/1.1\r\n\r\n", NULL, 0);
+    s = serve_raw("POST / HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 411);
     cr_assert_eq(count(HTTP_OTHER, HANDLER_R_HTTP_ERROR), 1);
     cr_assert_eq(count(HTTP_POST, HANDLER_R_HTTP_ERROR), 2);
@@ -498,16 +512,17 @@ Test(handler, methods)
 Test(handler, refused_heads)
 {
     struct http_req req;
-    const char *big = "POST / HTTP/1.1\r\nContent-Length: 4097\r\n\r\n";
+    const char *big = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4097\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)big, strlen(big), &req), 0);
     cr_assert_eq(handler_head_check(&req), 413);
-    const char *te = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const char *te = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)te, strlen(te), &req), 0);
     cr_assert_eq(handler_head_check(&req), 501);
-    const char *ex = "POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\n";
+    const char *ex = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 200-ok\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)ex, strlen(ex), &req), 0);
     cr_assert_eq(handler_head_check(&req), 417);
-    const char *ok = "POST / HTTP/1.1\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n";
+    const char *ok =
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4096\r\nExpect: 100-continue\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)ok, strlen(ok), &req), 0);
     cr_assert_eq(handler_head_check(&req), 0);
 
@@ -548,7 +563,7 @@ Test(handler, keep_alive_headers)
     s = serve_raw("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", NULL, 0);
     cr_assert(!s->out.close);
     cr_assert(has_hdr(s, "\r\nConnection: keep-alive\r\n"));
-    s = serve_raw("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", NULL, 0);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", NULL, 0);
     cr_assert(s->out.close);
     cr_assert(has_hdr(s, "\r\nConnection: close\r\n"));
 }
@@ -556,11 +571,11 @@ Test(handler, keep_alive_headers)
 Test(handler, imf_fixdate)
 {
     /* RFC 9110's example date */
-    handler_batch_begin(&h, 784111777);
-    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    handler_batch_begin(&h, NS(784111777));
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert(has_hdr(s, "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "%s", s->hdr);
-    handler_batch_begin(&h, 951782400); /* 2000-02-29, a leap day */
-    s = serve_raw("GET /healthz HTTP/1.1\r\n\r\n", NULL, 0);
+    handler_batch_begin(&h, NS(951782400)); /* 2000-02-29, a leap day */
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
 }
 
@@ -568,7 +583,7 @@ Test(handler, header_buffer_too_small)
 {
     uint8_t hdr[32];
     struct http_req req;
-    const char *raw = "GET /healthz HTTP/1.1\r\n\r\n";
+    const char *raw = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n";
     cr_assert_gt(http_req_parse((const uint8_t *)raw, strlen(raw), &req), 0);
     struct http_out out = {.hdr = hdr, .hdr_cap = sizeof(hdr)};
     cr_assert_eq(handler_serve(&h, &req, NULL, 0, &out), -ENOSPC);
@@ -579,7 +594,7 @@ Test(handler, batches_renew_the_txn)
     uint8_t der[512];
     size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
     for (int i = 0; i < 3; i++) {
-        handler_batch_begin(&h, T0);
+        handler_batch_begin(&h, NS(T0));
         assert_body(post(der, n), resp_fresh, sizeof(resp_fresh));
         cr_assert(h.txn_live);
         handler_batch_end(&h);
@@ -619,6 +634,304 @@ Test(handler, snapshot_per_batch)
     /* same batch: same snapshot */
     assert_body(post(der, n), err_unauthorized, sizeof(err_unauthorized));
     handler_batch_end(&h);
-    handler_batch_begin(&h, T0);
+    handler_batch_begin(&h, NS(T0));
     assert_body(post(der, n), resp_soon, sizeof(resp_soon));
+}
+
+/* Runs fn in a child with the store open read-write (one LMDB env per process). */
+static void child_write(void (*fn)(struct store_txn *t))
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct store *w;
+        struct store_txn t;
+        if (store_open(&w, dir, 64ull << 20, 0) < 0 || store_txn_begin(w, &t, false) < 0)
+            _exit(1);
+        fn(&t);
+        _exit(store_txn_commit(&t) == 0 ? 0 : 1);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    handler_batch_end(&h); /* the next batch sees the commit */
+    handler_batch_begin(&h, NS(T0));
+}
+
+/* Issue 13 item 8: served iff now <= nextUpdate, to the nanosecond. */
+Test(handler, never_served_past_next_update)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_soon, sizeof(serial_soon), 1);
+    int64_t nu = NS(T0 + 100); /* serial_soon's nextUpdate */
+    handler_batch_begin(&h, nu - 1);
+    assert_body(post(der, n), resp_soon, sizeof(resp_soon));
+    handler_batch_begin(&h, nu);
+    assert_body(post(der, n), resp_soon, sizeof(resp_soon));
+    cr_assert_eq(h.stale, 0);
+    handler_batch_begin(&h, nu + 1);
+    assert_body(post(der, n), err_trylater, sizeof(err_trylater));
+    handler_batch_begin(&h, nu + 500000000);
+    assert_body(post(der, n), err_trylater, sizeof(err_trylater));
+    handler_batch_begin(&h, nu + 999999999);
+    struct served *s = get_req("", der, n, false, "GET");
+    assert_body(s, err_trylater, sizeof(err_trylater));
+    cr_assert(has_hdr(s, "Cache-Control: no-store\r\n"));
+    cr_assert_eq(h.stale, 3);
+}
+
+static const uint8_t resp_resigned[] = {0x30, 0x82, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xee};
+
+/* The same CertID re-signed in the same second (say good -> revoked), and the
+ * same bytes stored under another serial. */
+static void write_resigned(struct store_txn *t)
+{
+    uint8_t nh[20], kh[20];
+    id_hashes(EVP_sha1(), nh, kh);
+    if (store_put_response(t, STORE_HASH_SHA1, nh, kh, serial_fresh, sizeof(serial_fresh),
+                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned,
+                           sizeof(resp_resigned)) < 0 ||
+        store_put_response(t, STORE_HASH_SHA1, nh, kh, serial_missing, sizeof(serial_missing),
+                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned,
+                           sizeof(resp_resigned)) < 0)
+        _exit(1);
+}
+
+static void etag_line(const struct served *s, char out[64])
+{
+    const char *e = strstr((const char *)s->hdr, "\r\nETag: ");
+    cr_assert_not_null(e, "%s", s->hdr);
+    snprintf(out, 64, "%.*s\r\n", (int)strcspn(e + 2, "\r") + 2, e);
+}
+
+/* Issue 13 item 9: the ETag is a hash of the bytes, so it changes when they do. */
+Test(handler, etag_is_derived_from_the_bytes)
+{
+    uint8_t der[512], der2[512];
+    char want[64], first[64], second[64], other[64];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    size_t n2 = make_req(der2, sizeof(der2), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    etag_line(get_req("", der, n, false, "GET"), first);
+    etag_of(resp_fresh, sizeof(resp_fresh), want);
+    cr_assert_str_eq(first, want);
+
+    child_write(write_resigned);
+    struct served *s = get_req("", der, n, false, "GET");
+    assert_body(s, resp_resigned, sizeof(resp_resigned));
+    etag_line(s, second);
+    cr_assert_str_neq(first, second, "same producedAt and serial, other bytes, same ETag");
+    etag_of(resp_resigned, sizeof(resp_resigned), want);
+    cr_assert_str_eq(second, want);
+    etag_line(get_req("", der2, n2, false, "GET"), other);
+    cr_assert_str_eq(second, other, "identical bytes, different ETags");
+}
+
+static void write_unhealthy(struct store_txn *t)
+{
+    const struct store_issuer_rec *r;
+    const uint8_t *cert;
+    struct store_issuer_rec other;
+    uint32_t id, oid;
+    memset(&other, 0, sizeof(other));
+    strcpy(other.name, "other");
+    memset(other.name_sha1, 0x11, sizeof(other.name_sha1));
+    memset(other.name_sha256, 0x22, sizeof(other.name_sha256));
+    static const uint8_t fake_cert[] = {0x30, 0x00};
+    struct store_issuer_sync sy = {.failed_at = T0 - 100,
+                                   .malformed = 2,
+                                   .unrevoke_refused = 1,
+                                   .error = EBADMSG,
+                                   .signer_problem = STORE_SIGNER_EXPIRED,
+                                   .signer_not_after = T0 - 10,
+                                   .ca_not_after = T0 + 100000000};
+    struct store_issuer_crlstat cs = {.skipped = 3, .failures = 1, .failed_at = T0 - 50};
+    struct store_issuer_sync osy = {.signer_not_after = T0 + 5000, .ca_not_after = T0 + 6000};
+    if (store_get_issuer_by_name(t, "testca", &r, &cert) < 0)
+        _exit(1);
+    id = r->id;
+    if (store_set_issuer_sync(t, id, &sy) < 0 || store_set_issuer_crlstat(t, id, &cs) < 0 ||
+        store_set_issuer_synced(t, id, T0 - 3600) < 0 ||
+        store_put_issuer(t, &other, fake_cert, sizeof(fake_cert), &oid) < 0 ||
+        store_set_issuer_sync(t, oid, &osy) < 0 || store_set_issuer_synced(t, oid, T0 - 5) < 0)
+        _exit(1);
+}
+
+static const char *body_str(const struct served *s)
+{
+    static char body[HANDLER_SCRATCH_MAX + 1];
+    memcpy(body, s->out.body, s->out.body_len);
+    body[s->out.body_len] = '\0';
+    return body;
+}
+
+/* /healthz and /metrics per the brief's contract, from the issuers' health records. */
+Test(handler, health_and_metrics_from_issuer_records)
+{
+    child_write(write_unhealthy);
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert(has_hdr(s, "Cache-Control: no-store\r\n"));
+    cr_assert_str_eq(body_str(s),
+                     "issuer testca: last sync failed at 1699999900 (2 malformed lines)\n"
+                     "issuer testca: 1 revocation(s) the source no longer lists kept revoked\n"
+                     "issuer testca: OCSP signer expired\n"
+                     "issuer testca: CRL not issued since 1699999950 (sync incomplete)\n");
+    cr_assert_eq(count(HTTP_GET, HANDLER_R_HTTP_ERROR), 1);
+
+    h.send_timeouts = 7;
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    const char *b = body_str(s);
+    static const char *const want[] = {
+        "\n# TYPE revokd_issuer_healthy gauge\n",
+        "\nrevokd_issuer_healthy{issuer=\"testca\"} 0\n",
+        "\nrevokd_issuer_healthy{issuer=\"other\"} 1\n",
+        "\nrevokd_issuer_sync_complete{issuer=\"testca\"} 0\n",
+        "\nrevokd_issuer_sync_complete{issuer=\"other\"} 1\n",
+        "\nrevokd_issuer_last_sync_timestamp_seconds{issuer=\"testca\"} 1699996400\n",
+        "\nrevokd_issuer_last_sync_timestamp_seconds{issuer=\"other\"} 1699999995\n",
+        "\nrevokd_issuer_malformed_lines{issuer=\"testca\"} 2\n",
+        "\nrevokd_issuer_malformed_lines{issuer=\"other\"} 0\n",
+        "\nrevokd_issuer_unrevoke_refused{issuer=\"testca\"} 1\n",
+        "\nrevokd_issuer_signer_problem{issuer=\"testca\"} 2\n",
+        "\nrevokd_issuer_signer_not_after_timestamp_seconds{issuer=\"testca\"} 1699999990\n",
+        "\nrevokd_issuer_signer_not_after_timestamp_seconds{issuer=\"other\"} 1700005000\n",
+        "\nrevokd_issuer_ca_not_after_timestamp_seconds{issuer=\"testca\"} 1800000000\n",
+        "\n# TYPE revokd_crl_skipped_total counter\n",
+        "\nrevokd_crl_skipped_total{issuer=\"testca\"} 3\n",
+        "\nrevokd_crl_failures_total{issuer=\"testca\"} 1\n",
+        "\nrevokd_crl_number{issuer=\"testca\"} 0\n",
+        "\nrevokd_crl_next_update_timestamp_seconds{issuer=\"testca\"} 1700007200\n",
+        "\nrevokd_send_timeouts_total 7\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_assert_not_null(strstr(b, want[i]), "no %s in:\n%s", want[i], b);
+    /* no full CRL for "other": no nextUpdate sample rather than a made-up one */
+    cr_assert_null(strstr(b, "revokd_crl_next_update_timestamp_seconds{issuer=\"other\"}"));
+}
+
+static void write_other_problems(struct store_txn *t)
+{
+    const struct store_issuer_rec *r;
+    const uint8_t *cert;
+    if (store_get_issuer_by_name(t, "testca", &r, &cert) < 0)
+        _exit(1);
+    uint32_t id = r->id;
+    struct store_issuer_sync sy = {.failed_at = T0 - 7,
+                                   .error = EIO,
+                                   .signer_problem =
+                                       STORE_SIGNER_NOT_YET_VALID | STORE_SIGNER_NO_NOCHECK};
+    struct store_issuer_crlstat cs = {.failures = 4, .failed_at = T0 - 8};
+    if (store_set_issuer_sync(t, id, &sy) < 0 || store_set_issuer_crlstat(t, id, &cs) < 0 ||
+        store_set_issuer_synced(t, id, T0 - 9) < 0)
+        _exit(1);
+}
+
+static void write_crl_failed_only(struct store_txn *t)
+{
+    const struct store_issuer_rec *r;
+    const uint8_t *cert;
+    if (store_get_issuer_by_name(t, "testca", &r, &cert) < 0)
+        _exit(1);
+    uint32_t id = r->id;
+    struct store_issuer_sync sy = {0};
+    struct store_issuer_crlstat cs = {.failures = 1, .failed_at = T0 - 8};
+    if (store_set_issuer_sync(t, id, &sy) < 0 || store_set_issuer_crlstat(t, id, &cs) < 0 ||
+        store_set_issuer_synced(t, id, T0 - 9) < 0)
+        _exit(1);
+}
+
+static void write_healthy_again(struct store_txn *t)
+{
+    const struct store_issuer_rec *r;
+    const uint8_t *cert;
+    if (store_get_issuer_by_name(t, "testca", &r, &cert) < 0)
+        _exit(1);
+    uint32_t id = r->id;
+    struct store_issuer_sync sy = {0};
+    struct store_issuer_crlstat cs = {.failures = 1};
+    if (store_set_issuer_sync(t, id, &sy) < 0 || store_set_issuer_crlstat(t, id, &cs) < 0)
+        _exit(1);
+}
+
+Test(handler, health_lines_for_each_problem)
+{
+    child_write(write_other_problems);
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "issuer testca: last sync failed at 1699999993 (%s)\n"
+             "issuer testca: OCSP signer not yet valid\n"
+             "issuer testca: OCSP signer lacks id-pkix-ocsp-nocheck\n"
+             "issuer testca: CRL not issued since 1699999992 (sync incomplete)\n",
+             strerror(EIO));
+    cr_assert_str_eq(body_str(s), want);
+
+    child_write(write_crl_failed_only);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert_str_eq(body_str(s),
+                     "issuer testca: CRL not issued since 1699999992 (CRL generation failed)\n");
+
+    child_write(write_healthy_again);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    cr_assert_str_eq(body_str(s), "ok\n");
+}
+
+/* OCSPRequest for serial_fresh with one extension (oid, critical) in the request or the single. */
+static size_t make_req_ext(uint8_t *out, size_t cap, const char *oid, int crit, bool single)
+{
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    OCSP_ONEREQ *one =
+        OCSP_request_add0_id(req, make_id(EVP_sha1(), serial_fresh, sizeof(serial_fresh)));
+    cr_assert_not_null(one);
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+    cr_assert(ASN1_OCTET_STRING_set(v, (const unsigned char *)"\x04\x02\xab\xcd", 4));
+    X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, obj, crit, v);
+    cr_assert_not_null(ext);
+    cr_assert(single ? OCSP_ONEREQ_add_ext(one, ext, -1) : OCSP_REQUEST_add_ext(req, ext, -1));
+    unsigned char *der = NULL;
+    int len = i2d_OCSP_REQUEST(req, &der);
+    cr_assert_gt(len, 0);
+    cr_assert_leq((size_t)len, cap);
+    memcpy(out, der, (size_t)len);
+    OPENSSL_free(der);
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(v);
+    ASN1_OBJECT_free(obj);
+    OCSP_REQUEST_free(req);
+    return (size_t)len;
+}
+
+/* Issue 13 item 13, RFC 6960 4.1.2/4.4: an unrecognized critical extension is refused. */
+Test(handler, critical_extensions)
+{
+    static const struct {
+        const char *oid;
+        int crit;
+        bool single, served;
+    } cases[] = {
+        {"1.2.3.4", 1, false, false},              /* unknown, critical, request */
+        {"1.2.3.4", 1, true, false},               /* unknown, critical, single */
+        {"1.2.3.4", 0, false, true},               /* unknown, not critical: ignored */
+        {"1.2.3.4", 0, true, true},                /* likewise */
+        {"1.3.6.1.5.5.7.48.1.2", 0, false, true},  /* nonce */
+        {"1.3.6.1.5.5.7.48.1.2", 1, false, true},  /* nonce marked critical: recognized */
+        {"1.3.6.1.5.5.7.48.1.4", 1, false, true},  /* acceptable responses */
+        {"1.3.6.1.5.5.7.48.1.7", 1, true, true},   /* service locator */
+        {"1.3.6.1.5.5.7.48.1.2", 1, true, false},  /* a nonce is no single extension */
+        {"1.3.6.1.5.5.7.48.1.8", 1, false, false}, /* preferred sig algs: not implemented */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t der[512];
+        size_t n = make_req_ext(der, sizeof(der), cases[i].oid, cases[i].crit, cases[i].single);
+        struct served *s = post(der, n);
+        if (cases[i].served)
+            assert_body(s, resp_fresh, sizeof(resp_fresh));
+        else
+            assert_body(s, err_malformed, sizeof(err_malformed));
+    }
 }

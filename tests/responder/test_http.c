@@ -51,14 +51,15 @@ Test(http, post_complete)
 Test(http, head_and_other_methods)
 {
     struct http_req r;
-    cr_assert_gt(parse("HEAD / HTTP/1.1\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     cr_assert_eq(r.method, HTTP_HEAD);
-    cr_assert_gt(parse("DELETE /x HTTP/1.1\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     cr_assert_eq(r.method, HTTP_OTHER);
     cr_assert(str_is(r.method_str, r.method_len, "DELETE"));
-    cr_assert_gt(parse("get / HTTP/1.1\r\n\r\n", &r), 0); /* methods are case-sensitive */
+    cr_assert_gt(parse("get / HTTP/1.1\r\nHost: h\r\n\r\n", &r),
+                 0); /* methods are case-sensitive */
     cr_assert_eq(r.method, HTTP_OTHER);
-    cr_assert_gt(parse("OPTIONS * HTTP/1.1\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     cr_assert(str_is(r.path, r.path_len, "*"));
 }
 
@@ -81,31 +82,32 @@ Test(http, every_truncation_needs_more)
         "POST / HTTP/1.0\r\nContent-Length: 120\r\n"
         "Content-Type: application/ocsp-request\r\nExpect: 100-continue\r\n\r\n");
     every_prefix_needs_more("GET / HTTP/1.1\nHost: x\n\n");
-    every_prefix_needs_more("\r\n\r\nGET / HTTP/1.1\r\nX-Empty:\r\nX-Tab:\tv \t\r\n\r\n");
-    every_prefix_needs_more("GET http://ocsp.example.com/abc HTTP/1.1\r\n\r\n");
+    every_prefix_needs_more(
+        "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Tab:\tv \t\r\n\r\n");
+    every_prefix_needs_more("GET http://ocsp.example.com/abc HTTP/1.1\r\nHost: h\r\n\r\n");
 }
 
 Test(http, malformed_request_lines)
 {
     static const char *const bad[] = {
-        "GET  / HTTP/1.1\r\n\r\n", /* two spaces */
-        " GET / HTTP/1.1\r\n\r\n", /* leading space */
-        "GET / HTTP/1.1 \r\n\r\n", /* trailing space */
-        "GET / http/1.1\r\n\r\n",  /* protocol name is case-sensitive */
+        "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", /* two spaces */
+        " GET / HTTP/1.1\r\nHost: h\r\n\r\n", /* leading space */
+        "GET / HTTP/1.1 \r\n\r\n",            /* trailing space */
+        "GET / http/1.1\r\n\r\n",             /* protocol name is case-sensitive */
         "GET / HTTP/1.x\r\n\r\n",
         "GET / HTTP/11\r\n\r\n",
         "GET /\r\n\r\n",             /* HTTP/0.9 */
         "GET / HTTP/1.1\rX\r\n\r\n", /* bare CR */
         "GET / HTTP/1.1\r\r\n\r\n",
-        "G(T / HTTP/1.1\r\n\r\n",         /* not a token */
-        "GET /a\tb HTTP/1.1\r\n\r\n",     /* control char in target */
-        "GET /a\x7f HTTP/1.1\r\n\r\n",    /* DEL */
-        "GET /\xc3\xa9 HTTP/1.1\r\n\r\n", /* non-ASCII target */
-        "GET x HTTP/1.1\r\n\r\n",         /* not origin-form */
-        "GET *x HTTP/1.1\r\n\r\n",
-        "GET hxx HTTP/1.1\r\n\r\n",
-        "GET ftp://h/ HTTP/1.1\r\n\r\n",
-        " / HTTP/1.1\r\n\r\n",
+        "G(T / HTTP/1.1\r\nHost: h\r\n\r\n",         /* not a token */
+        "GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n",     /* control char in target */
+        "GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n",    /* DEL */
+        "GET /\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", /* non-ASCII target */
+        "GET x HTTP/1.1\r\nHost: h\r\n\r\n",         /* not origin-form */
+        "GET *x HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET hxx HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        " / HTTP/1.1\r\nHost: h\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct http_req r;
@@ -113,10 +115,10 @@ Test(http, malformed_request_lines)
         cr_assert_eq(r.err_status, 400, "line %zu: status %d", i, r.err_status);
     }
     /* NUL in the request line: strlen() would stop at it, so give the length. */
-    static const char nul[] = "GET /a\0b HTTP/1.1\r\n\r\n";
+    static const char nul[] = "GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n";
     struct http_req r;
     cr_assert_eq(http_req_parse((const uint8_t *)nul, sizeof(nul) - 1, &r), -1);
-    static const char nul2[] = "G\0T / HTTP/1.1\r\n\r\n";
+    static const char nul2[] = "G\0T / HTTP/1.1\r\nHost: h\r\n\r\n";
     cr_assert_eq(http_req_parse((const uint8_t *)nul2, sizeof(nul2) - 1, &r), -1);
 }
 
@@ -134,33 +136,33 @@ Test(http, unsupported_version_is_505)
 Test(http, malformed_headers)
 {
     static const char *const bad[] = {
-        "GET / HTTP/1.1\r\nHost x\r\n\r\n",     /* no colon (space is not a tchar) */
-        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",   /* space before colon */
-        "GET / HTTP/1.1\r\n: x\r\n\r\n",        /* empty name */
-        "GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", /* obs-fold */
-        "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",    /* bare CR in value */
-        "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n",   /* control in value */
-        "GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n",   /* DEL in value */
-        "GET / HTTP/1.1\r\nA(b: c\r\n\r\n",     /* bad name char */
-        "GET / HTTP/1.1\r\nHost: x\r\n\r\r\n",  /* bad end of head */
+        "GET / HTTP/1.1\r\nHost x\r\n\r\n",                /* no colon (space is not a tchar) */
+        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",              /* space before colon */
+        "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n",        /* empty name */
+        "GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n c\r\n\r\n", /* obs-fold */
+        "GET / HTTP/1.1\r\nHost: h\r\nA: b\rc\r\n\r\n",    /* bare CR in value */
+        "GET / HTTP/1.1\r\nHost: h\r\nA: b\x01\r\n\r\n",   /* control in value */
+        "GET / HTTP/1.1\r\nHost: h\r\nA: b\x7f\r\n\r\n",   /* DEL in value */
+        "GET / HTTP/1.1\r\nHost: h\r\nA(b: c\r\n\r\n",     /* bad name char */
+        "GET / HTTP/1.1\r\nHost: x\r\n\r\r\n",             /* bad end of head */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct http_req r;
         cr_assert_eq(parse(bad[i], &r), -1, "accepted bad header %zu", i);
     }
-    static const char nul[] = "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n";
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: h\r\nA: b\0c\r\n\r\n";
     struct http_req r;
     cr_assert_eq(http_req_parse((const uint8_t *)nul, sizeof(nul) - 1, &r), -1);
     /* obs-text (bytes >= 0x80) is allowed in values */
-    cr_assert_gt(parse("GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("GET / HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\r\n\r\n", &r), 0);
 }
 
 Test(http, header_count_limit)
 {
     char buf[HTTP_HEAD_MAX];
     struct http_req r;
-    size_t n = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < HTTP_HEADERS_MAX; i++)
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 1; i < HTTP_HEADERS_MAX; i++) /* Host is the first */
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "X-%d: v\r\n", i);
     snprintf(buf + n, sizeof(buf) - n, "\r\n");
     cr_assert_eq(parse(buf, &r), (int)(n + 2));
@@ -173,7 +175,7 @@ Test(http, header_count_limit)
 /* A head of exactly `total` bytes: one padding header sized to fit. */
 static size_t make_head(char *buf, size_t total)
 {
-    const char *pre = "GET / HTTP/1.1\r\nX-Pad: ";
+    const char *pre = "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: ";
     size_t pl = strlen(pre);
     memcpy(buf, pre, pl);
     size_t pad = total - pl - 4;
@@ -205,11 +207,11 @@ Test(http, path_limit)
     struct http_req r;
     memcpy(buf, "GET /", 5);
     memset(buf + 5, 'A', HTTP_PATH_MAX - 1);
-    strcpy(buf + 4 + HTTP_PATH_MAX, " HTTP/1.1\r\n\r\n");
+    strcpy(buf + 4 + HTTP_PATH_MAX, " HTTP/1.1\r\nHost: h\r\n\r\n");
     cr_assert_gt(parse(buf, &r), 0);
     cr_assert_eq(r.path_len, HTTP_PATH_MAX);
     memset(buf + 5, 'A', HTTP_PATH_MAX);
-    strcpy(buf + 5 + HTTP_PATH_MAX, " HTTP/1.1\r\n\r\n");
+    strcpy(buf + 5 + HTTP_PATH_MAX, " HTTP/1.1\r\nHost: h\r\n\r\n");
     cr_assert_eq(parse(buf, &r), -1);
     cr_assert_eq(r.err_status, 414);
 }
@@ -217,13 +219,20 @@ Test(http, path_limit)
 Test(http, content_length_rules)
 {
     struct http_req r;
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", &r), 0);
+    /* two lengths, even equal ones, are refused (as nginx does): issue 13 */
+    cr_assert_eq(
+        parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", &r),
+        -1);
+    cr_assert_eq(r.err_status, 400);
+    cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n", &r), 0);
     cr_assert_eq(r.content_length, 5);
-    cr_assert_eq(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", &r),
-                 -1);
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", &r), 0);
+    cr_assert_eq(
+        parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", &r),
+        -1);
+    cr_assert_gt(
+        parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n", &r), 0);
     cr_assert_eq(r.content_length, UINT64_MAX);
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nContent-Length: 0007 \r\n\r\n", &r), 0);
+    cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0007 \r\n\r\n", &r), 0);
     cr_assert_eq(r.content_length, 7);
     static const char *const bad[] = {"18446744073709551616",
                                       "99999999999999999999999",
@@ -236,7 +245,8 @@ Test(http, content_length_rules)
                                       "5a"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char buf[256];
-        snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nContent-Length: %s\r\n\r\n", bad[i]);
+        snprintf(buf, sizeof(buf), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %s\r\n\r\n",
+                 bad[i]);
         cr_assert_eq(parse(buf, &r), -1, "accepted Content-Length \"%s\"", bad[i]);
     }
 }
@@ -244,8 +254,8 @@ Test(http, content_length_rules)
 Test(http, pipelined)
 {
     const char *a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-    const char *b = "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\n";
-    const char *c = "GET /c HTTP/1.1\r\n\r\n";
+    const char *b = "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\n";
+    const char *c = "GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
     char buf[512];
     snprintf(buf, sizeof(buf), "%s%sXYZ%s", a, b, c);
     struct http_req r;
@@ -284,25 +294,27 @@ Test(http, connection_semantics)
     cr_assert(!r.keep_alive);
     parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r);
     cr_assert(r.keep_alive);
-    parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &r);
+    parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", &r);
     cr_assert(!r.keep_alive);
     cr_assert(r.conn_close);
-    parse("GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n", &r);
+    parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, CLOSE\r\n\r\n", &r);
     cr_assert(!r.keep_alive);
-    parse("GET / HTTP/1.1\r\nConnection: keep-alive,closed\r\n\r\n", &r);
+    parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive,closed\r\n\r\n", &r);
     cr_assert(r.keep_alive); /* "closed" is not "close" */
 }
 
 Test(http, te_and_expect)
 {
     struct http_req r;
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", &r), 0);
     cr_assert(r.has_transfer_encoding);
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nExpect: 100-Continue\r\n\r\n", &r),
-                 0);
+    cr_assert_gt(
+        parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: 100-Continue\r\n\r\n",
+              &r),
+        0);
     cr_assert(r.expect_continue);
     cr_assert(!r.expect_other);
-    cr_assert_gt(parse("POST / HTTP/1.1\r\nExpect: the-unexpected\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nExpect: the-unexpected\r\n\r\n", &r), 0);
     cr_assert(r.expect_other);
     cr_assert(!r.expect_continue);
 }
@@ -310,9 +322,9 @@ Test(http, te_and_expect)
 Test(http, absolute_form)
 {
     struct http_req r;
-    cr_assert_gt(parse("GET http://ocsp.example.com/MEow HTTP/1.1\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("GET http://ocsp.example.com/MEow HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     cr_assert(str_is(r.path, r.path_len, "/MEow"));
-    cr_assert_gt(parse("GET HTTPS://ocsp.example.com:8080 HTTP/1.1\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("GET HTTPS://ocsp.example.com:8080 HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
     cr_assert(str_is(r.path, r.path_len, "/"));
 }
 
@@ -420,4 +432,80 @@ Test(b64, output_cap)
     cr_assert_eq(dec("AAECAw", out, 3), -1);
     cr_assert_eq(dec("AA", out, 0), -1);
     cr_assert_eq(dec("", out, 0), 0);
+}
+
+/* RFC 9112 3.2: Host is required in HTTP/1.1 and may appear only once (issue 13). */
+Test(http, host_rules)
+{
+    struct http_req r;
+    cr_assert_eq(parse("GET / HTTP/1.1\r\n\r\n", &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    cr_assert_eq(parse("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    cr_assert_eq(parse("GET / HTTP/1.1\r\nhost: a\r\nX: y\r\nHOST: b\r\n\r\n", &r), -1);
+    cr_assert_eq(parse("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", &r), -1);
+    /* 1.0 may omit it; an empty value is a valid (empty) authority */
+    cr_assert_gt(parse("GET / HTTP/1.0\r\n\r\n", &r), 0);
+    cr_assert_gt(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n", &r), 0);
+    cr_assert_eq(r.n_host, 1);
+    /* an incomplete head still asks for more: the check runs once it ends */
+    cr_assert_eq(parse("GET / HTTP/1.1\r\nX: y\r\n", &r), -2);
+}
+
+/* RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored. */
+Test(http, expect_continue_only_in_1_1)
+{
+    struct http_req r;
+    cr_assert_gt(parse("POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", &r),
+                 0);
+    cr_assert(!r.expect_continue);
+    cr_assert(!r.expect_other);
+    cr_assert_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+                       "Expect: 100-continue\r\n\r\n",
+                       &r),
+                 0);
+    cr_assert(r.expect_continue);
+}
+
+/* A long method or a flood of empty lines is garbage (400), not a long URI (414). */
+Test(http, long_method_and_blank_lines_are_400)
+{
+    static char buf[HTTP_HEAD_MAX + 64];
+    struct http_req r;
+    memset(buf, 'A', HTTP_METHOD_MAX);
+    strcpy(buf + HTTP_METHOD_MAX, " / HTTP/1.1\r\nHost: h\r\n\r\n");
+    cr_assert_gt(parse(buf, &r), 0); /* the longest accepted */
+    cr_assert_eq(r.method, HTTP_OTHER);
+    memset(buf, 'A', HTTP_METHOD_MAX + 1);
+    strcpy(buf + HTTP_METHOD_MAX + 1, " / HTTP/1.1\r\nHost: h\r\n\r\n");
+    cr_assert_eq(parse(buf, &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    /* a method running to the head limit: 400 at once, never 414 */
+    memset(buf, 'A', HTTP_HEAD_MAX + 10);
+    buf[HTTP_HEAD_MAX + 10] = '\0';
+    cr_assert_eq(parse(buf, &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    cr_assert_eq(http_req_parse((const uint8_t *)buf, HTTP_METHOD_MAX, &r), -2);
+
+    /* empty lines: up to HTTP_LEADING_EOL_MAX skipped, more refused */
+    size_t n = 0;
+    for (int i = 0; i < HTTP_LEADING_EOL_MAX; i++)
+        n += (size_t)sprintf(buf + n, "\r\n");
+    strcpy(buf + n, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    cr_assert_eq(parse(buf, &r), (int)strlen(buf));
+    memmove(buf + 1, buf, strlen(buf) + 1);
+    buf[0] = '\n';
+    cr_assert_eq(parse(buf, &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    for (n = 0; n < HTTP_HEAD_MAX + 10; n += 2)
+        memcpy(buf + n, "\r\n", 2);
+    buf[n] = '\0';
+    cr_assert_eq(parse(buf, &r), -1);
+    cr_assert_eq(r.err_status, 400);
+    /* still 431 for fields that overrun, 414 for a target that does */
+    n = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nX: ");
+    memset(buf + n, 'v', HTTP_HEAD_MAX);
+    buf[n + HTTP_HEAD_MAX] = '\0';
+    cr_assert_eq(parse(buf, &r), -1);
+    cr_assert_eq(r.err_status, 431);
 }
