@@ -74,12 +74,14 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        config_log_warnings(&cfg, stderr);
         printf("config OK\n");
         config_free(&cfg);
         return 0;
     }
 
     log_init("revokd-responder", (enum log_level)cfg.log.level);
+    config_log_warnings(&cfg, NULL);
     int status = 1, rc;
     struct store *st = NULL;
     struct handler *h = NULL;
