@@ -53,7 +53,9 @@ else
     DIR=$(cd "$DIR" && pwd)
     echo "demo: made a demo PKI in $DIR"
 fi
+# mkpki writes [issuer NAME] first, then [issuer NAME-root]
 NAME=$(sed -n 's/^\[issuer \(.*\)\]$/\1/p' "$DIR/revokd.conf" | head -n 1)
+ROOTNAME=$(sed -n 's/^\[issuer \(.*\)\]$/\1/p' "$DIR/revokd.conf" | sed -n 2p)
 CONF=$DIR/revokd.conf
 URL=http://127.0.0.1:$PORT
 
@@ -92,13 +94,19 @@ fi
 cat <<EOF
 
 === revokd demo: responder on $URL, PKI in $DIR ===
-Files: chain.pem (root + issuing CA), ca.pem (issuing CA "$NAME"), ocsp.pem (delegated OCSP
-signer), good.pem, revoked.pem (revoked: keyCompromise), index.txt (the CA database),
-revokd.conf; CRLs in $DIR/crl/.
+Files: chain.pem (root + issuing CA), ca.pem (issuing CA "$NAME"), ocsp.pem (its delegated
+OCSP signer), good.pem, revoked.pem (revoked: keyCompromise), server.pem (TLS server,
+127.0.0.1), index.txt (the CA database); root.pem (root CA "${ROOTNAME:-none}", database
+root/index.txt, OCSP signer ocsp-root.pem); revokd.conf; CRLs in $DIR/crl/.
+Both CAs are served, so clients that check every certificate of the path (Java PKIX,
+nginx ssl_ocsp) work without extra settings.
 
 # OCSP, good and revoked (add -sha256 before -cert for a SHA-256 CertID):
 openssl ocsp -issuer $DIR/ca.pem -cert $DIR/good.pem -url $URL -CAfile $DIR/chain.pem
 openssl ocsp -issuer $DIR/ca.pem -cert $DIR/revoked.pem -url $URL -CAfile $DIR/chain.pem
+
+# The issuing CA's own status, from the root issuer:
+openssl ocsp -issuer $DIR/root.pem -cert $DIR/ca.pem -url $URL -CAfile $DIR/root.pem
 
 # OCSP over RFC 5019 GET:
 openssl ocsp -issuer $DIR/ca.pem -cert $DIR/good.pem -no_nonce -reqout /tmp/req.der
@@ -109,6 +117,8 @@ openssl ocsp -respin /tmp/resp.der -issuer $DIR/ca.pem -cert $DIR/good.pem -CAfi
 curl -s $URL/crl/$NAME.crl | openssl crl -inform DER -CAfile $DIR/chain.pem -noout -text
 openssl verify -crl_check -CAfile $DIR/chain.pem -CRLfile $DIR/crl/$NAME.crl.pem $DIR/revoked.pem
 openssl verify -crl_check -CAfile $DIR/chain.pem -CRLfile $DIR/crl/$NAME.crl.pem $DIR/good.pem
+# the whole path (leaf and issuing CA) against both CRLs:
+openssl verify -crl_check_all -CAfile $DIR/chain.pem -CRLfile $DIR/crl/$NAME.crl.pem -CRLfile $DIR/crl/$ROOTNAME.crl.pem $DIR/good.pem
 
 # Revoke with openssl ca; the running revokd-indexer picks it up within [indexer] interval:
 openssl ca -config $DIR/openssl.cnf -revoke $DIR/good.pem -crl_reason superseded
