@@ -21,6 +21,13 @@ const uint8_t OID_SHA256[9] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0
 const uint8_t OID_PKIX_OCSP_BASIC[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
 const uint8_t OID_PKIX_OCSP_NONCE[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
 
+/* CRLReason values with a rule attached (RFC 5280 5.3.1). */
+#define OCSP_REASON_UNSPECIFIED 0
+#define OCSP_REASON_HOLD        6
+#define OCSP_REASON_UNUSED      7
+#define OCSP_REASON_REMOVE      8
+#define OCSP_REASON_MAX         10
+
 /* Longest CertID hash accepted for algorithms we do not serve (SHA-512). */
 #define OCSP_HASH_LEN_MAX 64
 
@@ -238,10 +245,40 @@ static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
     derw_close(w);
 }
 
+/*
+ * The revocationReason of a revoked/held certificate, or STORE_REASON_NONE to
+ * omit it; the same rules as crlgen's reasonCode, so both channels agree:
+ * on hold is always certificateHold; unspecified (0) is expressed by omission
+ * (BR 7.2.2, 7.3); removeFromCRL only belongs in delta CRLs (RFC 5280 5.3.1), and
+ * a released hold is good, so a stored 8 (never written by today's indexer) is
+ * omitted rather than sent. 7 and anything past 10 are not CRLReasons: -EINVAL.
+ */
+static int ocsp_reason(const struct ocsp_single *s, uint8_t *reason)
+{
+    if (s->status == STORE_HOLD || s->reason == OCSP_REASON_HOLD) {
+        *reason = OCSP_REASON_HOLD;
+        return 0;
+    }
+    if (s->reason == STORE_REASON_NONE || s->reason == OCSP_REASON_UNSPECIFIED ||
+        s->reason == OCSP_REASON_REMOVE) {
+        *reason = STORE_REASON_NONE;
+        return 0;
+    }
+    if (s->reason == OCSP_REASON_UNUSED || s->reason > OCSP_REASON_MAX)
+        return -EINVAL;
+    *reason = s->reason;
+    return 0;
+}
+
 int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
                     const struct signer *sg)
 {
+    uint8_t reason = STORE_REASON_NONE;
     if (store_hash_len(s->hash) == 0)
+        return -EINVAL;
+    if (s->status != STORE_GOOD && s->status != STORE_REVOKED && s->status != STORE_HOLD)
+        return -EINVAL;
+    if (s->status != STORE_GOOD && ocsp_reason(s, &reason) < 0)
         return -EINVAL;
     derw_open(w, DER_SEQUENCE); /* OCSPResponse */
     derw_enum(w, OCSP_SUCCESSFUL);
@@ -263,9 +300,6 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
     if (s->status == STORE_GOOD) {
         derw_tlv(w, DER_CTX(0), NULL, 0);
     } else {
-        uint8_t reason = s->reason;
-        if (s->status == STORE_HOLD)
-            reason = 6;                /* certificateHold */
         derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
         derw_gentime(w, s->revoked_at);
         if (reason != STORE_REASON_NONE) {

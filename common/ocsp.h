@@ -80,7 +80,7 @@ struct ocsp_single {
     size_t serial_len;
     enum store_status status;
     int64_t revoked_at; /* for revoked / on hold */
-    uint8_t reason;     /* CRLReason or STORE_REASON_NONE */
+    uint8_t reason;     /* CRLReason or STORE_REASON_NONE; see ocsp_resp_build() */
     int64_t this_update, next_update;
 };
 
@@ -88,6 +88,10 @@ struct ocsp_single {
  * Builds a signed OCSPResponse (status successful, id-pkix-ocsp-basic) for one
  * SingleResponse: responderID byKey, producedAt, and the signer's certificate in
  * `certs`. Appends to w; returns 0 or a negative errno (w->err, or a signing error).
+ * revocationReason follows the rules crlgen applies to reasonCode: on hold is
+ * certificateHold; unspecified (0), removeFromCRL (8) and none are omitted; 1-5,
+ * 9 and 10 as given; 7 or past 10 is -EINVAL. The caller picks this_update (the
+ * indexer never sets it before revoked_at).
  */
 int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
                     const struct signer *sg);

@@ -298,6 +298,19 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     return 0;
 }
 
+int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                       const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
+{
+    uint8_t key[STORE_KEY_MAX];
+    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
+        return -EINVAL;
+    MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
+    int rc = mdb_del(TX(t), t->s->dbi[DB_RESPONSES], &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc ? store_err(rc) : 0;
+}
+
 /* ---- issuers ---- */
 
 static int store_issuer_value(MDB_val *v, const struct store_issuer_rec **rec, const uint8_t **cert)

@@ -189,6 +189,14 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        int64_t this_update, int64_t next_update, int64_t produced_at,
                        const uint8_t *der, size_t der_len);
 
+/*
+ * Deletes the pre-signed response for one CertID, so the responder answers
+ * unauthorized rather than serve a status that is no longer true (the indexer,
+ * when a status changed and it cannot sign). Returns 0, also if there was none.
+ */
+int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                       const uint8_t *key_hash, const uint8_t *serial, size_t serial_len);
+
 /* Size in bytes of the CertID hash of `hash` (20 or 32), 0 if unknown. */
 size_t store_hash_len(enum store_hash hash);
 

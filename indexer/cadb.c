@@ -53,7 +53,8 @@ static const struct {
 };
 /* clang-format on */
 
-#define CRL_REASON_HOLD 6
+#define CRL_REASON_HOLD   6
+#define CRL_REASON_REMOVE 8
 
 /* ASCII-only case folding: the C library's would depend on the locale. */
 static char fold(char c)
@@ -102,44 +103,148 @@ static int hexval(char c)
 }
 
 /*
- * Hex serial -> DER INTEGER content of a positive number: leading zeros dropped,
- * a 0x00 prepended when the top bit is set, so the bytes equal what the
- * certificate itself carries and what OCSP requests will be looked up with.
+ * Hex serial -> DER INTEGER content: leading zeros dropped, a 0x00 prepended
+ * when the top bit of a positive number is set, two's complement for a negative
+ * one, so the bytes equal what the certificate itself carries and what OCSP
+ * requests will be looked up with.
  */
-static int parse_serial(struct span s, uint8_t out[DER_SERIAL_MAX], size_t *out_len)
+int cadb_parse_serial(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX], size_t *out_len,
+                      unsigned *flags)
 {
-    size_t i = 0;
-    for (size_t k = 0; k < s.n; k++) {
-        if (hexval(s.p[k]) < 0)
-            return -1;
+    bool neg = n > 0 && hex[0] == '-';
+    size_t i = neg ? 1 : 0;
+    if (i == n)
+        return -EBADMSG; /* empty, or a lone '-' */
+    for (size_t k = i; k < n; k++) {
+        if (hexval(hex[k]) < 0)
+            return -EBADMSG;
     }
-    while (i < s.n && s.p[i] == '0')
+    while (i < n && hex[i] == '0')
         i++;
-    size_t digits = s.n - i;
-    /* Empty, or zero: a CA may not issue serial 0 (RFC 5280 4.1.2.2). */
-    if (digits == 0)
-        return -1;
-    size_t mag = (digits + 1) / 2;
-    /* With an odd digit count the first byte is one nibble, so its top bit is clear. */
-    bool pad = digits % 2 == 0 && hexval(s.p[i]) >= 8;
-    /* Checked before the writes below, so they can never pass the end of out[]. */
-    if (mag + pad > DER_SERIAL_MAX)
-        return -1;
+    size_t digits = n - i;
+    *flags = 0;
+    if (digits == 0) {
+        /* Zero: `openssl ca` writes "00" when its serial file says so. */
+        out[0] = 0x00;
+        *out_len = 1;
+        *flags = CADB_F_SERIAL_ZERO;
+        return 0;
+    }
+    /* Magnitude first, right-aligned in a scratch buffer one byte wider than out[]. */
+    uint8_t mag[DER_SERIAL_MAX + 1];
+    size_t m = (digits + 1) / 2;
+    if (m > DER_SERIAL_MAX)
+        return -EBADMSG;
     size_t o = 0;
-    if (pad)
-        out[o++] = 0x00;
     if (digits % 2)
-        out[o++] = (uint8_t)hexval(s.p[i++]);
-    for (; i < s.n; i += 2)
-        out[o++] = (uint8_t)(hexval(s.p[i]) << 4 | hexval(s.p[i + 1]));
-    *out_len = o;
+        mag[o++] = (uint8_t)hexval(hex[i++]);
+    for (; i < n; i += 2)
+        mag[o++] = (uint8_t)(hexval(hex[i]) << 4 | hexval(hex[i + 1]));
+    uint8_t enc[DER_SERIAL_MAX + 2];
+    size_t len;
+    if (!neg) {
+        bool pad = mag[0] & 0x80;
+        enc[0] = 0x00;
+        memcpy(enc + pad, mag, m);
+        len = m + pad;
+    } else {
+        /* -x = ~x + 1 over m bytes, with one more 0xff byte of sign, then minimised. */
+        unsigned carry = 1;
+        for (size_t k = m; k-- > 0;) {
+            unsigned v = (uint8_t)~mag[k] + carry;
+            enc[k + 1] = (uint8_t)v;
+            carry = v >> 8;
+        }
+        enc[0] = 0xff;
+        size_t skip = 0;
+        while (skip + 1 < m + 1 && enc[skip] == 0xff && (enc[skip + 1] & 0x80))
+            skip++;
+        memmove(enc, enc + skip, m + 1 - skip);
+        len = m + 1 - skip;
+        *flags = CADB_F_SERIAL_NEGATIVE;
+    }
+    if (len > DER_SERIAL_MAX)
+        return -EBADMSG;
+    memcpy(out, enc, len);
+    *out_len = len;
     /* The store's one definition of a valid serial; ours always passes it. */
-    return der_serial_check(out, o);
+    return der_serial_check(out, len) < 0 ? -EBADMSG : 0;
 }
 
+static int parse_serial(struct span s, uint8_t out[DER_SERIAL_MAX], size_t *out_len,
+                        unsigned *flags)
+{
+    return cadb_parse_serial(s.p, s.n, out, out_len, flags);
+}
+
+static bool all_digits(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+    }
+    return true;
+}
+
+/*
+ * A time as OpenSSL's non-strict ASN1_TIME reader takes it (crypto/asn1/a_time.c):
+ * "YYMMDDHHMM[SS]" (UTCTime) or "YYYYMMDDHHMMSS[.f+]" (GeneralizedTime), then
+ * "Z" or an offset "+hhmm"/"-hhmm" (hh <= 12). The form is told by the number of
+ * digits: 10 or 12 are UTCTime, 14 GeneralizedTime; 12 digits that are no valid
+ * UTCTime are a GeneralizedTime without seconds. Fractions are dropped.
+ */
 static int parse_time(struct span s, int64_t *out)
 {
-    return der_time_parse(s.p, s.n, out);
+    size_t d = 0;
+    while (d < s.n && s.p[d] >= '0' && s.p[d] <= '9')
+        d++;
+    if (d != 10 && d != 12 && d != 14)
+        return -1;
+    char canon[15];
+    int64_t t, offset = 0;
+    if (d == 14) {
+        memcpy(canon, s.p, 14);
+    } else {
+        unsigned yy = (unsigned)(s.p[0] - '0') * 10 + (unsigned)(s.p[1] - '0');
+        memcpy(canon, yy < 50 ? "20" : "19", 2); /* RFC 5280 4.1.2.5.1 */
+        memcpy(canon + 2, s.p, d);
+        if (d == 10)
+            memcpy(canon + 12, "00", 2);
+    }
+    canon[14] = 'Z';
+    if (d == 12 && der_time_parse(canon, 15, &t) < 0) {
+        /* Not a UTCTime: a GeneralizedTime without seconds, as -crl_compromise takes it. */
+        memcpy(canon, s.p, 12);
+        memcpy(canon + 12, "00", 2);
+    }
+    size_t o = d;
+    if (d == 14 && o < s.n && s.p[o] == '.') {
+        size_t f = ++o;
+        while (o < s.n && s.p[o] >= '0' && s.p[o] <= '9')
+            o++;
+        if (o == f)
+            return -1;
+    }
+    if (der_time_parse(canon, 15, &t) < 0 || o >= s.n)
+        return -1;
+    if (s.p[o] == 'Z') {
+        o++;
+    } else if (s.p[o] == '+' || s.p[o] == '-') {
+        if (s.n - o != 5 || !all_digits(s.p + o + 1, 4))
+            return -1;
+        const char *z = s.p + o + 1;
+        int hh = (z[0] - '0') * 10 + (z[1] - '0'), mm = (z[2] - '0') * 10 + (z[3] - '0');
+        if (hh > 12 || mm > 59)
+            return -1;
+        offset = (int64_t)(hh * 3600 + mm * 60) * (s.p[o] == '+' ? 1 : -1);
+        o += 5;
+    } else {
+        return -1;
+    }
+    if (o != s.n)
+        return -1;
+    *out = t - offset; /* local time minus its offset from UTC */
+    return 0;
 }
 
 /* The revocation column of an R line: "date[,reason[,arg]]", as unpack_revinfo() reads it. */
@@ -177,6 +282,12 @@ static int parse_revocation(struct span s, struct cadb_entry *e)
         }
         if (e->reason == CRL_REASON_HOLD)
             e->status = STORE_HOLD;
+        if (e->reason == CRL_REASON_REMOVE) {
+            /* A hold released (RFC 5280 5.3.1): not revoked, whatever the line's type. */
+            e->status = STORE_GOOD;
+            e->reason = STORE_REASON_NONE;
+            e->flags |= CADB_F_RELEASED;
+        }
         return 0;
     }
     return -1; /* unknown or empty reason word */
@@ -240,8 +351,10 @@ int cadb_parse_line(const char *line, size_t len, struct cadb_entry *out)
     }
     if (parse_time(col[COL_EXP], &e.not_after) < 0)
         return -EBADMSG;
-    if (parse_serial(col[COL_SERIAL], e.serial, &e.serial_len) < 0)
+    unsigned sflags;
+    if (parse_serial(col[COL_SERIAL], e.serial, &e.serial_len, &sflags) < 0)
         return -EBADMSG;
+    e.flags |= sflags;
     e.subject = col[COL_NAME].p;
     e.subject_len = col[COL_NAME].n;
     *out = e;

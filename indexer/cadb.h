@@ -24,16 +24,29 @@
  * (certificateHold), "keyTime,TIME" (keyCompromise with an invalidity date) and
  * "CAkeyTime,TIME" (cACompromise with an invalidity date).
  *
+ * What `openssl ca` writes is accepted whole (apps/ca.c do_body, do_revoke,
+ * make_revocation_str): serial "00" (it writes zero that way when its serial file
+ * says 00) and negative serials ("-0A", BN_bn2hex of a foreign certificate given to
+ * -revoke or -valid), both flagged in cadb_entry.flags so the caller can warn
+ * (RFC 5280 4.1.2.2 asks users to handle them gracefully); the expiry column as
+ * the certificate carries it; and OpenSSL's non-strict time forms wherever it
+ * writes a time it took from elsewhere: seconds omitted ("YYMMDDHHMMZ"),
+ * fractional seconds in GeneralizedTime, and "+hhmm"/"-hhmm" offsets (the
+ * -crl_compromise argument is only checked by ASN1_GENERALIZEDTIME_set_string()).
+ *
  * Where this parser differs from OpenSSL's own reader, it is on purpose:
  *   - blank lines (and a lone "\r") are skipped; OpenSSL refuses the whole file;
  *   - a last line without "\n" is a line; OpenSSL silently drops it (and with it a
  *     revocation);
  *   - a trailing "\r" is stripped (files edited on Windows);
  *   - odd-length serials are accepted; GeneralizedTime is accepted for the
- *     revocation date and UTCTime for keyTime/CAkeyTime dates;
+ *     revocation date (OpenSSL writes it from 2050 on but cannot read it back);
+ *   - a 12-digit keyTime/CAkeyTime date is read as UTCTime "YYMMDDHHMMSS"
+ *     (OpenSSL reads it as a GeneralizedTime without seconds, e.g. year 2611);
+ *   - removeFromCRL means "released from hold" (RFC 5280 5.3.1): the entry is
+ *     GOOD, not revoked; OpenSSL lists it in its CRL with that reason;
  *   - privilegeWithdrawn and AACompromise are accepted (OpenSSL cannot write them);
- *   - rejected although OpenSSL would take them: negative serials ("-0A"), serial
- *     zero, control characters other than TAB anywhere in a line.
+ *   - control characters other than TAB anywhere in a line are rejected.
  * Like OpenSSL: lines starting with '#' are skipped, and an argument after a plain
  * reason ("keyCompromise,x") is ignored.
  */
@@ -58,7 +71,8 @@
  * buffer and live as long as it does; they are not NUL-terminated.
  */
 struct cadb_entry {
-    enum store_status status;       /* V, E: GOOD; R: REVOKED, or HOLD for certificateHold */
+    enum store_status status;       /* V, E: GOOD; R: REVOKED, HOLD for certificateHold,
+                                       GOOD for removeFromCRL (a released hold) */
     uint8_t reason;                 /* CRLReason 0..10, or STORE_REASON_NONE ("R" with no reason) */
     char type;                      /* 'V', 'R' or 'E' as written; E is still GOOD, see not_after */
     int64_t not_after;              /* expiry, Unix seconds */
@@ -70,7 +84,13 @@ struct cadb_entry {
     size_t subject_len;
     const char *hold_oid; /* holdInstruction argument as written (dotted OID or an OpenSSL */
     size_t hold_oid_len;  /* name such as "holdInstructionReject"); NULL/0 otherwise */
+    unsigned flags;       /* CADB_F_* */
 };
+
+/* cadb_entry.flags: accepted, but worth a warning in the caller's log. */
+#define CADB_F_SERIAL_ZERO     0x1 /* serial 0 (RFC 5280 4.1.2.2: must be positive) */
+#define CADB_F_SERIAL_NEGATIVE 0x2 /* negative serial: DER two's complement in serial[] */
+#define CADB_F_RELEASED        0x4 /* "R" line with removeFromCRL: a released hold, GOOD */
 
 /*
  * Parses one line, given without its "\n" (a trailing "\r" is stripped).
@@ -79,6 +99,15 @@ struct cadb_entry {
  * returned.
  */
 int cadb_parse_line(const char *line, size_t len, struct cadb_entry *out);
+
+/*
+ * Parses a serial as the serial column holds it (hex, optional leading '-') into
+ * DER INTEGER content; *flags gets CADB_F_SERIAL_*. For --unrevoke's argument,
+ * so the command line and index.txt name a certificate the same way.
+ * Returns 0 or -EBADMSG.
+ */
+int cadb_parse_serial(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX], size_t *out_len,
+                      unsigned *flags);
 
 /* Walks a whole database buffer line by line. Treat the fields as private. */
 struct cadb_iter {

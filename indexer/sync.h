@@ -12,6 +12,7 @@
 #ifndef REVOKD_SYNC_H
 #define REVOKD_SYNC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -21,17 +22,25 @@
 #include "store.h"
 
 struct sync_params {
-    uint32_t validity; /* nextUpdate - thisUpdate, seconds */
-    uint32_t refresh;  /* re-sign when less than this remains before nextUpdate */
-    uint32_t backdate; /* thisUpdate = now - backdate */
-    uint32_t batch;    /* certificates per write transaction */
+    uint32_t validity;    /* nextUpdate - thisUpdate, seconds */
+    uint32_t refresh;     /* re-sign when less than this remains before nextUpdate */
+    uint32_t backdate;    /* thisUpdate = now - backdate (never before revocationTime) */
+    uint32_t batch;       /* certificates per write transaction */
+    uint32_t signer_warn; /* warn when the signer or CA expires within this, seconds */
 };
 
+/* How many refused un-revocations one sync logs one by one before only counting. */
+#define SYNC_LOG_REFUSED_MAX 10
+
 struct sync_stats {
-    uint64_t entries;   /* lines parsed into entries */
-    uint64_t malformed; /* lines skipped as malformed (logged with their line numbers) */
-    uint64_t changed;   /* entries whose status was new or changed */
-    uint64_t signed_;   /* responses signed */
+    uint64_t entries;          /* lines parsed into entries */
+    uint64_t malformed;        /* lines skipped as malformed (logged with their line numbers) */
+    uint64_t doubtful;         /* entries applied but doubtful (revocation date in the future) */
+    uint64_t changed;          /* entries whose status was new or changed */
+    uint64_t signed_;          /* responses signed */
+    uint64_t unrevoke_refused; /* source says good/hold, store keeps revoked (never undone) */
+    uint64_t withdrawn;        /* certs whose responses were deleted: changed, cannot sign */
+    uint32_t signer_problem;   /* STORE_SIGNER_* bits at this sync */
 };
 
 struct sync_issuer {
@@ -40,29 +49,65 @@ struct sync_issuer {
     struct ocsp_issuer_hashes hashes;
     uint8_t *ca_der;
     size_t ca_len;
-    uint32_t id; /* issuer id in the store */
-    /* index.txt identity at the last complete sync: skip re-parsing when unchanged */
+    uint32_t id;               /* issuer id in the store */
+    bool delegated;            /* signer is not the CA itself */
+    int64_t signer_not_before; /* signer certificate validity, Unix seconds */
+    int64_t signer_not_after;
+    int64_t ca_not_after;
+    /* index.txt identity at the last sync that read it: skip re-parsing when unchanged */
     dev_t dev;
     ino_t ino;
     off_t size;
     int64_t mtime_ns;
     int64_t oldest_next_update; /* earliest nextUpdate written; refresh due before it */
+    int64_t recheck_at;         /* re-read then although unchanged (a future revocation date) */
+    int64_t warned_at;          /* last expiry warning, for at most one an hour */
+    uint32_t signer_problem;    /* bits at the last sync, to log changes once */
+    bool sync_written;          /* last_sync is what the store holds */
+    struct store_issuer_sync last_sync;
 };
 
 /*
  * Loads the CA certificate and signer, checks the signer may sign for the CA
- * (the CA itself, or a certificate it issued with id-kp-OCSPSigning), and
- * registers the issuer in the store. Returns 0 or a negative errno (logged).
+ * (the CA itself, or a certificate it issued with id-kp-OCSPSigning and, unless
+ * conf->require_nocheck is false, id-pkix-ocsp-nocheck) and is valid now, and
+ * registers the issuer in the store. Returns 0 or a negative errno (logged with
+ * the issuer, the file and the dates at fault).
  */
 int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, struct store *store);
 void sync_issuer_free(struct sync_issuer *si);
 
 /*
  * Syncs the issuer if its index.txt changed since the last run or responses
- * near their nextUpdate (force: always). Returns 0 or a negative errno; st
- * accumulates counts.
+ * near their nextUpdate (force: always), and writes its health record
+ * (rec->sync, docs/store.md) when it changed. Returns 0 when the file was read
+ * (st->malformed + st->doubtful > 0 means the sync was partial: the rest was
+ * applied; st also counts refused un-revocations and has the signer's problem
+ * bits), or a negative errno when it failed outright (logged).
  */
 int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sync_params *p,
                     int64_t now, int force, struct sync_stats *st);
+
+/* What sync_unrevoke() did or why it refused, for the caller's audit line. */
+struct sync_unrevoke_result {
+    struct store_cert before, after;
+    unsigned line; /* index.txt line that lists the certificate, 0 if none */
+    char why[256]; /* the refusal, when -EPERM/-ENOENT/-EBADMSG */
+};
+
+/*
+ * The one deliberate correction of a mistaken revocation (revokd-indexer
+ * --unrevoke): only when the store holds the certificate revoked AND index.txt
+ * now lists it as valid, expired or on hold (never a revocation the source still
+ * states). Applies the source's state with store_correct_cert() and re-signs both
+ * responses in the same transaction. Returns 0; -EPERM or -ENOENT (with res->why)
+ * when refused; -EBADMSG if index.txt cannot be read whole; another errno.
+ */
+int sync_unrevoke(struct sync_issuer *si, struct store *store, const struct sync_params *p,
+                  const uint8_t *serial, size_t serial_len, int64_t now,
+                  struct sync_unrevoke_result *res);
+
+/* Writes serial (DER INTEGER content) as openssl ca's index.txt would: upper-case hex. */
+void sync_serial_hex(const uint8_t *serial, size_t len, char *out, size_t cap);
 
 #endif

@@ -376,7 +376,7 @@ static void check_built_response(const char *kt, enum store_hash hash, enum stor
     if (st == STORE_HOLD)
         cr_assert_eq(rsn, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
     else if (st == STORE_REVOKED)
-        cr_assert_eq(rsn, reason == STORE_REASON_NONE ? -1 : reason);
+        cr_assert_eq(rsn, reason == STORE_REASON_NONE || reason == 0 ? -1 : reason);
     cr_assert_eq(OCSP_check_validity(thisu, nextu, 0, -1), 0, "validity in the past accepted?");
     int day, sec;
     ASN1_TIME_diff(&day, &sec, thisu, nextu);
@@ -416,6 +416,102 @@ Test(ocsp_resp, hold_is_revoked_certificate_hold)
 Test(ocsp_resp, ed25519_signer)
 {
     check_built_response("ed25519", STORE_HASH_SHA1, STORE_GOOD, STORE_REASON_NONE);
+}
+
+/*
+ * Builds one response for (status, reason) and decodes it with OpenSSL's
+ * OCSP_single_get0_status(): returns the rc of ocsp_resp_build(), and on 0 the
+ * status and reason (-1 = no revocationReason) a client sees.
+ */
+static int built_status(const struct signer *sg, const struct ocsp_issuer_hashes *ih,
+                        enum store_status st, uint8_t reason, int *status, int *rsn)
+{
+    static const uint8_t serial[] = {0x42};
+    struct ocsp_single s = {
+        .hash = STORE_HASH_SHA256,
+        .name_hash = ih->name_sha256,
+        .key_hash = ih->key_sha256,
+        .serial = serial,
+        .serial_len = sizeof(serial),
+        .status = st,
+        .revoked_at = 1700000000,
+        .reason = reason,
+        .this_update = 1700000000,
+        .next_update = 1700345600,
+    };
+    struct derw w;
+    cr_assert_eq(derw_init_alloc(&w, 256), 0);
+    int rc = ocsp_resp_build(&w, &s, 1700000000, sg);
+    if (rc == 0) {
+        const unsigned char *p = w.buf;
+        OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)w.len);
+        cr_assert_not_null(resp);
+        OCSP_BASICRESP *bs = OCSP_response_get1_basic(resp);
+        cr_assert_not_null(bs);
+        cr_assert_eq(OCSP_resp_count(bs), 1);
+        ASN1_GENERALIZEDTIME *rev = NULL, *tu = NULL, *nu = NULL;
+        *rsn = -1;
+        *status = OCSP_single_get0_status(OCSP_resp_get0(bs, 0), rsn, &rev, &tu, &nu);
+        OCSP_BASICRESP_free(bs);
+        OCSP_RESPONSE_free(resp);
+    }
+    derw_free(&w);
+    return rc;
+}
+
+/*
+ * Every revocation `openssl ca` can write, as the indexer stores it (cadb maps the
+ * words; keyTime/CAkeyTime are keyCompromise/cACompromise with a date; removeFromCRL
+ * is a released hold, stored good), and what a client must read: the same reasons
+ * crlgen writes as reasonCode. unspecified and no reason are expressed by omission.
+ */
+Test(ocsp_resp, reasons_as_openssl_ca_writes_them)
+{
+    static const struct {
+        const char *word; /* index.txt reason */
+        enum store_status st;
+        uint8_t stored;
+        int want_status, want_reason;
+    } cases[] = {
+        {"(no reason)", STORE_REVOKED, STORE_REASON_NONE, V_OCSP_CERTSTATUS_REVOKED, -1},
+        {"unspecified", STORE_REVOKED, 0, V_OCSP_CERTSTATUS_REVOKED, -1},
+        {"keyCompromise", STORE_REVOKED, 1, V_OCSP_CERTSTATUS_REVOKED, 1},
+        {"CACompromise", STORE_REVOKED, 2, V_OCSP_CERTSTATUS_REVOKED, 2},
+        {"affiliationChanged", STORE_REVOKED, 3, V_OCSP_CERTSTATUS_REVOKED, 3},
+        {"superseded", STORE_REVOKED, 4, V_OCSP_CERTSTATUS_REVOKED, 4},
+        {"cessationOfOperation", STORE_REVOKED, 5, V_OCSP_CERTSTATUS_REVOKED, 5},
+        {"certificateHold", STORE_HOLD, 6, V_OCSP_CERTSTATUS_REVOKED, 6},
+        {"holdInstruction,OID", STORE_HOLD, 6, V_OCSP_CERTSTATUS_REVOKED, 6},
+        {"on hold, no reason byte", STORE_HOLD, STORE_REASON_NONE, V_OCSP_CERTSTATUS_REVOKED, 6},
+        {"removeFromCRL", STORE_GOOD, STORE_REASON_NONE, V_OCSP_CERTSTATUS_GOOD, -1},
+        {"keyTime,TIME", STORE_REVOKED, 1, V_OCSP_CERTSTATUS_REVOKED, 1},
+        {"CAkeyTime,TIME", STORE_REVOKED, 2, V_OCSP_CERTSTATUS_REVOKED, 2},
+        {"privilegeWithdrawn", STORE_REVOKED, 9, V_OCSP_CERTSTATUS_REVOKED, 9},
+        {"AACompromise", STORE_REVOKED, 10, V_OCSP_CERTSTATUS_REVOKED, 10},
+        /* A store written before removeFromCRL meant "released": never sent as a reason. */
+        {"stored removeFromCRL", STORE_REVOKED, 8, V_OCSP_CERTSTATUS_REVOKED, -1},
+    };
+    char cert_path[256], key_path[256];
+    make_ca("ec", cert_path, key_path);
+    struct signer sg;
+    cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
+    struct ocsp_issuer_hashes ih;
+    cr_assert_eq(ocsp_issuer_hashes(sg.cert_der, sg.cert_len, &ih), 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int status = -2, rsn = -2;
+        cr_assert_eq(built_status(&sg, &ih, cases[i].st, cases[i].stored, &status, &rsn), 0, "%s",
+                     cases[i].word);
+        cr_assert_eq(status, cases[i].want_status, "%s: status %d", cases[i].word, status);
+        if (status == V_OCSP_CERTSTATUS_REVOKED)
+            cr_assert_eq(rsn, cases[i].want_reason, "%s: reason %d, want %d", cases[i].word, rsn,
+                         cases[i].want_reason);
+    }
+    /* Not CRLReasons: refused rather than signed. */
+    int status, rsn;
+    cr_assert_eq(built_status(&sg, &ih, STORE_REVOKED, 7, &status, &rsn), -EINVAL);
+    cr_assert_eq(built_status(&sg, &ih, STORE_REVOKED, 11, &status, &rsn), -EINVAL);
+    cr_assert_eq(built_status(&sg, &ih, (enum store_status)3, 1, &status, &rsn), -EINVAL);
+    signer_free(&sg);
 }
 
 Test(ocsp_resp, fixed_buffer_too_small_fails_cleanly)

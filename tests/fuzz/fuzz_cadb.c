@@ -1,8 +1,9 @@
 /*
  * libFuzzer target for the index.txt parser: the input is a whole CA database
  * walked with cadb_iter, as the indexer does. Besides the sanitizers' checks it
- * aborts when an accepted entry breaks a promise of cadb.h (serial canonical,
- * spans inside the input, status and reason consistent), since those are what
+ * aborts when an accepted entry breaks a promise of cadb.h (serial canonical and
+ * flagged when zero or negative, spans inside the input, status and reason
+ * consistent), since those are what
  * the store and the responder rely on without checking again.
  */
 #include <errno.h>
@@ -15,11 +16,12 @@ static void check_entry(const struct cadb_entry *e, const uint8_t *data, size_t 
 {
     const char *lo = (const char *)data, *hi = lo + size;
     if (e->serial_len < 1 || e->serial_len > DER_SERIAL_MAX ||
-        der_serial_check(e->serial, e->serial_len) < 0 || (e->serial[0] & 0x80))
+        der_serial_check(e->serial, e->serial_len) < 0)
         abort();
-    if (e->serial_len > 1 && e->serial[0] == 0 && !(e->serial[1] & 0x80))
+    /* The sign bit and the zero flag say what the flags say: negatives and 0 are warned about. */
+    if (!!(e->serial[0] & 0x80) != !!(e->flags & CADB_F_SERIAL_NEGATIVE))
         abort();
-    if (e->serial_len == 1 && e->serial[0] == 0)
+    if ((e->serial_len == 1 && e->serial[0] == 0) != !!(e->flags & CADB_F_SERIAL_ZERO))
         abort();
     if (e->subject_len > CADB_LINE_MAX || e->subject < lo || e->subject > hi ||
         e->subject_len > (size_t)(hi - e->subject))
@@ -39,7 +41,10 @@ static void check_entry(const struct cadb_entry *e, const uint8_t *data, size_t 
             abort();
         break;
     case 'R':
-        if (e->status == STORE_GOOD)
+        /* Only removeFromCRL (a released hold) makes an R line good. */
+        if ((e->status == STORE_GOOD) != !!(e->flags & CADB_F_RELEASED))
+            abort();
+        if (e->status == STORE_GOOD && e->reason != STORE_REASON_NONE)
             abort();
         if ((e->status == STORE_HOLD) != (e->reason == 6))
             abort();

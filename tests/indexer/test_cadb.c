@@ -157,9 +157,12 @@ Test(cadb, real_crl_hold_dotted_high_bit_serial)
 
 Test(cadb, real_remove_from_crl)
 {
+    /* removeFromCRL releases a hold (RFC 5280 5.3.1): the certificate is good again. */
     struct cadb_entry e = parse_ok(REAL_REMOVE);
-    cr_assert_eq(e.status, STORE_REVOKED);
-    cr_assert_eq(e.reason, 8);
+    cr_assert_eq(e.status, STORE_GOOD);
+    cr_assert_eq(e.reason, STORE_REASON_NONE);
+    cr_assert_eq(e.type, 'R');
+    cr_assert(e.flags & CADB_F_RELEASED);
 }
 
 Test(cadb, every_reason)
@@ -172,7 +175,7 @@ Test(cadb, every_reason)
         {REAL_UNSPEC, 0, STORE_REVOKED},     {REAL_KEYCOMP, 1, STORE_REVOKED},
         {REAL_CACOMP, 2, STORE_REVOKED},     {REAL_AFFIL, 3, STORE_REVOKED},
         {REAL_SUPERSEDED, 4, STORE_REVOKED}, {REAL_CESSATION, 5, STORE_REVOKED},
-        {REAL_CERTHOLD, 6, STORE_HOLD},      {REAL_REMOVE, 8, STORE_REVOKED},
+        {REAL_CERTHOLD, 6, STORE_HOLD},      {REAL_REMOVE, STORE_REASON_NONE, STORE_GOOD},
         {HAND_PRIVWD, 9, STORE_REVOKED},     {HAND_AACOMP, 10, STORE_REVOKED},
         {REAL_HOLD_NAME, 6, STORE_HOLD},     {REAL_KEYTIME, 1, STORE_REVOKED},
         {REAL_CAKEYTIME, 2, STORE_REVOKED},  {REAL_PLAIN, STORE_REASON_NONE, STORE_REVOKED},
@@ -277,6 +280,23 @@ Test(cadb, other_time_forms)
     /* UTCTime key compromise time. */
     e = parse_ok("R\t271123090651Z\t261123090651Z,keyTime,240301120000Z\t0B\tunknown\t/CN=x");
     cr_assert_eq(e.invalidity, 1709294400);
+    /* OpenSSL's non-strict forms (ASN1_TIME_set_string): -crl_compromise accepts them and
+     * writes the argument as given; a foreign certificate's notAfter is copied verbatim. */
+    e = parse_ok("R\t271123090651Z\t261123090651Z,keyTime,202403011200Z\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.invalidity, 1709294400, "GeneralizedTime without seconds");
+    e = parse_ok("R\t271123090651Z\t261123090651Z,keyTime,20240301120000.25Z\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.invalidity, 1709294400, "fractional seconds dropped");
+    e = parse_ok(
+        "R\t271123090651Z\t261123090651Z,CAkeyTime,20240301130000+0100\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.invalidity, 1709294400, "+hhmm offset");
+    e = parse_ok("R\t271123090651Z\t261123090651Z,keyTime,20240301113000-0030\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.invalidity, 1709294400, "-hhmm offset");
+    e = parse_ok("V\t2711230906Z\t\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.not_after, T_EXP2 - 51, "UTCTime without seconds");
+    e = parse_ok("V\t271123100651+0100\t\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.not_after, T_EXP2, "UTCTime with an offset");
+    e = parse_ok("R\t271123090651Z\t2611230906Z,superseded\t0B\tunknown\t/CN=x");
+    cr_assert_eq(e.revoked_at, T_REV2 - 51);
     /* UTCTime 50-year window: 50 is 1950. */
     e = parse_ok("V\t500101000000Z\t\t0B\tunknown\t/CN=x");
     cr_assert_eq(e.not_after, -631152000);
@@ -364,16 +384,45 @@ Test(cadb, serial_too_long)
 
 Test(cadb, serial_zero)
 {
-    expect_bad_serial("00");
-    expect_bad_serial("0");
-    expect_bad_serial("0000");
+    /* openssl ca writes "00" when its serial file says 00 (apps/ca.c do_body). */
+    static const char *const zeros[] = {"00", "0", "0000"};
+    for (size_t i = 0; i < 3; i++) {
+        struct cadb_entry e = parse_serial_line(zeros[i]);
+        expect_serial(&e, (const uint8_t[]){0x00}, 1);
+        cr_assert_eq(e.flags, CADB_F_SERIAL_ZERO, "%s", zeros[i]);
+    }
+    cr_assert_eq(parse_serial_line("01").flags, 0);
+}
+
+Test(cadb, serial_negative)
+{
+    /* BN_bn2hex of a negative serial, as -revoke/-valid write a foreign certificate's. */
+    static const struct {
+        const char *hex;
+        uint8_t der[4];
+        size_t n;
+    } cases[] = {
+        {"-01", {0xff}, 1},         {"-0A", {0xf6}, 1},       {"-80", {0x80}, 1},
+        {"-81", {0xff, 0x7f}, 2},   {"-FF", {0xff, 0x01}, 2}, {"-0100", {0xff, 0x00}, 2},
+        {"-8000", {0x80, 0x00}, 2}, {"-1", {0xff}, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cadb_entry e = parse_serial_line(cases[i].hex);
+        cr_assert_eq(e.serial_len, cases[i].n, "%s", cases[i].hex);
+        cr_assert_arr_eq(e.serial, cases[i].der, cases[i].n, "%s", cases[i].hex);
+        cr_assert_eq(e.flags, CADB_F_SERIAL_NEGATIVE, "%s", cases[i].hex);
+    }
+    struct cadb_entry e = parse_serial_line("-00");
+    cr_assert_eq(e.flags, CADB_F_SERIAL_ZERO);
 }
 
 Test(cadb, serial_bad_hex)
 {
     expect_bad_serial("");
     expect_bad_serial("0G");
-    expect_bad_serial("-0A"); /* negative: BN_bn2hex's form, never issued by openssl ca */
+    expect_bad_serial("-");
+    expect_bad_serial("--0A");
+    expect_bad_serial("+0A");
     expect_bad_serial("0x1F");
     expect_bad_serial(" 01");
     expect_bad_serial("01 ");
@@ -446,7 +495,10 @@ Test(cadb, bad_expiry)
     expect_bad("V\t2711230906510Z\t\t0A\tunknown\t/CN=x");    /* 14 characters */
     expect_bad("V\t271123090651\t\t0A\tunknown\t/CN=x");      /* no Z */
     expect_bad("V\t27112309065lZ\t\t0A\tunknown\t/CN=x");     /* letter */
-    expect_bad("V\t271123090651+0100\t\t0A\tunknown\t/CN=x"); /* offset */
+    expect_bad("V\t271123090651+1300\t\t0A\tunknown\t/CN=x"); /* offset past 12 h */
+    expect_bad("V\t271123090651+01\t\t0A\tunknown\t/CN=x");   /* short offset */
+    expect_bad("V\t271123090651.5Z\t\t0A\tunknown\t/CN=x");   /* fraction in UTCTime */
+    expect_bad("V\t2711230906Z5\t\t0A\tunknown\t/CN=x");      /* bytes after Z */
 }
 
 Test(cadb, bad_revocation_date)
@@ -539,7 +591,7 @@ Test(cadb, iter_line_numbers_and_bad_line)
         "Q\tgarbage\n"                                   /* 4 bad */
         "# note\n"                                       /* 5 comment */
         REAL_HOLD_OID "\n"                               /* 6 */
-        "V\t271123090651Z\t\t00\tunknown\t/CN=zero\n"    /* 7 bad: serial 0 */
+        "V\t271123090651Z\t\t0G\tunknown\t/CN=hex\n"     /* 7 bad: not hex */
         REAL_EXPIRED "\n";                               /* 8 */
     /* clang-format on */
     struct cadb_iter it;
@@ -649,7 +701,7 @@ Test(cadb, iter_null_lineno_and_whole_real_file)
                    "\n" REAL_UNSPEC "\n" REAL_CACOMP "\n" REAL_AFFIL "\n" REAL_SUPERSEDED
                    "\n" REAL_CESSATION "\n" REAL_CERTHOLD "\n" REAL_EXPIRED "\n" REAL_ESCAPED "\n";
     static const enum store_status want[] = {
-        STORE_REVOKED, STORE_REVOKED, STORE_REVOKED, STORE_HOLD,    STORE_REVOKED, STORE_REVOKED,
+        STORE_REVOKED, STORE_REVOKED, STORE_REVOKED, STORE_HOLD,    STORE_REVOKED, STORE_GOOD,
         STORE_GOOD,    STORE_GOOD,    STORE_HOLD,    STORE_REVOKED, STORE_REVOKED, STORE_REVOKED,
         STORE_REVOKED, STORE_REVOKED, STORE_HOLD,    STORE_GOOD,    STORE_GOOD,
     };

@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,12 @@
 
 static char dir[64];
 
-static EVP_PKEY *write_cert(const char *name, X509 *issuer, EVP_PKEY *issuer_key, const char *eku,
-                            X509 **out)
+static char *path_of(const char *file);
+
+/* A certificate valid from now+nb_off to now+na_off (seconds); nocheck adds id-pkix-ocsp-nocheck.
+ */
+static EVP_PKEY *write_cert_ex(const char *name, X509 *issuer, EVP_PKEY *issuer_key,
+                               const char *eku, long nb_off, long na_off, bool nocheck, X509 **out)
 {
     EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *x = X509_new();
@@ -30,8 +36,8 @@ static EVP_PKEY *write_cert(const char *name, X509 *issuer, EVP_PKEY *issuer_key
     X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
                                (const unsigned char *)name, -1, -1, 0);
     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
+    X509_gmtime_adj(X509_getm_notBefore(x), nb_off);
+    X509_gmtime_adj(X509_getm_notAfter(x), na_off);
     X509_set_pubkey(x, k);
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
@@ -41,6 +47,12 @@ static EVP_PKEY *write_cert(const char *name, X509 *issuer, EVP_PKEY *issuer_key
     X509_EXTENSION_free(e);
     if (eku) {
         e = X509V3_EXT_conf_nid(NULL, &ctx, NID_ext_key_usage, eku);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    if (nocheck) {
+        e = X509V3_EXT_conf_nid(NULL, &ctx, NID_id_pkix_OCSP_noCheck, "ignored");
+        cr_assert_not_null(e);
         X509_add_ext(x, e, -1);
         X509_EXTENSION_free(e);
     }
@@ -56,6 +68,12 @@ static EVP_PKEY *write_cert(const char *name, X509 *issuer, EVP_PKEY *issuer_key
     fclose(f);
     *out = x;
     return k;
+}
+
+static EVP_PKEY *write_cert(const char *name, X509 *issuer, EVP_PKEY *issuer_key, const char *eku,
+                            X509 **out)
+{
+    return write_cert_ex(name, issuer, issuer_key, eku, -3600, 86400 * 30, false, out);
 }
 
 static char *path_of(const char *file)
@@ -109,6 +127,8 @@ static struct config_issuer conf_for(const char *signer)
                               .digest = "sha256"};
     c.signer_cert = path_of(strcmp(signer, "ca") == 0 ? "ca.pem" : signer);
     c.signer_key = path_of(strcmp(signer, "ca") == 0 ? "ca.key" : "ocsp.key");
+    /* The test signers lack id-pkix-ocsp-nocheck unless a test makes one with it. */
+    c.require_nocheck = false;
     return c;
 }
 
@@ -248,5 +268,392 @@ Test(sync, missing_index_is_an_error)
     cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
     struct sync_stats st = {0};
     cr_assert_eq(sync_issuer_run(&si, store, &params, time(NULL), 0, &st), -ENOENT);
+    sync_issuer_free(&si);
+}
+
+/* ---- issue 13: health record, never undo, reasons, thisUpdate, signer lifecycle ---- */
+
+static void serial_bytes(long serial, uint8_t s[8], size_t *n)
+{
+    *n = 0;
+    for (int b = 7; b >= 0; b--)
+        if (*n || (serial >> (8 * b)) & 0xff || b == 0)
+            s[(*n)++] = (uint8_t)(serial >> (8 * b));
+}
+
+/* The stored SHA-1 response header of serial; false if there is none. */
+static bool resp_hdr(struct sync_issuer *si, long serial, struct store_resp_hdr *out)
+{
+    struct store_txn t;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    uint8_t s[8];
+    size_t n;
+    serial_bytes(serial, s, &n);
+    struct store_resp r;
+    int rc = store_get_response(&t, STORE_HASH_SHA1, si->hashes.name_sha1, si->hashes.key_sha1, s,
+                                n, &r);
+    if (rc == 0)
+        memcpy(out, r.hdr, sizeof(*out));
+    store_txn_abort(&t);
+    return rc == 0;
+}
+
+static struct store_issuer_rec issuer_rec(struct sync_issuer *si)
+{
+    struct store_txn t;
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert;
+    struct store_issuer_rec copy;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(store_get_issuer(&t, si->id, &rec, &cert), 0);
+    memcpy(&copy, rec, sizeof(copy));
+    store_txn_abort(&t);
+    return copy;
+}
+
+/* UTCTime as index.txt has it. */
+static const char *utc(int64_t t)
+{
+    static char bufs[4][80];
+    static int i;
+    char *b = bufs[i++ % 4];
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    snprintf(b, 80, "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return b;
+}
+
+static void write_indexf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void write_indexf(const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    write_index(buf);
+}
+
+Test(sync, serial_zero_is_served_and_sync_complete)
+{
+    write_index("V\t301231000000Z\t\t00\tunknown\t/CN=zero\n"
+                "R\t301231000000Z\t261101120000Z,keyCompromise\t-0A\tunknown\t/CN=negative\n");
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    cr_assert_eq(st.entries, 2);
+    cr_assert_eq(st.malformed, 0);
+    int reason;
+    cr_assert_eq(status_of(&si, 0, &reason), V_OCSP_CERTSTATUS_GOOD);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.failed_at, 0);
+    cr_assert_eq(rec.synced_at, now);
+    cr_assert(store_issuer_healthy(&rec));
+    /* The negative serial is stored as its DER two's complement, 0xF6. */
+    struct store_txn t;
+    struct store_cert sc;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(store_get_cert(&t, si.id, (const uint8_t[]){0xf6}, 1, &sc), 0);
+    cr_assert_eq(sc.status, STORE_REVOKED);
+    store_txn_abort(&t);
+    sync_issuer_free(&si);
+}
+
+Test(sync, partial_sync_applies_good_lines_and_records_health)
+{
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    int64_t now = time(NULL);
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    struct sync_stats st = {0};
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    cr_assert_eq(issuer_rec(&si).synced_at, now);
+
+    /* 1001 revoked; 1002's line is damaged; a new good line. */
+    write_index("R\t301231000000Z\t261101120000Z,superseded\t1001\tunknown\t/CN=a\n"
+                "R\t301231000000Z\t2611011200Z!\t1002\tunknown\t/CN=b\n"
+                "V\t301231000000Z\t\t1003\tunknown\t/CN=c\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 5, 0, &st), 0);
+    cr_assert_eq(st.malformed, 1);
+    int reason;
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED,
+                 "well-formed lines are applied");
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_GOOD, "keeps stored state");
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_GOOD);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.failed_at, now + 5);
+    cr_assert_eq(rec.sync.malformed, 1);
+    cr_assert_eq(rec.sync.error, EBADMSG);
+    cr_assert_eq(rec.synced_at, now, "synced_at not advanced by a partial sync");
+    cr_assert_not(store_issuer_healthy(&rec));
+
+    /* Fixed: complete again. */
+    write_index("R\t301231000000Z\t261101120000Z,superseded\t1001\tunknown\t/CN=a\n"
+                "R\t301231000000Z\t261101120000Z\t1002\tunknown\t/CN=b\n"
+                "V\t301231000000Z\t\t1003\tunknown\t/CN=c\n");
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 9, 0, &st), 0);
+    rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.failed_at, 0);
+    cr_assert_eq(rec.sync.malformed, 0);
+    cr_assert_eq(rec.sync.error, 0);
+    cr_assert_eq(rec.synced_at, now + 9);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    sync_issuer_free(&si);
+}
+
+Test(sync, outright_failure_records_health)
+{
+    struct config_issuer c = conf_for("ca");
+    c.index = path_of("nope.txt");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), -ENOENT);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.failed_at, now);
+    cr_assert_eq(rec.sync.error, ENOENT);
+    cr_assert_gt(rec.sync.signer_not_after, now, "signer dates recorded on failure too");
+    cr_assert_gt(rec.sync.ca_not_after, now);
+    /* The same failure a second later is not rewritten: failed_at keeps its first time. */
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 1, 0, &st), -ENOENT);
+    cr_assert_eq(issuer_rec(&si).sync.failed_at, now);
+    sync_issuer_free(&si);
+}
+
+Test(sync, never_undo_a_revocation)
+{
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    int64_t now = time(NULL);
+    write_index("R\t301231000000Z\t261101120000Z,keyCompromise\t1001\tunknown\t/CN=a\n"
+                "R\t301231000000Z\t261101120000Z,certificateHold\t1002\tunknown\t/CN=held\n"
+                "R\t301231000000Z\t261101120000Z,superseded\t1003\tunknown\t/CN=c\n");
+    struct sync_stats st = {0};
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    struct store_resp_hdr h1;
+    cr_assert(resp_hdr(&si, 0x1001, &h1));
+
+    /* Someone edits R back to V for 1001, releases the hold on 1002 (removeFromCRL), and
+     * "releases" 1003, which was never on hold. */
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "R\t301231000000Z\t261102120000Z,removeFromCRL\t1002\tunknown\t/CN=held\n"
+                "R\t301231000000Z\t261102120000Z,removeFromCRL\t1003\tunknown\t/CN=c\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 1, 0, &st), 0);
+    cr_assert_eq(st.unrevoke_refused, 2);
+    cr_assert_eq(st.changed, 1, "only the hold was released");
+    int reason;
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_GOOD);
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_SUPERSEDED);
+    struct store_resp_hdr h2;
+    cr_assert(resp_hdr(&si, 0x1001, &h2));
+    cr_assert_eq(h2.produced_at, h1.produced_at, "kept response not re-signed needlessly");
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.unrevoke_refused, 2);
+    cr_assert_eq(rec.sync.failed_at, 0);
+    cr_assert_not(store_issuer_healthy(&rec));
+
+    /* Refreshing near nextUpdate re-signs the kept revocation from the stored state. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 3 * 86400, 0, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert(resp_hdr(&si, 0x1001, &h2));
+    cr_assert_eq(h2.produced_at, now + 3 * 86400);
+
+    /* --unrevoke: refused for what the source still lists as revoked (1003's line is
+     * removeFromCRL, i.e. good, so it may be corrected; 1001 is valid). */
+    struct sync_unrevoke_result res;
+    cr_assert_eq(
+        sync_unrevoke(&si, store, &params, (const uint8_t[]){0x10, 0x01}, 2, now + 10, &res), 0);
+    cr_assert_eq(res.before.status, STORE_REVOKED);
+    cr_assert_eq(res.after.status, STORE_GOOD);
+    cr_assert_eq(res.line, 1);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_GOOD);
+    /* Nothing left to correct for 1001 now; 1002 was never revoked; 9999 unknown. */
+    cr_assert_eq(
+        sync_unrevoke(&si, store, &params, (const uint8_t[]){0x10, 0x01}, 2, now + 11, &res),
+        -EPERM);
+    cr_assert_eq(
+        sync_unrevoke(&si, store, &params, (const uint8_t[]){0x10, 0x02}, 2, now + 11, &res),
+        -EPERM);
+    cr_assert_eq(
+        sync_unrevoke(&si, store, &params, (const uint8_t[]){0x99, 0x99}, 2, now + 11, &res),
+        -ENOENT);
+    /* The source lists 1003 as revoked again: refused, the store keeps it revoked. */
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "R\t301231000000Z\t261102120000Z,removeFromCRL\t1002\tunknown\t/CN=held\n"
+                "R\t301231000000Z\t261101120000Z,superseded\t1003\tunknown\t/CN=c\n");
+    cr_assert_eq(
+        sync_unrevoke(&si, store, &params, (const uint8_t[]){0x10, 0x03}, 2, now + 12, &res),
+        -EPERM);
+    cr_assert(strstr(res.why, "still lists the certificate as revoked"), "%s", res.why);
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 13, 0, &st), 0);
+    cr_assert_eq(st.unrevoke_refused, 0);
+    rec = issuer_rec(&si);
+    cr_assert(store_issuer_healthy(&rec));
+    sync_issuer_free(&si);
+}
+
+Test(sync, this_update_never_before_revocation_time)
+{
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    int64_t now = time(NULL);
+    /* Revoked 10 s ago (backdate is 1 h), on hold 2 h ago, and one dated tomorrow. */
+    write_indexf("R\t301231000000Z\t%s,keyCompromise\t1001\tunknown\t/CN=fresh\n"
+                 "R\t301231000000Z\t%s,certificateHold\t1002\tunknown\t/CN=held\n"
+                 "V\t301231000000Z\t\t1003\tunknown\t/CN=good\n"
+                 "R\t301231000000Z\t%s,superseded\t1004\tunknown\t/CN=future\n",
+                 utc(now - 10), utc(now - 7200), utc(now + 86400));
+    struct sync_stats st = {0};
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    struct store_resp_hdr h;
+    cr_assert(resp_hdr(&si, 0x1001, &h));
+    cr_assert_eq(h.this_update, now - 10, "thisUpdate = revocationTime for a fresh revocation");
+    cr_assert_eq(h.next_update, now - 10 + params.validity);
+    cr_assert(resp_hdr(&si, 0x1002, &h));
+    cr_assert_eq(h.this_update, now - 3600);
+    cr_assert(resp_hdr(&si, 0x1003, &h));
+    cr_assert_eq(h.this_update, now - 3600);
+    /* A future revocation: applied (fail closed), thisUpdate = now, sync partial. */
+    cr_assert(resp_hdr(&si, 0x1004, &h));
+    cr_assert_eq(h.this_update, now);
+    int reason;
+    cr_assert_eq(status_of(&si, 0x1004, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(st.doubtful, 1);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.failed_at, now);
+    cr_assert_eq(rec.sync.error, EBADMSG);
+    /* Once the date has passed, the unchanged file is read again and the sync completes,
+     * and the response is re-signed so that thisUpdate >= revocationTime. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 86401, 0, &st), 0);
+    cr_assert_eq(st.doubtful, 0);
+    cr_assert_eq(issuer_rec(&si).sync.failed_at, 0);
+    cr_assert(resp_hdr(&si, 0x1004, &h));
+    cr_assert_geq(h.this_update, now + 86400);
+    sync_issuer_free(&si);
+}
+
+Test(sync, signer_outside_validity_or_without_nocheck_is_refused)
+{
+    write_index("");
+    X509 *x;
+    EVP_PKEY_free(
+        write_cert_ex("expired", ca, ca_key, "OCSPSigning", -86400 * 10, -86400, true, &x));
+    X509_free(x);
+    EVP_PKEY_free(write_cert_ex("future", ca, ca_key, "OCSPSigning", 86400, 86400 * 10, true, &x));
+    X509_free(x);
+    EVP_PKEY_free(write_cert_ex("nocheck", ca, ca_key, "OCSPSigning", -3600, 86400 * 30, true, &x));
+    X509_free(x);
+    struct sync_issuer si;
+    static const char *const refused[] = {"expired", "future"};
+    for (int i = 0; i < 2; i++) {
+        struct config_issuer c = conf_for("ocsp.pem");
+        char cert[32], key[32];
+        snprintf(cert, sizeof(cert), "%s.pem", refused[i]);
+        snprintf(key, sizeof(key), "%s.key", refused[i]);
+        c.signer_cert = path_of(cert);
+        c.signer_key = path_of(key);
+        cr_assert_eq(sync_issuer_init(&si, &c, store), -EINVAL, "%s signer accepted", refused[i]);
+    }
+    /* No id-pkix-ocsp-nocheck: refused by default, accepted with require_nocheck = no. */
+    struct config_issuer c = conf_for("ocsp.pem");
+    c.require_nocheck = true;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), -EINVAL);
+    c.require_nocheck = false;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    sync_issuer_free(&si);
+    c.signer_cert = path_of("nocheck.pem");
+    c.signer_key = path_of("nocheck.key");
+    c.require_nocheck = true;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    sync_issuer_free(&si);
+    /* The CA itself needs no nocheck. */
+    c = conf_for("ca");
+    c.require_nocheck = true;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    sync_issuer_free(&si);
+}
+
+Test(sync, signer_expiry_caps_next_update_then_stops_signing)
+{
+    X509 *x;
+    /* Expires in two days, before the four-day validity runs out. */
+    EVP_PKEY_free(write_cert_ex("short", ca, ca_key, "OCSPSigning", -3600, 2 * 86400, true, &x));
+    int64_t not_after;
+    {
+        ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
+        int d, sec;
+        ASN1_TIME_diff(&d, &sec, epoch, X509_get0_notAfter(x));
+        not_after = (int64_t)d * 86400 + sec;
+        ASN1_TIME_free(epoch);
+    }
+    X509_free(x);
+    struct config_issuer c = conf_for("ocsp.pem");
+    c.signer_cert = path_of("short.pem");
+    c.signer_key = path_of("short.key");
+    c.require_nocheck = true;
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    int64_t now = time(NULL);
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    struct sync_params pw = params;
+    pw.signer_warn = 30 * 86400;
+    struct sync_stats st = {0};
+    cr_assert_eq(sync_issuer_run(&si, store, &pw, now, 0, &st), 0);
+    struct store_resp_hdr h;
+    cr_assert(resp_hdr(&si, 0x1001, &h));
+    cr_assert_eq(h.next_update, not_after, "nextUpdate capped at the signer's notAfter");
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.signer_not_after, not_after);
+    cr_assert_eq(rec.sync.signer_problem, 0);
+
+    /* Inside the refresh window, capped: no re-sign burst on every run. */
+    for (int i = 1; i <= 3; i++) {
+        memset(&st, 0, sizeof(st));
+        cr_assert_eq(sync_issuer_run(&si, store, &pw, not_after - 3600 * i, 1, &st), 0);
+        cr_assert_eq(st.signed_, 0, "capped responses re-signed at run %d", i);
+    }
+
+    /* The signer expires while running: nothing is signed, the problem is recorded even
+     * though the file did not change, and a certificate whose status changes loses its
+     * (now wrong) good response; an unchanged one keeps its own. */
+    cr_assert_eq(sync_issuer_run(&si, store, &pw, not_after + 10, 0, &st), 0);
+    rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.signer_problem, STORE_SIGNER_EXPIRED);
+    cr_assert_not(store_issuer_healthy(&rec));
+    write_index("R\t301231000000Z\t261101120000Z,keyCompromise\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &pw, not_after + 20, 0, &st), 0);
+    cr_assert_eq(st.signed_, 0);
+    cr_assert_eq(st.withdrawn, 1);
+    cr_assert_eq(st.signer_problem, STORE_SIGNER_EXPIRED);
+    cr_assert_not(resp_hdr(&si, 0x1001, &h), "stale good response left behind");
+    cr_assert(resp_hdr(&si, 0x1002, &h));
+    struct store_txn t;
+    struct store_cert sc;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(store_get_cert(&t, si.id, (const uint8_t[]){0x10, 0x01}, 2, &sc), 0);
+    cr_assert_eq(sc.status, STORE_REVOKED, "the status itself still reaches the store (CRL)");
+    store_txn_abort(&t);
     sync_issuer_free(&si);
 }
