@@ -223,11 +223,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        config_log_warnings(&cfg, stderr);
         printf("config OK: %s\n", path);
         config_free(&cfg);
         return 0;
     }
     log_init("revokd-indexer", (enum log_level)cfg.log.level);
+    config_log_warnings(&cfg, NULL);
 
     int ret = 1;
     size_t n_ok = 0;
