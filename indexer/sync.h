@@ -29,8 +29,10 @@ struct sync_params {
     uint32_t signer_warn; /* warn when the signer or CA expires within this, seconds */
 };
 
-/* How many refused un-revocations one sync logs one by one before only counting. */
-#define SYNC_LOG_REFUSED_MAX 10
+/* How many refused un-revocations one sync logs one by one before only counting: each is
+ * an alarm an operator must act on, so name many; a restored old index.txt must still
+ * not flood the log. */
+#define SYNC_LOG_REFUSED_MAX 100
 
 struct sync_stats {
     uint64_t entries;          /* lines parsed into entries */

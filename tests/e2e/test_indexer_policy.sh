@@ -213,8 +213,10 @@ else
     fail "issue signers" "$(tail -n 20 "$T/issue.log")"
 fi
 # conf_with SIGNER [extra issuer line]
+# (the issuing CA's section only: mkpki's config also serves the root, signed by its own signer)
 conf_with() {
-    sed -e "s#^signer_cert *=.*#signer_cert = $1.pem#" -e "s#^signer_key *=.*#signer_key  = $1.key#" \
+    sed -e '/^\[issuer .*-root\]/,$d' \
+        -e "s#^signer_cert *=.*#signer_cert = $1.pem#" -e "s#^signer_key *=.*#signer_key  = $1.key#" \
         "$CONF" >"$A/$1.conf"
     [ $# -lt 2 ] || printf '%s\n' "$2" >>"$A/$1.conf"
 }
