@@ -37,15 +37,19 @@ struct crl_walk {
 };
 
 /*
- * Picks the reasonCode for an entry, or STORE_REASON_NONE for none. Entries on
- * hold always say certificateHold: that is what makes a hold a hold to relying
- * parties, whatever reason byte the store kept. unspecified is never written
- * (RFC 5280 5.3.1: SHOULD be absent rather than 0). removeFromCRL may only
- * appear in delta CRLs (5.3.1), but OpenSSL's index.txt accepts it on an "R"
- * line and the indexer stores that entry as revoked; the full CRL lists it
- * without a reason so it agrees with the OCSP answer. Anything else a CRL
- * cannot carry means the store is inconsistent, and a wrong CRL is worse than
- * a late one, so it is an error rather than a silent omission.
+ * Picks the reasonCode for an entry, or STORE_REASON_NONE for none. These are
+ * the rules of the OCSP builder's revocationReason (common/ocsp.c), so both
+ * channels say the same thing about every stored entry: entries on hold
+ * always say certificateHold, whatever reason byte the store kept, because
+ * that is what makes a hold a hold to relying parties; no reason and unspecified (0) are expressed
+ * by omission (RFC 5280 5.3.1, BR 7.2.2 and 7.3); 1-6, 9 and 10 are written as stored.
+ * removeFromCRL (8) belongs only in delta CRLs; the indexer reads it on an "R" line as a released
+ * hold (status good, so the entry leaves the revoked index), and a revoked record that still
+ * carries 8 (written by an older indexer and kept revoked, since a revocation is never undone)
+ * stays listed without a reason, as OCSP answers it revoked without one. Anything else a CRL cannot
+ * carry (7, above 10, a good entry in the revoked index) means the store is inconsistent, and a
+ * wrong CRL is worse than a late one, so it is an error rather than a silent omission; the OCSP
+ * builder refuses the same values.
  */
 static int crl_entry_reason(const struct store_cert *c, unsigned *reason)
 {

@@ -1,14 +1,15 @@
 /*
  * revokd-crlgen — issues each configured CA's full CRL from the store and
- * publishes it. For every [issuer] with crl_key set, a run opens one write
- * transaction, takes the next CRL number, builds and signs the CRL (crl.c),
- * stores it for the responder with the issuer's new CRL number and change seq,
- * commits, then writes <out_dir>/<issuer>.crl and .crl.pem (publish.c). Each
- * issuer has its own transaction so one failing CA never holds back the others.
- * Without --once it repeats every [crlgen] interval until SIGTERM/SIGINT; the
- * signals are blocked and taken synchronously with sigtimedwait(), so a run in
- * progress always finishes and a signal arriving just before the sleep is not
- * lost. This file is the edge: it is where errors are logged, with the issuer.
+ * publishes it. For every [issuer] with crl_key set, a run (run.c) checks the
+ * issuer's last sync was complete, picks the CRL Number, builds and signs the
+ * CRL (crl.c), stores it, commits, then writes <out_dir>/<issuer>.crl and
+ * .crl.pem (publish.c); each issuer has its own transaction so one failing CA
+ * never holds back the others. This file is the program's edge: options,
+ * config, logging setup, the store, and the cadence. Without --once it repeats
+ * every [crlgen] interval until SIGTERM/SIGINT; the signals are blocked and
+ * taken synchronously with sigtimedwait(), so a run in progress always
+ * finishes and a signal arriving just before the sleep is not lost. --once
+ * exits 1 when any issuer got no new CRL, skipped or failed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,28 +21,15 @@
 #include <time.h>
 
 #include "config.h"
-#include "crl.h"
-#include "der.h"
 #include "log.h"
-#include "publish.h"
-#include "sign.h"
+#include "run.h"
 #include "store.h"
 
 #define CRL_PROG "revokd-crlgen"
-/* Starting size of the reused CRL buffer; it grows to the largest CRL. */
-#define CRL_BUF_INITIAL (64 * 1024)
-
-/* One issuer that gets a CRL; the signer is loaded on first use and kept. */
-struct crl_issuer {
-    const struct config_issuer *ci;
-    struct signer sg;
-    bool loaded;
-};
 
 struct crl_ctx {
     const struct config *cfg;
-    struct store *st;
-    struct derw w; /* one buffer for every CRL, reset between them */
+    struct crl_run run;
     size_t n;
     struct crl_issuer issuers[CONFIG_MAX_ISSUERS];
     sigset_t sigs; /* SIGTERM, SIGINT: blocked, taken by sigtimedwait() */
@@ -53,7 +41,7 @@ static void crl_usage(FILE *f)
     fprintf(f, "usage: " CRL_PROG " -c FILE [--once] [--check]\n"
                "  -c, --config FILE  revokd configuration file\n"
                "      --once         build and publish every CRL once, then exit\n"
-               "                     (exit status 1 if any issuer failed)\n"
+               "                     (exit status 1 if any issuer got no new CRL)\n"
                "      --check        validate the configuration and exit\n"
                "  -h, --help         this text\n");
 }
@@ -97,162 +85,15 @@ static void crl_sleep_until(struct crl_ctx *x, int64_t until)
     }
 }
 
-/* Steps of one issuer's run, named in its error message. */
-enum crl_step {
-    CRL_STEP_SIGNER,
-    CRL_STEP_BEGIN,
-    CRL_STEP_LOOKUP,
-    CRL_STEP_SEQ,
-    CRL_STEP_BUILD,
-    CRL_STEP_STORE,
-    CRL_STEP_COMMIT,
-    CRL_STEP_PUBLISH,
-};
-
-static const char *const crl_step_names[] = {
-    [CRL_STEP_SIGNER] = "loading ca_cert/crl_key",
-    [CRL_STEP_BEGIN] = "beginning a store transaction",
-    [CRL_STEP_LOOKUP] = "looking up the issuer",
-    [CRL_STEP_SEQ] = "reading the change seq",
-    [CRL_STEP_BUILD] = "building the CRL",
-    [CRL_STEP_STORE] = "storing the CRL",
-    [CRL_STEP_COMMIT] = "committing",
-    [CRL_STEP_PUBLISH] = "publishing",
-};
-
-/* Says why an issuer's run failed, with the remedy where there is one. */
-static void crl_log_failure(const struct crl_ctx *x, const struct crl_issuer *is,
-                            enum crl_step step, int rc)
-{
-    const struct config_issuer *ci = is->ci;
-
-    if (step == CRL_STEP_LOOKUP && rc == -ENOENT)
-        log_err("issuer %s not in store: run revokd-indexer first", ci->name);
-    else if (step == CRL_STEP_BUILD && rc == -EKEYREJECTED)
-        log_err("issuer %s: ca_cert %s does not match the CA certificate in the store "
-                "(run revokd-indexer after changing it); CRL not issued",
-                ci->name, ci->ca_cert);
-    else if (step == CRL_STEP_BUILD && rc == -EBADMSG)
-        log_err("issuer %s: the store holds a record a CRL cannot carry (bad CA certificate, "
-                "serial, status or reason); CRL not issued",
-                ci->name);
-    else if (step == CRL_STEP_PUBLISH)
-        log_err("issuer %s: CRL stored (the responder serves it) but not published to %s: %s",
-                ci->name, x->cfg->crlgen.out_dir, strerror(-rc));
-    else
-        log_err("issuer %s: %s: %s", ci->name, crl_step_names[step], strerror(-rc));
-}
-
-/*
- * Issues and publishes one issuer's CRL; logs the outcome either way.
- */
-static int crl_run_issuer(struct crl_ctx *x, struct crl_issuer *is)
-{
-    const struct config_issuer *ci = is->ci;
-    const struct store_issuer_rec *rec;
-    const uint8_t *cert;
-    struct store_txn t;
-    struct crl_params p;
-    struct store_crl_hdr hdr;
-    bool in_txn = false;
-    uint64_t seq, n_entries = 0;
-    enum crl_step step;
-    int64_t now;
-    int rc;
-
-    if (!is->loaded) {
-        step = CRL_STEP_SIGNER;
-        rc = signer_load(&is->sg, ci->ca_cert, ci->crl_key, ci->digest);
-        if (rc < 0)
-            goto fail;
-        is->loaded = true;
-    }
-
-    step = CRL_STEP_BEGIN;
-    rc = store_txn_begin(x->st, &t, false);
-    if (rc < 0)
-        goto fail;
-    in_txn = true;
-
-    step = CRL_STEP_LOOKUP;
-    rc = store_get_issuer_by_name(&t, ci->name, &rec, &cert);
-    if (rc < 0)
-        goto fail;
-    /* Copied out now: map pointers from a write txn die at the next write. */
-    now = (int64_t)time(NULL);
-    p.issuer_id = rec->id;
-    p.number = rec->crl_number + 1;
-    p.this_update = now;
-    p.next_update = now + (int64_t)x->cfg->crlgen.validity;
-
-    /* The change seq read in the same txn the CRL is built from is exactly
-     * what this CRL covers: the base a delta CRL will start from. */
-    step = CRL_STEP_SEQ;
-    rc = store_last_seq(&t, &seq);
-    if (rc < 0)
-        goto fail;
-
-    step = CRL_STEP_BUILD;
-    derw_reset(&x->w);
-    rc = crl_build_full(&x->w, &is->sg, &t, &p, &n_entries);
-    if (rc < 0)
-        goto fail;
-    if (x->w.len > UINT32_MAX) {
-        rc = -EFBIG;
-        goto fail;
-    }
-
-    step = CRL_STEP_STORE;
-    hdr = (struct store_crl_hdr){
-        .version = 1,
-        .der_len = (uint32_t)x->w.len,
-        .number = p.number,
-        .base = 0,
-        .this_update = p.this_update,
-        .next_update = p.next_update,
-    };
-    rc = store_put_crl(&t, p.issuer_id, STORE_CRL_FULL, 0, &hdr, x->w.buf);
-    if (rc < 0)
-        goto fail;
-    rc = store_set_issuer_crl(&t, p.issuer_id, p.number, seq);
-    if (rc < 0)
-        goto fail;
-
-    /* Commit before publishing: the number is then consumed even if writing
-     * the files fails, so two different CRLs can never carry the same CRL
-     * number (the next run just issues number + 1), and the store's single
-     * writer lock is not held across file fsyncs. */
-    step = CRL_STEP_COMMIT;
-    in_txn = false; /* a failed commit has ended the txn too */
-    rc = store_txn_commit(&t);
-    if (rc < 0)
-        goto fail;
-
-    step = CRL_STEP_PUBLISH;
-    rc = publish_crl(x->cfg->crlgen.out_dir, ci->name, x->w.buf, x->w.len);
-    if (rc < 0)
-        goto fail;
-
-    log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl", ci->name,
-             (unsigned long long)p.number, (unsigned long long)n_entries, x->w.len,
-             x->cfg->crlgen.out_dir, ci->name);
-    return 0;
-
-fail:
-    if (in_txn)
-        store_txn_abort(&t);
-    crl_log_failure(x, is, step, rc);
-    return rc;
-}
-
-/* One pass over every CRL issuer; returns the number that failed. */
+/* One pass over every CRL issuer; returns the number that got no new CRL
+ * (skipped for an incomplete sync, or failed). */
 static unsigned crl_run_all(struct crl_ctx *x)
 {
     unsigned failed = 0;
     for (size_t i = 0; i < x->n; i++) {
         if (crl_stop_pending(x))
             break;
-        if (crl_run_issuer(x, &x->issuers[i]) < 0)
+        if (crl_run_issuer(&x->run, &x->issuers[i], (int64_t)time(NULL)) < 0)
             failed++;
     }
     return failed;
@@ -268,9 +109,10 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
-    bool once = false, check = false, have_w = false;
+    bool once = false, check = false, have_run = false;
     struct config cfg;
     struct crl_ctx *x = NULL;
+    struct store *st = NULL;
     char err[512];
     int opt, rc, status = 1;
 
@@ -319,7 +161,7 @@ int main(int argc, char **argv)
     x->cfg = &cfg;
     for (size_t i = 0; i < cfg.n_issuers; i++) {
         if (cfg.issuers[i].crl_key != NULL)
-            x->issuers[x->n++].ci = &cfg.issuers[i];
+            crl_issuer_init(&x->issuers[x->n++], &cfg.issuers[i]);
     }
     if (x->n == 0) {
         log_warn("no [issuer] has crl_key set: no CRL to issue");
@@ -338,25 +180,25 @@ int main(int argc, char **argv)
         log_err("sigprocmask: %s", strerror(errno));
         goto fail;
     }
-    rc = derw_init_alloc(&x->w, CRL_BUF_INITIAL);
-    if (rc < 0) {
-        log_err("out of memory");
-        goto fail;
-    }
-    have_w = true;
-    rc = store_open(&x->st, cfg.store.path, cfg.store.map_size, 0);
+    rc = store_open(&st, cfg.store.path, cfg.store.map_size, 0);
     if (rc < 0) {
         log_err("[store] path %s: cannot open store: %s", cfg.store.path,
                 rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         goto fail;
     }
+    rc = crl_run_init(&x->run, st, cfg.crlgen.out_dir, cfg.crlgen.validity);
+    if (rc < 0) {
+        log_err("out of memory");
+        goto fail;
+    }
+    have_run = true;
     log_info("%zu issuer(s) with CRLs, out_dir %s, validity %us%s", x->n, cfg.crlgen.out_dir,
              cfg.crlgen.validity, once ? ", once" : "");
 
     if (once) {
         unsigned failed = crl_run_all(x);
         if (failed > 0)
-            log_err("%u of %zu CRL(s) failed", failed, x->n);
+            log_err("%u of %zu CRL(s) not issued", failed, x->n);
         if (x->stop)
             log_warn("stopped on signal before every CRL was issued");
         status = failed > 0 || x->stop ? 1 : 0;
@@ -375,16 +217,14 @@ int main(int argc, char **argv)
 
 fail: /* also the way out on success: everything is released here */
     if (x != NULL) {
-        if (x->st != NULL)
-            store_close(x->st);
-        if (have_w)
-            derw_free(&x->w);
-        for (size_t i = 0; i < x->n; i++) {
-            if (x->issuers[i].loaded)
-                signer_free(&x->issuers[i].sg);
-        }
+        if (have_run)
+            crl_run_free(&x->run);
+        for (size_t i = 0; i < x->n; i++)
+            crl_issuer_free(&x->issuers[i]);
         free(x);
     }
+    if (st != NULL)
+        store_close(st);
     config_free(&cfg);
     return status;
 }

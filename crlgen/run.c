@@ -1,0 +1,495 @@
+/*
+ * run — one issuer's CRL run. The order of the steps is the design: the
+ * number witnesses outside the store (crlnum.c) are read first, outside the
+ * store's single writer lock; then one write transaction looks the issuer up,
+ * refuses if its last sync was not complete (checked in the transaction the
+ * CRL would be built from, so no sync can land between check and build),
+ * takes the number, builds, stores and commits; only then are the files
+ * written. The outcome goes to the issuer's crlstat in a transaction of its
+ * own, after the main one ended either way, so a failure that aborted the
+ * main transaction is still recorded. Skips and failures leave the stored CRL
+ * and the published files untouched: a relying party keeps the last good CRL
+ * until its nextUpdate, which fails closed, rather than getting one that may
+ * miss a revocation.
+ */
+#include "run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crl.h"
+#include "crlnum.h"
+#include "log.h"
+#include "publish.h"
+
+/* Starting size of the reused CRL buffer; it grows to the largest CRL. */
+#define CRL_BUF_INITIAL (64 * 1024)
+
+/* Steps of one issuer's run, named in its error message. */
+enum crl_step {
+    CRL_STEP_SIGNER,
+    CRL_STEP_NUMBER,
+    CRL_STEP_BEGIN,
+    CRL_STEP_LOOKUP,
+    CRL_STEP_LIMIT,
+    CRL_STEP_SEQ,
+    CRL_STEP_BUILD,
+    CRL_STEP_STORE,
+    CRL_STEP_COMMIT,
+    CRL_STEP_PUBLISH,
+};
+
+static const char *const crl_step_names[] = {
+    [CRL_STEP_SIGNER] = "loading ca_cert/crl_key",
+    [CRL_STEP_NUMBER] = "choosing the CRL Number",
+    [CRL_STEP_BEGIN] = "beginning a store transaction",
+    [CRL_STEP_LOOKUP] = "looking up the issuer",
+    [CRL_STEP_LIMIT] = "choosing the CRL Number",
+    [CRL_STEP_SEQ] = "reading the change seq",
+    [CRL_STEP_BUILD] = "building the CRL",
+    [CRL_STEP_STORE] = "storing the CRL",
+    [CRL_STEP_COMMIT] = "committing",
+    [CRL_STEP_PUBLISH] = "publishing",
+};
+
+/* The lowest CRL Number the witnesses outside the store allow. */
+struct crl_floor {
+    uint64_t number;  /* 0: no witness */
+    const char *from; /* which one set it, for the log */
+    char path[PATH_MAX];
+};
+
+int crl_run_init(struct crl_run *r, struct store *st, const char *out_dir, uint32_t validity)
+{
+    memset(r, 0, sizeof(*r));
+    r->st = st;
+    r->out_dir = out_dir;
+    r->validity = validity;
+    return derw_init_alloc(&r->w, CRL_BUF_INITIAL);
+}
+
+void crl_run_free(struct crl_run *r)
+{
+    derw_free(&r->w);
+}
+
+void crl_issuer_init(struct crl_issuer *is, const struct config_issuer *ci)
+{
+    memset(is, 0, sizeof(*is));
+    is->ci = ci;
+}
+
+void crl_issuer_free(struct crl_issuer *is)
+{
+    if (is->loaded)
+        signer_free(&is->sg);
+    is->loaded = false;
+}
+
+/* UTC time for log lines, next to the Unix seconds the metrics carry. */
+static const char *crl_fmt_time(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "?");
+    return buf;
+}
+
+/* The crlnumber file to read: the configured one (which must exist), else
+ * "crlnumber" next to the index file, where `openssl ca` keeps it by default. */
+static int crl_crlnumber_path(const struct config_issuer *ci, char *buf, size_t cap, bool *explicit)
+{
+    int n;
+    *explicit = ci->crlnumber != NULL;
+    if (*explicit) {
+        n = snprintf(buf, cap, "%s", ci->crlnumber);
+    } else {
+        const char *slash = strrchr(ci->index, '/');
+        if (slash == NULL)
+            n = snprintf(buf, cap, "crlnumber");
+        else
+            n = snprintf(buf, cap, "%.*s/crlnumber", (int)(slash - ci->index), ci->index);
+    }
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static bool crl_seen_same(const struct crl_pub_seen *s, const struct stat *sb)
+{
+    return s->valid && s->dev == sb->st_dev && s->ino == sb->st_ino && s->size == sb->st_size &&
+           s->mtim.tv_sec == sb->st_mtim.tv_sec && s->mtim.tv_nsec == sb->st_mtim.tv_nsec;
+}
+
+static void crl_seen_set(struct crl_pub_seen *s, const struct stat *sb, uint64_t number)
+{
+    *s = (struct crl_pub_seen){
+        .valid = true,
+        .dev = sb->st_dev,
+        .ino = sb->st_ino,
+        .size = sb->st_size,
+        .mtim = sb->st_mtim,
+        .number = number,
+    };
+}
+
+/* Raises f to n if n is higher, naming the witness. */
+static void crl_floor_raise(struct crl_floor *f, uint64_t n, const char *from, const char *path)
+{
+    if (n > f->number) {
+        f->number = n;
+        f->from = from;
+        snprintf(f->path, sizeof(f->path), "%s", path);
+    }
+}
+
+/* Reads the crlnumber file into f. Logs why it fails. */
+static int crl_floor_crlnumber(const struct crl_issuer *is, struct crl_floor *f)
+{
+    const char *name = is->ci->name;
+    char path[PATH_MAX];
+    bool explicit;
+    uint64_t v;
+
+    int rc = crl_crlnumber_path(is->ci, path, sizeof(path), &explicit);
+    if (rc < 0) {
+        log_err("issuer %s: crlnumber path too long", name);
+        return rc;
+    }
+    rc = crlnum_read_file(path, &v);
+    if (rc == -ENOENT && !explicit)
+        return 0;
+    if (rc == -ENOENT)
+        log_err("issuer %s: crlnumber %s does not exist; CRL not issued (a CRL Number the CA "
+                "may already have used cannot be ruled out)",
+                name, path);
+    else if (rc == -EBADMSG)
+        log_err("issuer %s: crlnumber file %s is not one hex number on one line; CRL not "
+                "issued rather than guess its number",
+                name, path);
+    else if (rc == -ERANGE)
+        log_err("issuer %s: crlnumber file %s holds a number above 2^63; CRL not issued", name,
+                path);
+    else if (rc < 0)
+        log_err("issuer %s: cannot read crlnumber file %s: %s; CRL not issued", name, path,
+                strerror(-rc));
+    if (rc < 0)
+        return rc;
+    crl_floor_raise(f, v, "crlnumber file", path);
+    return 0;
+}
+
+/* Reads the CRL Number of the published CRL into f (+1). Logs what it ignores
+ * and why it fails. */
+static int crl_floor_published(const struct crl_run *r, struct crl_issuer *is, struct crl_floor *f)
+{
+    const char *name = is->ci->name;
+    char path[PATH_MAX];
+    struct stat sb;
+    uint64_t n;
+    int rc;
+
+    rc = snprintf(path, sizeof(path), "%s/%s.crl", r->out_dir, name);
+    if (rc < 0 || (size_t)rc >= sizeof(path)) {
+        log_err("issuer %s: published CRL path too long", name);
+        return -ENAMETOOLONG;
+    }
+    if (stat(path, &sb) < 0) {
+        rc = -errno;
+        is->pub.valid = false;
+        if (rc == -ENOENT)
+            return 0;
+        log_err("issuer %s: cannot stat published CRL %s: %s; CRL not issued", name, path,
+                strerror(-rc));
+        return rc;
+    }
+    if (crl_seen_same(&is->pub, &sb)) {
+        n = is->pub.number;
+    } else {
+        rc = crlnum_read_crl(path, is->sg.subject_der, is->sg.subject_len, &n);
+        switch (rc) {
+        case 0:
+            break;
+        case -ENOENT: /* replaced by nothing between stat and open */
+            is->pub.valid = false;
+            return 0;
+        case -EBADMSG:
+            log_warn("issuer %s: published %s is not a DER CRL with a valid CRL Number: ignored "
+                     "for numbering, replaced by this run",
+                     name, path);
+            is->pub.valid = false;
+            return 0;
+        case -ENODATA:
+            log_warn("issuer %s: published %s has no CRL Number: ignored for numbering", name,
+                     path);
+            is->pub.valid = false;
+            return 0;
+        case -EXDEV:
+            log_warn("issuer %s: published %s is a CRL of another issuer: ignored for numbering, "
+                     "replaced by this run",
+                     name, path);
+            is->pub.valid = false;
+            return 0;
+        case -ERANGE:
+            log_err("issuer %s: published %s has a CRL Number above 2^63: no higher number to "
+                    "issue; CRL not issued",
+                    name, path);
+            return rc;
+        default:
+            log_err("issuer %s: cannot read published CRL %s: %s; CRL not issued", name, path,
+                    strerror(-rc));
+            return rc;
+        }
+        crl_seen_set(&is->pub, &sb, n);
+    }
+    if (n >= CRLNUM_MAX) {
+        log_err("issuer %s: published %s has CRL Number %llu: no higher number to issue; CRL "
+                "not issued",
+                name, path, (unsigned long long)n);
+        return -ERANGE;
+    }
+    crl_floor_raise(f, n + 1, "published CRL", path);
+    return 0;
+}
+
+/* Rewrites the issuer's crlstat for an outcome (0, -EAGAIN skipped, else
+ * failed), in its own transaction. A success that changes nothing writes
+ * nothing. */
+static void crl_note(struct crl_run *r, const char *name, int outcome, int64_t now)
+{
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert;
+    struct store_issuer_crlstat cs;
+    struct store_txn t;
+    uint32_t id;
+    int rc;
+
+    rc = store_txn_begin(r->st, &t, false);
+    if (rc < 0)
+        goto fail;
+    rc = store_get_issuer_by_name(&t, name, &rec, &cert);
+    if (rc == -ENOENT) { /* nowhere to record it; the run's error said so */
+        store_txn_abort(&t);
+        return;
+    }
+    if (rc < 0)
+        goto abort;
+    id = rec->id;
+    memcpy(&cs, &rec->crlstat, sizeof(cs));
+    if (outcome == 0) {
+        if (cs.failed_at == 0) {
+            store_txn_abort(&t);
+            return;
+        }
+        cs.failed_at = 0;
+    } else {
+        if (outcome == -EAGAIN)
+            cs.skipped++;
+        else
+            cs.failures++;
+        cs.failed_at = now;
+    }
+    rc = store_set_issuer_crlstat(&t, id, &cs);
+    if (rc < 0)
+        goto abort;
+    rc = store_txn_commit(&t);
+    if (rc < 0)
+        goto fail;
+    return;
+
+abort:
+    store_txn_abort(&t);
+fail:
+    log_err("issuer %s: cannot record the CRL run's outcome for /healthz and /metrics: %s", name,
+            strerror(-rc));
+}
+
+/* Says why an issuer's run failed, with the remedy where there is one. */
+static void crl_log_failure(const struct crl_run *r, const struct crl_issuer *is,
+                            enum crl_step step, int rc)
+{
+    const struct config_issuer *ci = is->ci;
+
+    if (step == CRL_STEP_NUMBER)
+        return; /* said where the witness was read */
+    if (step == CRL_STEP_LOOKUP && rc == -ENOENT)
+        log_err("issuer %s not in store: run revokd-indexer first", ci->name);
+    else if (step == CRL_STEP_BUILD && rc == -EKEYREJECTED)
+        log_err("issuer %s: ca_cert %s does not match the CA certificate in the store "
+                "(run revokd-indexer after changing it); CRL not issued",
+                ci->name, ci->ca_cert);
+    else if (step == CRL_STEP_BUILD && rc == -EBADMSG)
+        log_err("issuer %s: the store holds a record a CRL cannot carry (bad CA certificate, "
+                "serial, status or reason); CRL not issued",
+                ci->name);
+    else if (step == CRL_STEP_LIMIT)
+        log_err("issuer %s: the next CRL Number would exceed 2^63; CRL not issued", ci->name);
+    else if (step == CRL_STEP_PUBLISH)
+        log_err("issuer %s: CRL stored (the responder serves it) but not published to %s: %s",
+                ci->name, r->out_dir, strerror(-rc));
+    else
+        log_err("issuer %s: %s: %s", ci->name, crl_step_names[step], strerror(-rc));
+}
+
+/* Logs why an issuer whose last sync was not complete gets no CRL. */
+static void crl_log_skip(const char *name, const struct store_issuer_sync *s, uint64_t kept)
+{
+    char when[32];
+
+    if (s->failed_at != 0 && s->malformed > 0)
+        log_err("issuer %s: last sync failed at %s (%lld): %u malformed line(s) in the CA "
+                "database; CRL not issued, CRL %llu and the published files kept",
+                name, crl_fmt_time(s->failed_at, when, sizeof(when)), (long long)s->failed_at,
+                s->malformed, (unsigned long long)kept);
+    else if (s->failed_at != 0)
+        log_err("issuer %s: last sync failed at %s (%lld): %s (0 malformed lines); CRL not "
+                "issued, CRL %llu and the published files kept",
+                name, crl_fmt_time(s->failed_at, when, sizeof(when)), (long long)s->failed_at,
+                s->error > 0 ? strerror(s->error) : "unknown error", (unsigned long long)kept);
+    else
+        log_err("issuer %s: never completely synced: run revokd-indexer; CRL not issued", name);
+}
+
+int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
+{
+    const struct config_issuer *ci = is->ci;
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert;
+    struct store_issuer_sync sync;
+    struct store_txn t;
+    struct crl_params p;
+    struct store_crl_hdr hdr;
+    struct crl_floor floor = {.number = 0, .from = NULL};
+    struct stat sb;
+    bool in_txn = false;
+    uint64_t seq, stored, n_entries = 0;
+    int64_t synced_at;
+    enum crl_step step;
+    int rc, floor_rc;
+
+    if (!is->loaded) {
+        step = CRL_STEP_SIGNER;
+        rc = signer_load(&is->sg, ci->ca_cert, ci->crl_key, ci->digest);
+        if (rc < 0)
+            goto fail;
+        is->loaded = true;
+    }
+
+    /* Read before the write lock is taken; acted on only after the sync
+     * check, so an incomplete sync is reported as such whatever the files. */
+    floor_rc = crl_floor_crlnumber(is, &floor);
+    if (floor_rc == 0)
+        floor_rc = crl_floor_published(r, is, &floor);
+
+    step = CRL_STEP_BEGIN;
+    rc = store_txn_begin(r->st, &t, false);
+    if (rc < 0)
+        goto fail;
+    in_txn = true;
+
+    step = CRL_STEP_LOOKUP;
+    rc = store_get_issuer_by_name(&t, ci->name, &rec, &cert);
+    if (rc < 0)
+        goto fail;
+    /* Copied out now: map pointers from a write txn die at the next write. */
+    p.issuer_id = rec->id;
+    stored = rec->crl_number;
+    synced_at = rec->synced_at;
+    memcpy(&sync, &rec->sync, sizeof(sync));
+
+    if (sync.failed_at != 0 || synced_at == 0) {
+        store_txn_abort(&t);
+        crl_log_skip(ci->name, &sync, stored);
+        crl_note(r, ci->name, -EAGAIN, now);
+        return -EAGAIN;
+    }
+
+    step = CRL_STEP_NUMBER;
+    rc = floor_rc;
+    if (rc < 0)
+        goto fail;
+    step = CRL_STEP_LIMIT;
+    if (stored >= CRLNUM_MAX || floor.number > CRLNUM_MAX) {
+        rc = -ERANGE;
+        goto fail;
+    }
+    p.number = stored + 1;
+    if (floor.number > p.number) {
+        log_info("issuer %s: CRL Number %llu from the %s %s (the store's next was %llu)", ci->name,
+                 (unsigned long long)floor.number, floor.from, floor.path,
+                 (unsigned long long)p.number);
+        p.number = floor.number;
+    }
+    p.this_update = now;
+    p.next_update = now + (int64_t)r->validity;
+
+    /* The change seq read in the same txn the CRL is built from is exactly
+     * what this CRL covers: the base a delta CRL will start from. */
+    step = CRL_STEP_SEQ;
+    rc = store_last_seq(&t, &seq);
+    if (rc < 0)
+        goto fail;
+
+    step = CRL_STEP_BUILD;
+    derw_reset(&r->w);
+    rc = crl_build_full(&r->w, &is->sg, &t, &p, &n_entries);
+    if (rc < 0)
+        goto fail;
+    if (r->w.len > UINT32_MAX) {
+        rc = -EFBIG;
+        goto fail;
+    }
+
+    step = CRL_STEP_STORE;
+    hdr = (struct store_crl_hdr){
+        .version = 1,
+        .der_len = (uint32_t)r->w.len,
+        .number = p.number,
+        .base = 0,
+        .this_update = p.this_update,
+        .next_update = p.next_update,
+    };
+    rc = store_put_crl(&t, p.issuer_id, STORE_CRL_FULL, 0, &hdr, r->w.buf);
+    if (rc < 0)
+        goto fail;
+    rc = store_set_issuer_crl(&t, p.issuer_id, p.number, seq);
+    if (rc < 0)
+        goto fail;
+
+    /* Commit before publishing: the number is then consumed even if writing
+     * the files fails, so two different CRLs can never carry the same CRL
+     * number (the next run just issues number + 1), and the store's single
+     * writer lock is not held across file fsyncs. */
+    step = CRL_STEP_COMMIT;
+    in_txn = false; /* a failed commit has ended the txn too */
+    rc = store_txn_commit(&t);
+    if (rc < 0)
+        goto fail;
+
+    step = CRL_STEP_PUBLISH;
+    is->pub.valid = false;
+    rc = publish_crl(r->out_dir, ci->name, r->w.buf, r->w.len);
+    if (rc < 0)
+        goto fail;
+    {
+        char path[PATH_MAX];
+        int n = snprintf(path, sizeof(path), "%s/%s.crl", r->out_dir, ci->name);
+        if (n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0)
+            crl_seen_set(&is->pub, &sb, p.number);
+    }
+
+    log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl", ci->name,
+             (unsigned long long)p.number, (unsigned long long)n_entries, r->w.len, r->out_dir,
+             ci->name);
+    crl_note(r, ci->name, 0, now);
+    return 0;
+
+fail:
+    if (in_txn)
+        store_txn_abort(&t);
+    crl_log_failure(r, is, step, rc);
+    crl_note(r, ci->name, rc == -EAGAIN ? -EIO : rc, now);
+    return rc == -EAGAIN ? -EIO : rc;
+}
