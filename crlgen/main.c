@@ -146,11 +146,13 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        config_log_warnings(&cfg, stderr);
         printf("config OK\n");
         config_free(&cfg);
         return 0;
     }
     log_init(CRL_PROG, (enum log_level)cfg.log.level);
+    config_log_warnings(&cfg, NULL);
 
     /* Large (64 signers): keep it off the stack. */
     x = calloc(1, sizeof(*x));
@@ -168,11 +170,6 @@ int main(int argc, char **argv)
         status = 0;
         goto fail;
     }
-    if (cfg.crlgen.interval >= cfg.crlgen.validity)
-        log_warn("[crlgen] interval %u >= validity %u: each CRL expires before the next "
-                 "replaces it",
-                 cfg.crlgen.interval, cfg.crlgen.validity);
-
     sigemptyset(&x->sigs);
     sigaddset(&x->sigs, SIGTERM);
     sigaddset(&x->sigs, SIGINT);
