@@ -59,7 +59,10 @@ struct config {
         uint32_t send_timeout_ms; /* a queued response must be sent within this */
         uint64_t send_buffer;     /* SO_SNDBUF of client sockets, bytes */
         uint32_t max_age;         /* Cache-Control max-age cap for GET, seconds */
-        char *backend;            /* "libev" (io_uring comes with its own issue) */
+        char *backend;            /* "auto", "io_uring" or "libev" */
+        uint32_t workers;         /* event-loop threads; 0: one per CPU */
+        char *user;               /* drop to this user after binding; NULL: stay */
+        bool status_api;          /* serve /api/v1/status/... */
     } responder;
     struct {
         char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */

@@ -29,6 +29,8 @@ static void main_usage(FILE *f)
 
 static const struct server_backend *main_backend(const char *name)
 {
+    if (strcmp(name, "auto") == 0) /* the first built in: io_uring joins ahead of libev */
+        return main_backends[0];
     for (size_t i = 0; i < sizeof(main_backends) / sizeof(main_backends[0]); i++) {
         if (strcmp(main_backends[i]->name, name) == 0)
             return main_backends[i];

@@ -153,7 +153,10 @@ Test(config, defaults_applied)
     cr_assert_eq(c.responder.max_conns, 1024);
     cr_assert_eq(c.responder.idle_timeout_ms, 30000);
     cr_assert_eq(c.responder.max_age, 3600);
-    cr_assert_str_eq(c.responder.backend, "libev");
+    cr_assert_str_eq(c.responder.backend, "auto");
+    cr_assert_eq(c.responder.workers, 0);
+    cr_assert_null(c.responder.user);
+    cr_assert(c.responder.status_api);
     cr_assert_str_eq(c.crlgen.out_dir, "/var/lib/revokd/crl");
     cr_assert_eq(c.crlgen.validity, 7 * 86400);
     cr_assert_eq(c.crlgen.interval, 3600);
@@ -279,8 +282,8 @@ Test(config, digest_and_backend)
 {
     expect_fail(ISSUER_MIN "digest = md5\n", "[issuer ca1] digest: \"md5\"", "sha512");
     expect_fail(ISSUER_MIN "digest = SHA256\n", "digest", NULL);
-    expect_fail("[responder]\nbackend = io_uring\n", "[responder] backend: \"io_uring\"",
-                "expected one of: libev");
+    expect_fail("[responder]\nbackend = epoll\n", "[responder] backend: \"epoll\"",
+                "expected one of: auto, io_uring, libev");
 }
 
 Test(config, parse_addr)
@@ -658,6 +661,8 @@ Test(config, example_config_loads)
     cr_assert_eq(c.responder.max_conns, d.responder.max_conns);
     cr_assert_eq(c.responder.idle_timeout_ms, d.responder.idle_timeout_ms);
     cr_assert_eq(c.responder.max_age, d.responder.max_age);
+    cr_assert_eq(c.responder.workers, d.responder.workers);
+    cr_assert_eq(c.responder.status_api, d.responder.status_api);
     cr_assert_str_eq(c.responder.backend, d.responder.backend);
     cr_assert_str_eq(c.crlgen.out_dir, d.crlgen.out_dir);
     cr_assert_eq(c.crlgen.validity, d.crlgen.validity);
@@ -736,7 +741,7 @@ Test(config, doc_covers_every_key)
         "| `max_conns` | integer | `1024` | 1..1000000 |",
         "| `idle_timeout` | duration | `30s` |",
         "| `max_age` | duration | `1h` |",
-        "| `backend` | string | `libev` | `libev` |",
+        "| `backend` | string | `auto` | `auto`, `io_uring`, `libev` |",
         "## [crlgen]",
         "| `out_dir` | path | `/var/lib/revokd/crl` |",
         "| `validity` | duration | `7d` | 1h..",
