@@ -34,7 +34,10 @@ if ! NOBODY_UID=$(id -u nobody) || ! NOBODY_GID=$(id -g nobody); then
     fail "user nobody exists"
     finish
 fi
-[ "$NOBODY_UID" -ne 0 ] && [ "$NOBODY_GID" -ne 0 ] || { fail "nobody is not uid/gid 0"; finish; }
+if [ "$NOBODY_UID" -eq 0 ] || [ "$NOBODY_GID" -eq 0 ]; then
+    fail "nobody must not be uid/gid 0"
+    finish
+fi
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
