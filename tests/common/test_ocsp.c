@@ -265,6 +265,118 @@ Test(ocsp_req, oversized_request_is_malformed)
     cr_assert_eq(ocsp_req_parse(big, 0, &r), -EBADMSG);
 }
 
+/*
+ * A SHA-1 request for serial 0x1001 whose nonce value is `len` bytes, built by
+ * OpenSSL: OCSP_request_add1_nonce() wraps the value in an OCTET STRING inside
+ * extnValue (RFC 8954), as `openssl ocsp` sends it. It cannot make an empty
+ * value (len 0 means its default of 16), so for `len` 0 the extension is made
+ * with X509_EXTENSION_create_by_NID() around the DER of an empty OCTET STRING.
+ * raw: the value goes into extnValue unwrapped, as some older clients send it.
+ */
+static size_t make_nonce_req(int len, bool raw, uint8_t *out, size_t cap)
+{
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    X509_NAME *name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"Test CA", -1, -1,
+                               0);
+    ASN1_BIT_STRING *key = ASN1_BIT_STRING_new();
+    ASN1_BIT_STRING_set(key, (unsigned char *)"0123456789abcdef", 16);
+    ASN1_INTEGER *serial = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(serial, 0x1001);
+    cr_assert_not_null(OCSP_request_add0_id(req, OCSP_cert_id_new(EVP_sha1(), name, key, serial)));
+    unsigned char val[256];
+    memset(val, 0x5a, sizeof(val));
+    cr_assert((size_t)len <= sizeof(val));
+    if (raw || len == 0) {
+        /* extnValue contents as given: the raw value, or the empty OCTET STRING 04 00. */
+        static const unsigned char empty_os[] = {0x04, 0x00};
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        cr_assert(raw ? ASN1_OCTET_STRING_set(os, val, len)
+                      : ASN1_OCTET_STRING_set(os, empty_os, sizeof(empty_os)));
+        X509_EXTENSION *ext = X509_EXTENSION_create_by_NID(NULL, NID_id_pkix_OCSP_Nonce, 0, os);
+        cr_assert_not_null(ext);
+        cr_assert(OCSP_REQUEST_add_ext(req, ext, -1));
+        X509_EXTENSION_free(ext);
+        ASN1_OCTET_STRING_free(os);
+    } else {
+        cr_assert(OCSP_request_add1_nonce(req, val, len));
+    }
+    int n = i2d_OCSP_REQUEST(req, NULL);
+    cr_assert(n > 0 && (size_t)n <= cap);
+    unsigned char *p = out;
+    i2d_OCSP_REQUEST(req, &p);
+    OCSP_REQUEST_free(req);
+    ASN1_INTEGER_free(serial);
+    X509_NAME_free(name);
+    ASN1_BIT_STRING_free(key);
+    return (size_t)n;
+}
+
+/* RFC 9654 2.1: a nonce value of 1..128 octets is answered; 0 or over 128 is malformedRequest. */
+Test(ocsp_req, nonce_length_bounds)
+{
+    static const struct {
+        int len;
+        bool raw;
+        int want;
+    } cases[] = {
+        {0, false, -EBADMSG},
+        {1, false, 0},
+        {16, false, 0},
+        {32, false, 0},
+        {128, false, 0},
+        {129, false, -EBADMSG},
+        {200, false, -EBADMSG},
+        /* Unwrapped values are measured whole. */
+        {0, true, -EBADMSG},
+        {1, true, 0},
+        {128, true, 0},
+        {129, true, -EBADMSG},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t buf[1024];
+        size_t n = make_nonce_req(cases[i].len, cases[i].raw, buf, sizeof(buf));
+        /* OpenSSL reads back the nonce we meant (an independent decoder agrees on the shape). */
+        const unsigned char *q = buf;
+        OCSP_REQUEST *oreq = d2i_OCSP_REQUEST(NULL, &q, (long)n);
+        cr_assert_not_null(oreq);
+        int at = OCSP_REQUEST_get_ext_by_NID(oreq, NID_id_pkix_OCSP_Nonce, -1);
+        cr_assert_geq(at, 0);
+        const ASN1_OCTET_STRING *ev = X509_EXTENSION_get_data(OCSP_REQUEST_get_ext(oreq, at));
+        int outer = ASN1_STRING_length(ev);
+        cr_assert_eq(outer,
+                     cases[i].raw ? cases[i].len : cases[i].len + (cases[i].len < 128 ? 2 : 3));
+        OCSP_REQUEST_free(oreq);
+
+        struct ocsp_req r;
+        int rc = ocsp_req_parse(buf, n, &r);
+        cr_assert_eq(rc, cases[i].want, "nonce of %d octets (%s): rc %d, want %d", cases[i].len,
+                     cases[i].raw ? "raw" : "wrapped", rc, cases[i].want);
+        if (rc == 0) {
+            /* The span stays the whole extnValue contents, as a live signer would echo it. */
+            cr_assert_not_null(r.nonce);
+            cr_assert_eq(r.nonce_len, (size_t)outer);
+            cr_assert(r.nonce > buf && r.nonce + r.nonce_len <= buf + n);
+        }
+    }
+}
+
+/* Only the nonce is bounded: other extensions with empty values are untouched. */
+Test(ocsp_req, nonce_rule_is_nonce_only)
+{
+    uint8_t buf[512];
+    size_t n = make_nonce_req(1, false, buf, sizeof(buf));
+    struct ocsp_req r;
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), 0);
+    /* The 1-byte nonce is the last 3 bytes (04 01 5a); 0x5a -> a 2-byte outer value that is not
+     * an OCTET STRING: raw, measured whole (2 octets), still accepted. */
+    cr_assert_eq(buf[n - 3], 0x04);
+    cr_assert_eq(buf[n - 2], 0x01);
+    buf[n - 3] = 0x05; /* NULL tag: not an OCTET STRING, so raw, 3 bytes long */
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), 0);
+    cr_assert_eq(r.nonce_len, 3);
+}
+
 Test(ocsp_resp, error_responses)
 {
     size_t n;

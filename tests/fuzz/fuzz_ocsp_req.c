@@ -1,11 +1,14 @@
 /*
- * libFuzzer target: common/ocsp's request parser on arbitrary bytes. Beyond "no
- * crash", it checks that every span the parser returns lies inside the input.
+ * libFuzzer target: common/ocsp_req's request parser on arbitrary bytes. Beyond
+ * "no crash", it checks that every span the parser returns lies inside the
+ * input, and that an accepted nonce obeys RFC 9654 2.1 however it is measured:
+ * a 1..128-octet value is at most 131 bytes of extnValue (04 81 80 + 128), and
+ * never 0.
  */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "ocsp.h"
+#include "ocsp_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -17,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r.id.name_hash + r.id.hash_len > end || r.id.key_hash < data ||
         r.id.key_hash + r.id.hash_len > end ||
         (r.nonce && (r.nonce < data || r.nonce + r.nonce_len > end)) || r.n_certs == 0)
+        abort();
+    if (r.nonce && (r.nonce_len == 0 || r.nonce_len > OCSP_NONCE_MAX + 3))
         abort();
     return 0;
 }

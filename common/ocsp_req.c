@@ -1,12 +1,11 @@
 /*
- * ocsp — RFC 6960 request parsing and response building. The parser walks the
- * request with the der.h cursor and keeps pointers into the caller's buffer; it
- * accepts only DER and rejects anything it cannot account for byte by byte.
- * The builder writes an OCSPResponse for one SingleResponse with the der.h
- * writer and signs the ResponseData with a struct signer; the indexer calls it
- * once per certificate and CertID hash algorithm, ahead of any request.
+ * ocsp_req — RFC 6960 request parsing, the fixed error responses and the CertID
+ * issuer hashes. The parser walks the request with the der.h cursor and keeps
+ * pointers into the caller's buffer; it accepts only DER and rejects anything it
+ * cannot account for byte by byte. This unit must never call into common/sign:
+ * it is the only OCSP code the responder links.
  */
-#include "ocsp.h"
+#include "ocsp_req.h"
 
 #include <errno.h>
 #include <string.h>
@@ -14,19 +13,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "sign.h"
-
 const uint8_t OID_SHA1[5] = {0x2b, 0x0e, 0x03, 0x02, 0x1a};
 const uint8_t OID_SHA256[9] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01};
 const uint8_t OID_PKIX_OCSP_BASIC[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
 const uint8_t OID_PKIX_OCSP_NONCE[9] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
-
-/* CRLReason values with a rule attached (RFC 5280 5.3.1). */
-#define OCSP_REASON_UNSPECIFIED 0
-#define OCSP_REASON_HOLD        6
-#define OCSP_REASON_UNUSED      7
-#define OCSP_REASON_REMOVE      8
-#define OCSP_REASON_MAX         10
 
 /* Longest CertID hash accepted for algorithms we do not serve (SHA-512). */
 #define OCSP_HASH_LEN_MAX 64
@@ -86,6 +76,23 @@ static const uint8_t OID_PKIX_OCSP_SERVICE_LOCATOR[9] = {0x2b, 0x06, 0x01, 0x05,
                                                          0x07, 0x30, 0x01, 0x07}; /* 4.4.6 */
 
 /*
+ * The length of a nonce's value, given its extnValue contents. RFC 8954 defines
+ * Nonce ::= OCTET STRING and extnValue holds its DER, so what clients send
+ * (OpenSSL, GnuTLS, Windows) is an OCTET STRING inside the extnValue OCTET
+ * STRING; the value is the inner contents. Some older clients put the raw bytes
+ * in extnValue instead: when the contents are not exactly one DER OCTET STRING,
+ * the value is the whole extnValue contents. Either way RFC 9654 2.1 bounds it
+ * to OCSP_NONCE_MIN..OCSP_NONCE_MAX octets.
+ */
+static size_t ocsp_nonce_value_len(const struct cur *extn_value)
+{
+    struct cur c = *extn_value, inner;
+    if (der_get(&c, DER_OCTET_STRING, &inner) == 0 && cur_done(&c))
+        return cur_left(&inner);
+    return cur_left(extn_value);
+}
+
+/*
  * Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension; records the nonce if asked
  * (req set: requestExtensions; NULL: singleRequestExtensions).
  *
@@ -94,7 +101,8 @@ static const uint8_t OID_PKIX_OCSP_SERVICE_LOCATOR[9] = {0x2b, 0x06, 0x01, 0x05,
  * recognize makes the request one we cannot answer as asked, so the whole
  * request is malformed (the responder answers malformedRequest). Recognized:
  * in requestExtensions the nonce (4.4.1; accepted critical or not, and not
- * echoed: responses are pre-signed, as RFC 5019 allows) and acceptable response
+ * echoed: responses are pre-signed, as RFC 5019 allows; but a value outside
+ * 1..128 octets is malformed, RFC 9654 2.1) and acceptable response
  * types (4.4.3; we only ever answer id-pkix-ocsp-basic, which every client
  * lists); in singleRequestExtensions the service locator (4.4.6; we are
  * authoritative for what we serve, so nothing to forward). Known-or-not and
@@ -122,6 +130,9 @@ static int ocsp_parse_extensions(struct cur *c, struct ocsp_req *req)
         bool known;
         if (req && oid_eq(&oid, OID_PKIX_OCSP_NONCE, sizeof(OID_PKIX_OCSP_NONCE))) {
             if (req->nonce) /* the same extension twice */
+                return cur_fail(c);
+            size_t vlen = ocsp_nonce_value_len(&val);
+            if (vlen < OCSP_NONCE_MIN || vlen > OCSP_NONCE_MAX)
                 return cur_fail(c);
             req->nonce = val.p;
             req->nonce_len = cur_left(&val);
@@ -226,116 +237,4 @@ int ocsp_issuer_hashes(const uint8_t *cert_der, size_t cert_len, struct ocsp_iss
 out:
     X509_free(x);
     return rc;
-}
-
-static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
-{
-    size_t hl = store_hash_len(s->hash);
-    derw_open(w, DER_SEQUENCE);
-    derw_open(w, DER_SEQUENCE);
-    if (s->hash == STORE_HASH_SHA1)
-        derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
-    else
-        derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
-    derw_null(w);
-    derw_close(w);
-    derw_tlv(w, DER_OCTET_STRING, s->name_hash, hl);
-    derw_tlv(w, DER_OCTET_STRING, s->key_hash, hl);
-    derw_integer_raw(w, s->serial, s->serial_len);
-    derw_close(w);
-}
-
-/*
- * The revocationReason of a revoked/held certificate, or STORE_REASON_NONE to
- * omit it; the same rules as crlgen's reasonCode, so both channels agree:
- * on hold is always certificateHold; unspecified (0) is expressed by omission
- * (BR 7.2.2, 7.3); removeFromCRL only belongs in delta CRLs (RFC 5280 5.3.1), and
- * a released hold is good, so a stored 8 (never written by today's indexer) is
- * omitted rather than sent. 7 and anything past 10 are not CRLReasons: -EINVAL.
- */
-static int ocsp_reason(const struct ocsp_single *s, uint8_t *reason)
-{
-    if (s->status == STORE_HOLD || s->reason == OCSP_REASON_HOLD) {
-        *reason = OCSP_REASON_HOLD;
-        return 0;
-    }
-    if (s->reason == STORE_REASON_NONE || s->reason == OCSP_REASON_UNSPECIFIED ||
-        s->reason == OCSP_REASON_REMOVE) {
-        *reason = STORE_REASON_NONE;
-        return 0;
-    }
-    if (s->reason == OCSP_REASON_UNUSED || s->reason > OCSP_REASON_MAX)
-        return -EINVAL;
-    *reason = s->reason;
-    return 0;
-}
-
-int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
-                    const struct signer *sg)
-{
-    uint8_t reason = STORE_REASON_NONE;
-    if (store_hash_len(s->hash) == 0)
-        return -EINVAL;
-    if (s->status != STORE_GOOD && s->status != STORE_REVOKED && s->status != STORE_HOLD)
-        return -EINVAL;
-    if (s->status != STORE_GOOD && ocsp_reason(s, &reason) < 0)
-        return -EINVAL;
-    derw_open(w, DER_SEQUENCE); /* OCSPResponse */
-    derw_enum(w, OCSP_SUCCESSFUL);
-    derw_open(w, DER_CTX_CONS(0));
-    derw_open(w, DER_SEQUENCE); /* ResponseBytes */
-    derw_oid(w, OID_PKIX_OCSP_BASIC, sizeof(OID_PKIX_OCSP_BASIC));
-    derw_open(w, DER_OCTET_STRING);
-    derw_open(w, DER_SEQUENCE); /* BasicOCSPResponse */
-
-    size_t tbs_at = w->len;
-    derw_open(w, DER_SEQUENCE);    /* ResponseData; version v1 is DEFAULT, so omitted */
-    derw_open(w, DER_CTX_CONS(2)); /* responderID byKey */
-    derw_tlv(w, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
-    derw_close(w);
-    derw_gentime(w, produced_at);
-    derw_open(w, DER_SEQUENCE); /* responses */
-    derw_open(w, DER_SEQUENCE); /* SingleResponse */
-    ocsp_write_certid(w, s);
-    if (s->status == STORE_GOOD) {
-        derw_tlv(w, DER_CTX(0), NULL, 0);
-    } else {
-        derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
-        derw_gentime(w, s->revoked_at);
-        if (reason != STORE_REASON_NONE) {
-            derw_open(w, DER_CTX_CONS(0));
-            derw_enum(w, reason);
-            derw_close(w);
-        }
-        derw_close(w);
-    }
-    derw_gentime(w, s->this_update);
-    derw_open(w, DER_CTX_CONS(0));
-    derw_gentime(w, s->next_update);
-    derw_close(w);
-    derw_close(w); /* SingleResponse */
-    derw_close(w); /* responses */
-    derw_close(w); /* ResponseData */
-    if (w->err)
-        return w->err;
-
-    uint8_t sig[SIGN_SIG_MAX];
-    size_t sig_len;
-    int rc = signer_sign(sg, w->buf + tbs_at, w->len - tbs_at, sig, sizeof(sig), &sig_len);
-    if (rc < 0)
-        return rc;
-    derw_raw(w, sg->alg, sg->alg_len);
-    derw_bitstring(w, sig, sig_len);
-    derw_open(w, DER_CTX_CONS(0)); /* certs: the signer, so clients can verify */
-    derw_open(w, DER_SEQUENCE);
-    derw_raw(w, sg->cert_der, sg->cert_len);
-    derw_close(w);
-    derw_close(w);
-
-    derw_close(w); /* BasicOCSPResponse */
-    derw_close(w); /* OCTET STRING */
-    derw_close(w); /* ResponseBytes */
-    derw_close(w); /* [0] */
-    derw_close(w); /* OCSPResponse */
-    return w->err;
 }

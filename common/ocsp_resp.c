@@ -1,0 +1,132 @@
+/*
+ * ocsp_resp — RFC 6960 response building. Writes an OCSPResponse for one
+ * SingleResponse with the der.h writer and signs the ResponseData with a struct
+ * signer; the indexer calls it once per certificate and CertID hash algorithm,
+ * ahead of any request. Kept apart from ocsp_req.c so the responder, which only
+ * parses requests, links no signing code.
+ */
+#include "ocsp_resp.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "sign.h"
+
+/* CRLReason values with a rule attached (RFC 5280 5.3.1). */
+#define OCSP_REASON_UNSPECIFIED 0
+#define OCSP_REASON_HOLD        6
+#define OCSP_REASON_UNUSED      7
+#define OCSP_REASON_REMOVE      8
+#define OCSP_REASON_MAX         10
+
+static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
+{
+    size_t hl = store_hash_len(s->hash);
+    derw_open(w, DER_SEQUENCE);
+    derw_open(w, DER_SEQUENCE);
+    if (s->hash == STORE_HASH_SHA1)
+        derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
+    else
+        derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
+    derw_null(w);
+    derw_close(w);
+    derw_tlv(w, DER_OCTET_STRING, s->name_hash, hl);
+    derw_tlv(w, DER_OCTET_STRING, s->key_hash, hl);
+    derw_integer_raw(w, s->serial, s->serial_len);
+    derw_close(w);
+}
+
+/*
+ * The revocationReason of a revoked/held certificate, or STORE_REASON_NONE to
+ * omit it; the same rules as crlgen's reasonCode, so both channels agree:
+ * on hold is always certificateHold; unspecified (0) is expressed by omission
+ * (BR 7.2.2, 7.3); removeFromCRL only belongs in delta CRLs (RFC 5280 5.3.1), and
+ * a released hold is good, so a stored 8 (never written by today's indexer) is
+ * omitted rather than sent. 7 and anything past 10 are not CRLReasons: -EINVAL.
+ */
+static int ocsp_reason(const struct ocsp_single *s, uint8_t *reason)
+{
+    if (s->status == STORE_HOLD || s->reason == OCSP_REASON_HOLD) {
+        *reason = OCSP_REASON_HOLD;
+        return 0;
+    }
+    if (s->reason == STORE_REASON_NONE || s->reason == OCSP_REASON_UNSPECIFIED ||
+        s->reason == OCSP_REASON_REMOVE) {
+        *reason = STORE_REASON_NONE;
+        return 0;
+    }
+    if (s->reason == OCSP_REASON_UNUSED || s->reason > OCSP_REASON_MAX)
+        return -EINVAL;
+    *reason = s->reason;
+    return 0;
+}
+
+int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                    const struct signer *sg)
+{
+    uint8_t reason = STORE_REASON_NONE;
+    if (store_hash_len(s->hash) == 0)
+        return -EINVAL;
+    if (s->status != STORE_GOOD && s->status != STORE_REVOKED && s->status != STORE_HOLD)
+        return -EINVAL;
+    if (s->status != STORE_GOOD && ocsp_reason(s, &reason) < 0)
+        return -EINVAL;
+    derw_open(w, DER_SEQUENCE); /* OCSPResponse */
+    derw_enum(w, OCSP_SUCCESSFUL);
+    derw_open(w, DER_CTX_CONS(0));
+    derw_open(w, DER_SEQUENCE); /* ResponseBytes */
+    derw_oid(w, OID_PKIX_OCSP_BASIC, sizeof(OID_PKIX_OCSP_BASIC));
+    derw_open(w, DER_OCTET_STRING);
+    derw_open(w, DER_SEQUENCE); /* BasicOCSPResponse */
+
+    size_t tbs_at = w->len;
+    derw_open(w, DER_SEQUENCE);    /* ResponseData; version v1 is DEFAULT, so omitted */
+    derw_open(w, DER_CTX_CONS(2)); /* responderID byKey */
+    derw_tlv(w, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
+    derw_close(w);
+    derw_gentime(w, produced_at);
+    derw_open(w, DER_SEQUENCE); /* responses */
+    derw_open(w, DER_SEQUENCE); /* SingleResponse */
+    ocsp_write_certid(w, s);
+    if (s->status == STORE_GOOD) {
+        derw_tlv(w, DER_CTX(0), NULL, 0);
+    } else {
+        derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
+        derw_gentime(w, s->revoked_at);
+        if (reason != STORE_REASON_NONE) {
+            derw_open(w, DER_CTX_CONS(0));
+            derw_enum(w, reason);
+            derw_close(w);
+        }
+        derw_close(w);
+    }
+    derw_gentime(w, s->this_update);
+    derw_open(w, DER_CTX_CONS(0));
+    derw_gentime(w, s->next_update);
+    derw_close(w);
+    derw_close(w); /* SingleResponse */
+    derw_close(w); /* responses */
+    derw_close(w); /* ResponseData */
+    if (w->err)
+        return w->err;
+
+    uint8_t sig[SIGN_SIG_MAX];
+    size_t sig_len;
+    int rc = signer_sign(sg, w->buf + tbs_at, w->len - tbs_at, sig, sizeof(sig), &sig_len);
+    if (rc < 0)
+        return rc;
+    derw_raw(w, sg->alg, sg->alg_len);
+    derw_bitstring(w, sig, sig_len);
+    derw_open(w, DER_CTX_CONS(0)); /* certs: the signer, so clients can verify */
+    derw_open(w, DER_SEQUENCE);
+    derw_raw(w, sg->cert_der, sg->cert_len);
+    derw_close(w);
+    derw_close(w);
+
+    derw_close(w); /* BasicOCSPResponse */
+    derw_close(w); /* OCTET STRING */
+    derw_close(w); /* ResponseBytes */
+    derw_close(w); /* [0] */
+    derw_close(w); /* OCSPResponse */
+    return w->err;
+}

@@ -1,0 +1,44 @@
+/*
+ * ocsp_resp — the response side of RFC 6960: builds and signs the OCSPResponse
+ * for one SingleResponse. Only the indexer links it (it pre-signs every answer
+ * ahead of any request); it is the one OCSP unit that calls signer_sign(), and
+ * the responder must never reference it (tests/responder/check_no_signing.sh).
+ *
+ * ocsp_resp_build() writes into a struct derw the caller owns.
+ */
+#ifndef REVOKD_OCSP_RESP_H
+#define REVOKD_OCSP_RESP_H
+
+#include <stdint.h>
+
+#include "der.h"
+#include "ocsp_req.h"
+#include "store.h"
+
+struct signer;
+
+/* One SingleResponse to pre-sign. */
+struct ocsp_single {
+    enum store_hash hash;
+    const uint8_t *name_hash, *key_hash; /* store_hash_len(hash) bytes each */
+    const uint8_t *serial;               /* INTEGER contents */
+    size_t serial_len;
+    enum store_status status;
+    int64_t revoked_at; /* for revoked / on hold */
+    uint8_t reason;     /* CRLReason or STORE_REASON_NONE; see ocsp_resp_build() */
+    int64_t this_update, next_update;
+};
+
+/*
+ * Builds a signed OCSPResponse (status successful, id-pkix-ocsp-basic) for one
+ * SingleResponse: responderID byKey, producedAt, and the signer's certificate in
+ * `certs`. Appends to w; returns 0 or a negative errno (w->err, or a signing error).
+ * revocationReason follows the rules crlgen applies to reasonCode: on hold is
+ * certificateHold; unspecified (0), removeFromCRL (8) and none are omitted; 1-5,
+ * 9 and 10 as given; 7 or past 10 is -EINVAL. The caller picks this_update (the
+ * indexer never sets it before revoked_at).
+ */
+int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                    const struct signer *sg);
+
+#endif
