@@ -1171,9 +1171,9 @@ int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *
             handler_count(h, req, HANDLER_R_HTTP_ERROR);
             return handler_text(h, req, 411, "POST needs a Content-Length\n", NULL, false, out);
         }
-        /* RFC 6960 A.1.1: the request is sent as application/ocsp-request; openssl
-         * ocsp, GnuTLS ocsptool, the JDK and python clients all say so. A body of
-         * another type (curl's default form encoding, JSON) is not meant for us. */
+        /* RFC 6960 A.1.1: the request is sent as application/ocsp-request, and
+         * openssl ocsp and GnuTLS ocsptool say so on the wire. A body of another
+         * type (curl's default form encoding, JSON), or of none, is not for us. */
         if (!req->content_type ||
             !http_media_type_is(req->content_type, req->content_type_len, handler_ct_ocsp_req)) {
             handler_count(h, req, HANDLER_R_HTTP_ERROR);
