@@ -22,6 +22,11 @@ static const char handler_ct_ocsp[] = "application/ocsp-response";
 static const char handler_ct_crl[] = "application/pkix-crl";
 static const char handler_ct_text[] = "text/plain; charset=utf-8";
 static const char handler_ct_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char handler_ct_json[] = "application/json";
+static const char handler_ct_ocsp_req[] = "application/ocsp-request";
+
+/* The JSON status API's path prefix: /api/v1/status/{issuer}/{serial-hex}. */
+static const char handler_api_prefix[] = "/api/v1/status/";
 
 /* A bounded writer into a caller's buffer; overflow is sticky. */
 struct handler_w {
@@ -120,12 +125,14 @@ static const char *handler_reason(int status)
         const char *text;
     } reasons[] = {
         {200, "OK\n"},
+        {304, "Not Modified\n"},
         {400, "Bad Request\n"},
         {404, "Not Found\n"},
         {405, "Method Not Allowed\n"},
         {411, "Length Required\n"},
         {413, "Content Too Large\n"},
         {414, "URI Too Long\n"},
+        {415, "Unsupported Media Type\n"},
         {417, "Expectation Failed\n"},
         {431, "Request Header Fields Too Large\n"},
         {500, "Internal Server Error\n"},
@@ -155,6 +162,8 @@ struct handler_resp {
     const struct handler_cache *cache; /* or NULL */
     bool no_store;                     /* OCSP errors over GET: never cache them */
     const char *allow;                 /* for 405, or NULL */
+    const char *extra;                 /* more header lines, each ending in CRLF, or NULL */
+    bool not_modified;                 /* 304: cache headers only, no content fields or body */
     bool close;                        /* close regardless of what the client asked */
     const uint8_t *body_key;           /* http_out.body_key */
 };
@@ -169,21 +178,27 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
                         struct http_out *out)
 {
     struct handler_w w = {(char *)out->hdr, 0, out->hdr_cap, false};
-    bool head = req && req->method == HTTP_HEAD;
+    bool nobody = r->not_modified || (req && req->method == HTTP_HEAD);
     bool close = r->close || !req || !req->keep_alive;
+    int status = r->not_modified ? 304 : r->status;
 
     handler_w_str(&w, "HTTP/1.1 ");
-    handler_w_udec(&w, (unsigned)r->status, 3);
+    handler_w_udec(&w, (unsigned)status, 3);
     handler_w_str(&w, " ");
-    const char *reason = handler_reason(r->status);
+    const char *reason = handler_reason(status);
     handler_w_mem(&w, reason, strlen(reason) - 1);
     handler_w_str(&w, "\r\nDate: ");
     handler_w_date(&w, h->now);
-    handler_w_str(&w, "\r\nContent-Type: ");
-    handler_w_str(&w, r->ctype);
-    handler_w_str(&w, "\r\nContent-Length: ");
-    handler_w_u64(&w, r->body_len);
     handler_w_str(&w, "\r\n");
+    if (!r->not_modified) {
+        /* A 304 has no content; RFC 9110 15.4.5 asks only for the validators and
+         * caching fields, and a Content-Length there would have to be the 200's. */
+        handler_w_str(&w, "Content-Type: ");
+        handler_w_str(&w, r->ctype);
+        handler_w_str(&w, "\r\nContent-Length: ");
+        handler_w_u64(&w, r->body_len);
+        handler_w_str(&w, "\r\n");
+    }
     if (r->cache) {
         const struct handler_cache *c = r->cache;
         int64_t left = c->next_update - h->now;
@@ -209,6 +224,8 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         handler_w_str(&w, r->allow);
         handler_w_str(&w, "\r\n");
     }
+    if (r->extra)
+        handler_w_str(&w, r->extra);
     if (close)
         handler_w_str(&w, "Connection: close\r\n");
     else if (req->minor == 0)
@@ -218,10 +235,10 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         return -ENOSPC;
 
     out->hdr_len = w.len;
-    out->body = head ? NULL : r->body;
-    out->body_len = head ? 0 : r->body_len;
-    out->body_key = head ? NULL : r->body_key;
-    out->status = r->status;
+    out->body = nobody ? NULL : r->body;
+    out->body_len = nobody ? 0 : r->body_len;
+    out->body_key = nobody ? NULL : r->body_key;
+    out->status = status;
     out->close = close;
     return 0;
 }
@@ -267,6 +284,42 @@ static bool handler_fresh(const struct handler *h, int64_t next_update)
 {
     int64_t sub = h->now_ns - h->now * 1000000000;
     return h->now < next_update || (h->now == next_update && sub == 0);
+}
+
+/*
+ * Conditional GET (RFC 9110 13.1, 13.2.2): true if the client's cached copy of
+ * the answer described by c is current, so a 304 replaces the 200. If-None-Match
+ * takes precedence: when present, If-Modified-Since is not looked at. An
+ * If-Modified-Since that is not one valid HTTP-date, comes twice, or lies in
+ * the future (RFC 9110 13.1.3) is ignored.
+ */
+static bool handler_not_modified(const struct handler *h, const struct http_req *req,
+                                 const struct handler_cache *c)
+{
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD)
+        return false;
+    if (req->n_if_none_match) {
+        if (req->n_if_none_match > HTTP_INM_MAX)
+            return false; /* not all kept: answer in full, which is never wrong */
+        static const char digits[] = "0123456789abcdef";
+        char tag[2 * STORE_ETAG_LEN];
+        for (size_t i = 0; i < STORE_ETAG_LEN; i++) {
+            tag[2 * i] = digits[c->etag[i] >> 4];
+            tag[2 * i + 1] = digits[c->etag[i] & 15];
+        }
+        for (unsigned i = 0; i < req->n_if_none_match; i++) {
+            if (http_etag_list_match(req->if_none_match[i], req->if_none_match_len[i], tag,
+                                     sizeof(tag)))
+                return true;
+        }
+        return false;
+    }
+    int64_t ims;
+    if (req->n_if_modified_since != 1 ||
+        http_date_parse(req->if_modified_since, req->if_modified_since_len, &ims) < 0 ||
+        ims > h->now)
+        return false;
+    return c->this_update <= ims;
 }
 
 static int handler_ocsp_status(struct handler *h, const struct http_req *req, bool get,
@@ -316,10 +369,11 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
                              .body = sr.der,
                              .body_len = sr.der_len,
                              .cache = get ? &cache : NULL,
+                             .not_modified = get && handler_not_modified(h, req, &cache),
                              .body_key = sr.hdr->etag};
     handler_count(h, req, HANDLER_R_OK);
     rc = handler_emit(h, req, &r, out);
-    if (rc == 0 && req->method != HTTP_HEAD)
+    if (rc == 0 && out->body_len)
         h->ocsp_bytes += sr.der_len;
     return rc;
 }
@@ -411,10 +465,11 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
                              .body = der,
                              .body_len = ch.der_len,
                              .cache = &cache,
+                             .not_modified = handler_not_modified(h, req, &cache),
                              .body_key = chp->etag};
     handler_count(h, req, HANDLER_R_CRL);
     rc = handler_emit(h, req, &r, out);
-    if (rc == 0 && req->method != HTTP_HEAD)
+    if (rc == 0 && out->body_len)
         h->crl_bytes += ch.der_len;
     return rc;
 
@@ -755,11 +810,246 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     return handler_emit(h, req, &r, out);
 }
 
+/* A JSON string (RFC 8259 7): quotes, backslash and controls escaped. */
+static void handler_w_json_str(struct handler_w *w, const char *p, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    handler_w_str(w, "\"");
+    for (size_t i = 0; i < n && !w->err; i++) {
+        uint8_t ch = (uint8_t)p[i];
+        if (ch == '"' || ch == '\\') {
+            char two[2] = {'\\', (char)ch};
+            handler_w_mem(w, two, 2);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            char six[6] = {'\\', 'u', '0', '0', digits[ch >> 4], digits[ch & 15]};
+            handler_w_mem(w, six, 6);
+        } else {
+            handler_w_mem(w, &p[i], 1);
+        }
+    }
+    handler_w_str(w, "\"");
+}
+
+/* RFC 3339 UTC, "2024-01-31T12:00:00Z", as a JSON string. */
+static void handler_w_rfc3339(struct handler_w *w, int64_t t)
+{
+    int y, mo, d, hh, mi, ss;
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799) /* four year digits */
+        t = 253402300799;
+    der_time_civil(t, &y, &mo, &d, &hh, &mi, &ss);
+    handler_w_str(w, "\"");
+    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_str(w, "-");
+    handler_w_udec(w, (unsigned)mo, 2);
+    handler_w_str(w, "-");
+    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_str(w, "T");
+    handler_w_udec(w, (unsigned)hh, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)mi, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)ss, 2);
+    handler_w_str(w, "Z\"");
+}
+
+/* RFC 5280 5.3.1 CRLReason names; 7 is unused. */
+static const char *handler_reason_name(unsigned reason)
+{
+    static const char *const names[] = {
+        "unspecified",   "keyCompromise",        "cACompromise",    "affiliationChanged",
+        "superseded",    "cessationOfOperation", "certificateHold", NULL,
+        "removeFromCRL", "privilegeWithdrawn",   "aACompromise",
+    };
+    return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
+}
+
+static int handler_hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/*
+ * A serial number as the API takes it, hex digits only, into the INTEGER
+ * content bytes the store keys on, the way the indexer reads index.txt
+ * (cadb_parse_serial): leading zero digits dropped (0A and A are the same
+ * certificate), an odd digit count padded, a 0x00 byte in front when the top
+ * bit is set (a serial is positive), zero as one 0x00 byte. Returns 0, or -1
+ * for an empty string, a non-hex digit, or more than DER_SERIAL_MAX bytes.
+ */
+static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX],
+                                size_t *out_len)
+{
+    size_t i = 0;
+    if (n == 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        if (handler_hexval((uint8_t)hex[k]) < 0)
+            return -1;
+    }
+    while (i < n && hex[i] == '0')
+        i++;
+    size_t digits = n - i;
+    if (digits == 0) {
+        out[0] = 0x00;
+        *out_len = 1;
+        return 0;
+    }
+    size_t m = (digits + 1) / 2;
+    bool odd = digits % 2;
+    int top = handler_hexval((uint8_t)hex[i]);
+    bool pad = !odd && top >= 8;
+    if (m + pad > DER_SERIAL_MAX)
+        return -1;
+    size_t o = 0;
+    if (pad)
+        out[o++] = 0x00;
+    if (odd)
+        out[o++] = (uint8_t)handler_hexval((uint8_t)hex[i++]);
+    for (; i < n; i += 2)
+        out[o++] =
+            (uint8_t)(handler_hexval((uint8_t)hex[i]) << 4 | handler_hexval((uint8_t)hex[i + 1]));
+    *out_len = o;
+    return der_serial_check(out, o) < 0 ? -1 : 0;
+}
+
+static int handler_json_error(struct handler *h, const struct http_req *req, int status,
+                              const char *error, const char *detail, enum handler_result res,
+                              struct http_out *out)
+{
+    struct handler_w w = {h->scratch, 0, sizeof(h->scratch), false};
+    handler_w_str(&w, "{\"error\":");
+    handler_w_json_str(&w, error, strlen(error));
+    handler_w_str(&w, ",\"detail\":");
+    handler_w_json_str(&w, detail, strlen(detail));
+    handler_w_str(&w, "}\n");
+    handler_count(h, req, res);
+    struct handler_resp r = {.status = status,
+                             .ctype = handler_ct_json,
+                             .body = (const uint8_t *)h->scratch,
+                             .body_len = w.len,
+                             .no_store = true};
+    return handler_emit(h, req, &r, out);
+}
+
+/*
+ * GET /api/v1/status/{issuer}/{serial-hex}: one certificate's state from the
+ * certs database as JSON (docs/http.md), for people and scripts. Not OCSP: no
+ * signature, and the answer says what the store holds now, not a pre-signed
+ * response; it is marked no-store so no cache keeps a status that may change.
+ */
+static int handler_status_api(struct handler *h, const struct http_req *req, const char *path,
+                              size_t len, struct http_out *out)
+{
+    const size_t plen = sizeof(handler_api_prefix) - 1;
+    const char *name = path + plen, *end = path + len;
+    const char *slash = memchr(name, '/', (size_t)(end - name));
+    if (!slash || !handler_name_ok(name, (size_t)(slash - name)))
+        return handler_json_error(h, req, 404, "not found", "no such issuer", HANDLER_R_NOT_FOUND,
+                                  out);
+    const char *hex = slash + 1;
+    uint8_t serial[DER_SERIAL_MAX];
+    size_t serial_len;
+    if (handler_serial_parse(hex, (size_t)(end - hex), serial, &serial_len) < 0)
+        return handler_json_error(h, req, 400, "bad request",
+                                  "the serial must be 1 to 64 hex digits (leading zeros aside)",
+                                  HANDLER_R_HTTP_ERROR, out);
+    char cname[STORE_NAME_MAX];
+    memcpy(cname, name, (size_t)(slash - name));
+    cname[slash - name] = '\0';
+
+    struct store_txn *t = handler_txn(h);
+    if (!t)
+        return handler_json_error(h, req, 503, "unavailable", "store unavailable",
+                                  HANDLER_R_HTTP_ERROR, out);
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert;
+    struct store_cert c;
+    int rc = store_get_issuer_by_name(t, cname, &rec, &cert);
+    if (rc == -ENOENT)
+        return handler_json_error(h, req, 404, "not found", "no such issuer", HANDLER_R_NOT_FOUND,
+                                  out);
+    if (rc == 0)
+        rc = store_get_cert(t, rec->id, serial, serial_len, &c);
+    if (rc == -ENOENT)
+        return handler_json_error(h, req, 404, "not found", "no such certificate",
+                                  HANDLER_R_NOT_FOUND, out);
+    if (rc < 0)
+        return handler_json_error(h, req, 500, "internal", "store error", HANDLER_R_INTERNAL, out);
+
+    struct handler_w w = {h->scratch, 0, sizeof(h->scratch), false};
+    bool revoked = c.status == STORE_REVOKED || c.status == STORE_HOLD;
+    static const char *const sources[] = {NULL, "index", "revokctl", "crl"};
+    const char *src = c.source < sizeof(sources) / sizeof(sources[0]) ? sources[c.source] : NULL;
+    /* The reason OCSP and the CRL give (the contract in docs/store.md): on hold is
+     * certificateHold; unspecified (0) or none is no reason at all. */
+    unsigned reason = c.status == STORE_HOLD ? 6u : c.reason;
+    const char *rname = revoked && reason != 0 ? handler_reason_name(reason) : NULL;
+    /* The serial as index.txt and `openssl ocsp` write it: the magnitude in upper-case hex. */
+    size_t skip = serial_len > 1 && serial[0] == 0x00 ? 1 : 0;
+    static const char updigits[] = "0123456789ABCDEF";
+
+    handler_w_str(&w, "{\"issuer\":");
+    handler_w_json_str(&w, rec->name, strnlen(rec->name, sizeof(rec->name)));
+    handler_w_str(&w, ",\"serial\":\"");
+    for (size_t i = skip; i < serial_len; i++) {
+        char two[2] = {updigits[serial[i] >> 4], updigits[serial[i] & 15]};
+        handler_w_mem(&w, two, 2);
+    }
+    handler_w_str(&w, "\",\"status\":\"");
+    handler_w_str(&w, c.status == STORE_GOOD      ? "good"
+                      : c.status == STORE_HOLD    ? "on_hold"
+                      : c.status == STORE_REVOKED ? "revoked"
+                                                  : "unknown");
+    handler_w_str(&w, "\",\"reason\":");
+    if (rname)
+        handler_w_json_str(&w, rname, strlen(rname));
+    else
+        handler_w_str(&w, "null");
+    handler_w_str(&w, ",\"revocation_time\":");
+    if (revoked)
+        handler_w_rfc3339(&w, c.revoked_at);
+    else
+        handler_w_str(&w, "null");
+    handler_w_str(&w, ",\"invalidity_date\":");
+    if (revoked && c.invalidity != 0)
+        handler_w_rfc3339(&w, c.invalidity);
+    else
+        handler_w_str(&w, "null");
+    handler_w_str(&w, ",\"not_after\":");
+    if (c.not_after != 0)
+        handler_w_rfc3339(&w, c.not_after);
+    else
+        handler_w_str(&w, "null");
+    handler_w_str(&w, ",\"source\":");
+    if (src)
+        handler_w_json_str(&w, src, strlen(src));
+    else
+        handler_w_str(&w, "null");
+    handler_w_str(&w, "}\n");
+
+    handler_count(h, req, HANDLER_R_META);
+    struct handler_resp r = {.status = 200,
+                             .ctype = handler_ct_json,
+                             .body = (const uint8_t *)h->scratch,
+                             .body_len = w.len,
+                             .no_store = true};
+    return handler_emit(h, req, &r, out);
+}
+
 int handler_init(struct handler *h, struct store *s, uint32_t max_age)
 {
     memset(h, 0, sizeof(*h));
     h->store = s;
     h->max_age = max_age;
+    h->status_api = true;
     if (!s)
         return 0;
     int rc = store_txn_begin(s, &h->txn, true);
@@ -779,6 +1069,11 @@ void handler_free(struct handler *h)
     if (h->txn_open)
         store_txn_abort(&h->txn);
     h->txn_open = h->txn_live = false;
+}
+
+void handler_set_status_api(struct handler *h, bool on)
+{
+    h->status_api = on;
 }
 
 void handler_batch_begin(struct handler *h, int64_t now_ns)
@@ -844,7 +1139,10 @@ int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *
     bool health = handler_path_is(path, plen, "/healthz");
     bool metrics = handler_path_is(path, plen, "/metrics");
     bool crl = plen >= 5 && memcmp(path, "/crl/", 5) == 0;
-    bool known = health || metrics || crl;
+    const size_t apl = sizeof(handler_api_prefix) - 1;
+    bool api_path = plen >= apl && memcmp(path, handler_api_prefix, apl) == 0;
+    bool api = h->status_api && api_path;
+    bool known = health || metrics || crl || api;
 
     switch (req->method) {
     case HTTP_GET:
@@ -855,6 +1153,12 @@ int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *
             return handler_metrics(h, req, out);
         if (crl)
             return handler_crl(h, req, path, plen, out);
+        if (api)
+            return handler_status_api(h, req, path, plen, out);
+        if (api_path) { /* switched off: as if the route did not exist */
+            handler_count(h, req, HANDLER_R_NOT_FOUND);
+            return handler_text(h, req, 404, "not found\n", NULL, false, out);
+        }
         if (plen == 0 || *path != '/') { /* "GET *" */
             handler_count(h, req, HANDLER_R_NOT_FOUND);
             return handler_text(h, req, 404, "not found\n", NULL, false, out);
@@ -866,6 +1170,22 @@ int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *
         if (!req->has_content_length) {
             handler_count(h, req, HANDLER_R_HTTP_ERROR);
             return handler_text(h, req, 411, "POST needs a Content-Length\n", NULL, false, out);
+        }
+        /* RFC 6960 A.1.1: the request is sent as application/ocsp-request, and
+         * openssl ocsp and GnuTLS ocsptool say so on the wire. A body of another
+         * type (curl's default form encoding, JSON), or of none, is not for us. */
+        if (!req->content_type ||
+            !http_media_type_is(req->content_type, req->content_type_len, handler_ct_ocsp_req)) {
+            handler_count(h, req, HANDLER_R_HTTP_ERROR);
+            struct handler_resp r = {.status = 415,
+                                     .ctype = handler_ct_text,
+                                     .body = (const uint8_t *)"POST needs Content-Type: "
+                                                              "application/ocsp-request\n",
+                                     .body_len = sizeof("POST needs Content-Type: "
+                                                        "application/ocsp-request\n") -
+                                                 1,
+                                     .extra = "Accept-Post: application/ocsp-request\r\n"};
+            return handler_emit(h, req, &r, out);
         }
         return handler_ocsp_post(h, req, body, body_len, out);
     default:

@@ -26,7 +26,7 @@
 
 /* Room the caller gives http_out.hdr: enough for the longest header block we write. */
 #define HANDLER_HDR_MAX 1024
-/* Room for bodies the handler formats itself (/metrics, /healthz): ~80 issuers. */
+/* Room for bodies the handler formats itself (/metrics, /healthz, status JSON): ~80 issuers. */
 #define HANDLER_SCRATCH_MAX 65536
 
 /* What a request came to, for revokd_requests_total{result=...}. */
@@ -54,6 +54,7 @@ struct handler {
     int64_t now;          /* Unix seconds (floor of now_ns), for Date and max-age */
     int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
     uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+    bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
@@ -71,6 +72,13 @@ struct handler {
  */
 int handler_init(struct handler *h, struct store *s, uint32_t max_age);
 void handler_free(struct handler *h);
+
+/*
+ * Switches the JSON status API (GET /api/v1/status/{issuer}/{serial-hex},
+ * docs/http.md) on or off; handler_init() leaves it on. Off, its paths are
+ * answered as if the route did not exist (404 for GET and HEAD).
+ */
+void handler_set_status_api(struct handler *h, bool on);
 
 /*
  * Starts a batch at Unix time now_ns (nanoseconds, CLOCK_REALTIME: a response is

@@ -153,6 +153,18 @@ static int http_header(struct http_req *req, const char *name, size_t nlen, cons
             req->content_type = v;
             req->content_type_len = vlen;
         }
+    } else if (http_ieq(name, nlen, "if-none-match")) {
+        /* Several lines form one list (RFC 9110 5.3); keep each line's value. */
+        if (req->n_if_none_match < HTTP_INM_MAX) {
+            req->if_none_match[req->n_if_none_match] = v;
+            req->if_none_match_len[req->n_if_none_match] = vlen;
+        }
+        req->n_if_none_match++;
+    } else if (http_ieq(name, nlen, "if-modified-since")) {
+        if (req->n_if_modified_since++ == 0) {
+            req->if_modified_since = v;
+            req->if_modified_since_len = vlen;
+        }
     } else if (http_ieq(name, nlen, "connection")) {
         http_connection(req, v, vlen);
     } else if (http_ieq(name, nlen, "transfer-encoding")) {
@@ -409,4 +421,163 @@ ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t 
         out[o++] = (uint8_t)(acc >> 2);
     }
     return (ssize_t)o;
+}
+
+/* Two decimal digits at s, or -1. */
+static int http_2digit(const char *s)
+{
+    if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+        return -1;
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+static int http_month(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++) {
+        if (memcmp(s, months + 3 * i, 3) == 0)
+            return i + 1;
+    }
+    return -1;
+}
+
+/* "HH:MM:SS" at s into seconds of the day, or -1 (a leap second 60 is accepted as 59). */
+static int64_t http_hms(const char *s)
+{
+    int h = http_2digit(s), m = http_2digit(s + 3), sec = http_2digit(s + 6);
+    if (h < 0 || m < 0 || sec < 0 || s[2] != ':' || s[5] != ':' || h > 23 || m > 59 || sec > 60)
+        return -1;
+    return (int64_t)h * 3600 + m * 60 + (sec == 60 ? 59 : sec);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, or INT64_MIN if none such. */
+static int64_t http_days(int y, int mo, int d)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap))
+        return INT64_MIN;
+    /* H. Hinnant's days_from_civil */
+    int64_t yy = y - (mo <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool http_day_name(const char *s, size_t n, bool longform)
+{
+    static const char *const shortn[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+    static const char *const longn[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                         "Friday", "Saturday", "Sunday"};
+    for (int i = 0; i < 7; i++) {
+        const char *w = longform ? longn[i] : shortn[i];
+        if (strlen(w) == n && memcmp(s, w, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+int http_date_parse(const char *s, size_t n, int64_t *out)
+{
+    int y, mo, d;
+    int64_t tod;
+    const char *comma = memchr(s, ',', n);
+    if (comma && (size_t)(comma - s) == 3) {
+        /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+        const char *p = s + 5;
+        if (n != 29 || !http_day_name(s, 3, false) || s[4] != ' ' || p[2] != ' ' || p[6] != ' ' ||
+            p[11] != ' ' || p[20] != ' ' || memcmp(p + 21, "GMT", 3) != 0)
+            return -1;
+        int y1 = http_2digit(p + 7), y2 = http_2digit(p + 9);
+        d = http_2digit(p);
+        mo = http_month(p + 3);
+        if (y1 < 0 || y2 < 0)
+            return -1;
+        y = y1 * 100 + y2;
+        tod = http_hms(p + 12);
+    } else if (comma) {
+        /* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
+        size_t dn = (size_t)(comma - s);
+        const char *p = comma + 2;
+        if (n != dn + 24 || !http_day_name(s, dn, true) || comma[1] != ' ' || p[2] != '-' ||
+            p[6] != '-' || p[9] != ' ' || p[18] != ' ' || memcmp(p + 19, "GMT", 3) != 0)
+            return -1;
+        d = http_2digit(p);
+        mo = http_month(p + 3);
+        y = http_2digit(p + 7);
+        if (y < 0)
+            return -1;
+        y += y < 70 ? 2000 : 1900; /* RFC 9110 5.6.7: a year that looks > 50 years ahead is past */
+        tod = http_hms(p + 10);
+    } else {
+        /* asctime: "Sun Nov  6 08:49:37 1994" */
+        if (n != 24 || !http_day_name(s, 3, false) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' ||
+            s[19] != ' ')
+            return -1;
+        mo = http_month(s + 4);
+        d = s[8] == ' ' ? http_2digit((const char[]){'0', s[9]}) : http_2digit(s + 8);
+        int y1 = http_2digit(s + 20), y2 = http_2digit(s + 22);
+        if (y1 < 0 || y2 < 0)
+            return -1;
+        y = y1 * 100 + y2;
+        tod = http_hms(s + 11);
+    }
+    if (d < 0 || mo < 0 || tod < 0)
+        return -1;
+    int64_t days = http_days(y, mo, d);
+    if (days == INT64_MIN)
+        return -1;
+    *out = days * 86400 + tod;
+    return 0;
+}
+
+bool http_etag_list_match(const char *v, size_t n, const char *tag, size_t tag_len)
+{
+    size_t i = 0;
+    while (i < n && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    size_t e = n;
+    while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    if (e - i == 1 && v[i] == '*')
+        return true;
+    while (i < e) {
+        /* #entity-tag: empty members and OWS around commas are allowed */
+        if (v[i] == ',' || v[i] == ' ' || v[i] == '\t') {
+            i++;
+            continue;
+        }
+        if (e - i >= 2 && v[i] == 'W' && v[i + 1] == '/')
+            i += 2;
+        if (i >= e || v[i] != '"')
+            return false;
+        size_t s = ++i;
+        while (i < e && v[i] != '"') {
+            uint8_t ch = (uint8_t)v[i];
+            if (!(ch == 0x21 || (ch >= 0x23 && ch != 0x7f))) /* etagc */
+                return false;
+            i++;
+        }
+        if (i >= e)
+            return false; /* unterminated */
+        if (i - s == tag_len && memcmp(v + s, tag, tag_len) == 0)
+            return true;
+        i++; /* closing quote */
+        if (i < e && v[i] != ',' && v[i] != ' ' && v[i] != '\t')
+            return false;
+    }
+    return false;
+}
+
+bool http_media_type_is(const char *v, size_t n, const char *type)
+{
+    const char *semi = memchr(v, ';', n);
+    size_t e = semi ? (size_t)(semi - v) : n, i = 0;
+    while (i < e && (v[i] == ' ' || v[i] == '\t'))
+        i++;
+    while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+        e--;
+    return http_ieq(v + i, e - i, type);
 }

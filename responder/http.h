@@ -27,6 +27,10 @@
 /* Empty lines skipped before the request line (RFC 9112 2.2 asks for at least one). */
 #define HTTP_LEADING_EOL_MAX 8
 
+/* If-None-Match field lines kept per request; a request with more is answered in
+ * full (never 304), which is always correct. */
+#define HTTP_INM_MAX 4
+
 /* Interim response for "Expect: 100-continue"; a backend writes it verbatim. */
 #define HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -57,7 +61,15 @@ struct http_req {
     bool expect_continue;       /* "Expect: 100-continue" (HTTP/1.1 only; ignored in 1.0) */
     bool expect_other;          /* an Expect we cannot meet (answer 417) */
     unsigned n_host;            /* Host field lines seen */
-    int err_status;             /* on -1: the HTTP status to answer (400, 414, 431, 505) */
+    /* Conditional GET (RFC 9110 13.1.2, 13.1.3): the raw field values, evaluated by
+     * the handler against the representation it is about to send. */
+    const char *if_none_match[HTTP_INM_MAX]; /* each line's value (a list, or "*") */
+    size_t if_none_match_len[HTTP_INM_MAX];
+    unsigned n_if_none_match;      /* lines seen; > HTTP_INM_MAX: not all kept */
+    const char *if_modified_since; /* first line's value, or NULL */
+    size_t if_modified_since_len;
+    unsigned n_if_modified_since; /* lines seen: more than one makes it invalid */
+    int err_status;               /* on -1: the HTTP status to answer (400, 414, 431, 505) */
 };
 
 /*
@@ -88,6 +100,32 @@ int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req);
  * a length that cannot be base64, or output over cap.
  */
 ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t cap);
+
+/*
+ * Parses an HTTP-date (RFC 9110 5.6.7): IMF-fixdate, and the obsolete RFC 850
+ * and asctime forms recipients must still accept (a two-digit RFC 850 year is
+ * read as 1970-2069). Returns 0 and Unix seconds in *out, or -1 if s is not one
+ * of those forms or names no real date.
+ */
+int http_date_parse(const char *s, size_t n, int64_t *out);
+
+/*
+ * Evaluates one If-None-Match field value against the current representation's
+ * entity tag, given as its opaque-tag without quotes. Returns true if the value
+ * is "*" or its comma-separated list holds a tag that matches by the weak
+ * comparison RFC 9110 13.1.2 prescribes for If-None-Match ("W/" ignored on
+ * either side, the quoted strings equal octet for octet). A malformed list
+ * matches nothing from the first malformed member on, so it never yields a 304
+ * the client did not ask for.
+ */
+bool http_etag_list_match(const char *v, size_t n, const char *tag, size_t tag_len);
+
+/*
+ * True if a Content-Type field value names media type `type` ("a/b"): type and
+ * subtype compared case-insensitively, parameters (after ';') and surrounding
+ * whitespace ignored (RFC 9110 8.3.1).
+ */
+bool http_media_type_is(const char *v, size_t n, const char *type);
 
 /*
  * A response ready to send: the caller points hdr at hdr_cap bytes it owns, the

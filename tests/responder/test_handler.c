@@ -141,6 +141,35 @@ static void setup(void)
                                .this_update = T0 - 600,
                                .next_update = T0 + 7200};
     cr_assert_eq(store_put_crl(&t, id, STORE_CRL_FULL, 0, &ch, crl_der), 0);
+    /* certificate states for the JSON status API */
+    struct store_cert good = {.status = STORE_GOOD,
+                              .reason = STORE_REASON_NONE,
+                              .source = STORE_SRC_INDEX,
+                              .not_after = 1767225600}; /* 2026-01-01T00:00:00Z */
+    struct store_cert kc = {.status = STORE_REVOKED,
+                            .reason = 1,
+                            .source = STORE_SRC_INDEX,
+                            .revoked_at = 1699999999, /* 2023-11-14T22:13:19Z */
+                            .invalidity = 1699990000,
+                            .not_after = 1767225600};
+    struct store_cert hold = {.status = STORE_HOLD,
+                              .reason = 6,
+                              .source = STORE_SRC_REVOKCTL,
+                              .revoked_at = 1699000000,
+                              .not_after = 1767225600};
+    struct store_cert unspec = {.status = STORE_REVOKED,
+                                .reason = 0,
+                                .source = STORE_SRC_CRL,
+                                .revoked_at = 1699000000,
+                                .not_after = 1767225600};
+    static const uint8_t s_good[] = {0x0a}, s_kc[] = {0x00, 0x80}, s_hold[] = {0x01, 0x02, 0x03},
+                         s_unspec[] = {0x00},
+                         s_long[] = {0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    cr_assert_geq(store_put_cert(&t, id, s_good, sizeof(s_good), &good, T0), 0);
+    cr_assert_geq(store_put_cert(&t, id, s_kc, sizeof(s_kc), &kc, T0), 0);
+    cr_assert_geq(store_put_cert(&t, id, s_hold, sizeof(s_hold), &hold, T0), 0);
+    cr_assert_geq(store_put_cert(&t, id, s_unspec, sizeof(s_unspec), &unspec, T0), 0);
+    cr_assert_geq(store_put_cert(&t, id, s_long, sizeof(s_long), &good, T0), 0);
     cr_assert_eq(store_txn_commit(&t), 0);
     store_close(st);
 
@@ -440,7 +469,10 @@ Test(handler, healthz_without_store_is_503)
     uint8_t der[512];
     size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
     char head[128];
-    snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", n);
+    snprintf(head, sizeof(head),
+             "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/ocsp-request\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             n);
     cr_assert_gt(http_req_parse((const uint8_t *)head, strlen(head), &req), 0);
     cr_assert_eq(handler_serve(&h2, &req, der, n, &out), 0);
     cr_assert_eq(out.body_len, sizeof(err_trylater));
@@ -467,7 +499,7 @@ Test(handler, metrics)
     cr_assert_not_null(strstr(body, "revokd_requests_total{method=\"get\",result=\"meta\"} 1\n"));
     cr_assert_not_null(strstr(body, "\nrevokd_store_responses 4\n"), "%s", body);
     cr_assert_not_null(strstr(body, "\nrevokd_store_issuers 1\n"), "%s", body);
-    cr_assert_not_null(strstr(body, "\nrevokd_store_certs 0\n"), "%s", body);
+    cr_assert_not_null(strstr(body, "\nrevokd_store_certs 5\n"), "%s", body);
     cr_assert_not_null(strstr(body, "\nrevokd_store_ok 1\n"), "%s", body);
 }
 
@@ -934,4 +966,378 @@ Test(handler, critical_extensions)
         else
             assert_body(s, err_malformed, sizeof(err_malformed));
     }
+}
+
+/* --- issue 7 item 4: Content-Type, methods, conditional GET ------------------------- */
+
+static struct served *post_ct(const char *ctype_line, const uint8_t *der, size_t len)
+{
+    char head[512];
+    snprintf(head, sizeof(head), "POST / HTTP/1.1\r\nHost: ocsp\r\n%sContent-Length: %zu\r\n\r\n",
+             ctype_line, len);
+    return serve_raw(head, der, len);
+}
+
+Test(handler, post_needs_ocsp_request_content_type)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    static const char *const refused[] = {
+        "",                                                    /* none: curl -d without -H */
+        "Content-Type: application/x-www-form-urlencoded\r\n", /* curl's default */
+        "Content-Type: application/ocsp-response\r\n",
+        "Content-Type: application/ocsp-request-x\r\n",
+        "Content-Type: application/json\r\n",
+        "Content-Type: \r\n",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct served *s = post_ct(refused[i], der, n);
+        cr_assert_eq(s->out.status, 415, "%s: %d", refused[i], s->out.status);
+        cr_assert(has_hdr(s, "\r\nAccept-Post: application/ocsp-request\r\n"), "%s", s->hdr);
+        cr_assert(!s->out.close, "the body was read: the connection goes on");
+        static const char line[] = "HTTP/1.1 415 Unsupported Media Type\r\n";
+        cr_assert(strncmp((const char *)s->hdr, line, sizeof(line) - 1) == 0, "%s", s->hdr);
+    }
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_HTTP_ERROR), sizeof(refused) / sizeof(refused[0]));
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_OK), 0);
+    /* type and subtype are case-insensitive, parameters and whitespace ignored */
+    static const char *const accepted[] = {
+        "Content-Type: application/ocsp-request\r\n",
+        "Content-Type: Application/OCSP-Request\r\n",
+        "Content-Type: application/ocsp-request; charset=binary\r\n",
+        "Content-Type:   application/ocsp-request  \r\n",
+    };
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+        assert_body(post_ct(accepted[i], der, n), resp_fresh, sizeof(resp_fresh));
+}
+
+/* Every route refuses the methods it does not serve with 405 and its Allow list. */
+Test(handler, every_route_405_with_allow)
+{
+    static const struct {
+        const char *path, *allow;
+    } routes[] = {
+        {"/", "GET, HEAD, POST"},
+        {"/ocsp/MEIw", "GET, HEAD, POST"},
+        {"/healthz", "GET, HEAD"},
+        {"/metrics", "GET, HEAD"},
+        {"/crl/testca.crl", "GET, HEAD"},
+        {"/crl/nosuch.crl", "GET, HEAD"},
+        {"/api/v1/status/testca/0A", "GET, HEAD"},
+    };
+    static const char *const methods[] = {"PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "get"};
+    for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+        for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+            char head[256], allow[64];
+            snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: h\r\n\r\n", methods[m],
+                     routes[r].path);
+            struct served *s = serve_raw(head, NULL, 0);
+            cr_assert_eq(s->out.status, 405, "%s %s: %d", methods[m], routes[r].path,
+                         s->out.status);
+            snprintf(allow, sizeof(allow), "\r\nAllow: %s\r\n", routes[r].allow);
+            cr_assert(has_hdr(s, allow), "%s %s: %s", methods[m], routes[r].path, s->hdr);
+            cr_assert(!s->out.close);
+        }
+        if (strcmp(routes[r].allow, "GET, HEAD") == 0) { /* POST is refused there too */
+            char head[256];
+            snprintf(head, sizeof(head),
+                     "POST %s HTTP/1.1\r\nHost: h\r\nContent-Type: application/ocsp-request\r\n"
+                     "Content-Length: 0\r\n\r\n",
+                     routes[r].path);
+            struct served *s = serve_raw(head, NULL, 0);
+            cr_assert_eq(s->out.status, 405, "POST %s", routes[r].path);
+            cr_assert(has_hdr(s, "\r\nAllow: GET, HEAD\r\n"), "POST %s: %s", routes[r].path,
+                      s->hdr);
+        }
+    }
+    /* OPTIONS * is a method we do not serve either */
+    struct served *s = serve_raw("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 405);
+}
+
+/* The quoted ETag of a served answer, e.g. "\"0123...\"" (with the quotes). */
+static void etag_value(const struct served *s, char out[64])
+{
+    const char *e = strstr((const char *)s->hdr, "\r\nETag: ");
+    cr_assert_not_null(e, "%s", s->hdr);
+    e += 8;
+    snprintf(out, 64, "%.*s", (int)strcspn(e, "\r"), e);
+    cr_assert_eq(strlen(out), 2 + 2 * STORE_ETAG_LEN, "%s", out);
+}
+
+/* A GET (or HEAD) of the fresh OCSP response with extra header lines. */
+static struct served *get_fresh_with(const char *method, const char *extra)
+{
+    static uint8_t der[512];
+    static char enc[1024], head[2300];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    b64(der, n, enc); /* plain base64; a '/' in it is fine (the handler tries suffixes) */
+    snprintf(head, sizeof(head), "%s /%s HTTP/1.1\r\nHost: ocsp\r\n%s\r\n", method, enc, extra);
+    return serve_raw(head, NULL, 0);
+}
+
+static void assert_304(const struct served *s, const char *etag)
+{
+    char line[128];
+    cr_assert_eq(s->out.status, 304, "%d:\n%s", s->out.status, s->hdr);
+    cr_assert(strncmp((const char *)s->hdr, "HTTP/1.1 304 Not Modified\r\n", 27) == 0, "%s",
+              s->hdr);
+    cr_assert_eq(s->out.body_len, 0);
+    cr_assert_null(s->out.body);
+    cr_assert_null(s->out.body_key);
+    cr_assert(!has_hdr(s, "Content-Length"), "%s", s->hdr);
+    cr_assert(!has_hdr(s, "Content-Type"), "%s", s->hdr);
+    snprintf(line, sizeof(line), "\r\nETag: %s\r\n", etag);
+    cr_assert(has_hdr(s, line), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nCache-Control: max-age="), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nExpires: "), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nLast-Modified: "), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nDate: "), "%s", s->hdr);
+    cr_assert(!s->out.close);
+}
+
+Test(handler, if_none_match_304)
+{
+    char etag[64], line[256], weak[80];
+    struct served *s = get_fresh_with("GET", "");
+    assert_body(s, resp_fresh, sizeof(resp_fresh));
+    etag_value(s, etag);
+    uint64_t bytes = h.ocsp_bytes;
+
+    snprintf(line, sizeof(line), "If-None-Match: %s\r\n", etag);
+    assert_304(get_fresh_with("GET", line), etag);
+    assert_304(get_fresh_with("HEAD", line), etag);
+    cr_assert_eq(h.ocsp_bytes, bytes, "a 304 carries no body bytes");
+    /* weak comparison (RFC 9110 13.1.2), lists, several lines, "*" */
+    snprintf(weak, sizeof(weak), "W/%s", etag);
+    snprintf(line, sizeof(line), "If-None-Match: %s\r\n", weak);
+    assert_304(get_fresh_with("GET", line), etag);
+    snprintf(line, sizeof(line), "If-None-Match: \"x\", W/\"y\" ,%s\r\n", etag);
+    assert_304(get_fresh_with("GET", line), etag);
+    snprintf(line, sizeof(line), "If-None-Match: \"x\"\r\nIf-None-Match: %s\r\n", etag);
+    assert_304(get_fresh_with("GET", line), etag);
+    assert_304(get_fresh_with("GET", "If-None-Match: *\r\n"), etag);
+
+    /* anything else is the full answer */
+    static const char *const full[] = {
+        "If-None-Match: \"00000000000000000000000000000000\"\r\n", "If-None-Match: *x\r\n",
+        "If-None-Match: \r\n",
+        "If-None-Match: \"a\"\r\nIf-None-Match: \"b\"\r\nIf-None-Match: \"c\"\r\n"
+        "If-None-Match: \"d\"\r\nIf-None-Match: *\r\n", /* more lines than kept */
+    };
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+        s = get_fresh_with("GET", full[i]);
+        cr_assert_eq(s->out.status, 200, "%s", full[i]);
+        assert_body(s, resp_fresh, sizeof(resp_fresh));
+    }
+    /* the tag without its quotes, or cut short, is malformed: full answer */
+    snprintf(line, sizeof(line), "If-None-Match: %.*s\r\n", (int)strlen(etag) - 2, etag + 1);
+    cr_assert_eq(get_fresh_with("GET", line)->out.status, 200);
+    snprintf(line, sizeof(line), "If-None-Match: %.*s\r\n", (int)strlen(etag) - 1, etag);
+    cr_assert_eq(get_fresh_with("GET", line)->out.status, 200);
+}
+
+Test(handler, if_modified_since_304)
+{
+    char etag[64], line[256];
+    etag_value(get_fresh_with("GET", ""), etag);
+    /* thisUpdate of resp_fresh is T0 - 3600 = Tue, 14 Nov 2023 21:13:20 GMT */
+    static const char *const fresh[] = {
+        "If-Modified-Since: Tue, 14 Nov 2023 21:13:20 GMT\r\n",
+        "If-Modified-Since: Tue, 14 Nov 2023 22:00:00 GMT\r\n",
+        "If-Modified-Since: Tuesday, 14-Nov-23 21:13:20 GMT\r\n", /* RFC 850 */
+        "If-Modified-Since: Tue Nov 14 21:13:20 2023\r\n",        /* asctime */
+    };
+    for (size_t i = 0; i < sizeof(fresh) / sizeof(fresh[0]); i++)
+        assert_304(get_fresh_with("GET", fresh[i]), etag);
+    static const char *const full[] = {
+        "If-Modified-Since: Tue, 14 Nov 2023 21:13:19 GMT\r\n", /* one second before */
+        "If-Modified-Since: Tue, 14 Nov 2023 22:13:21 GMT\r\n", /* after now: invalid */
+        "If-Modified-Since: yesterday\r\n",
+        "If-Modified-Since: Tue, 31 Nov 2023 21:13:20 GMT\r\n",
+        "If-Modified-Since: Tue, 14 Nov 2023 21:13:20 GMT\r\n"
+        "If-Modified-Since: Tue, 14 Nov 2023 21:13:20 GMT\r\n", /* two: invalid */
+        /* If-None-Match takes precedence (RFC 9110 13.2.2) */
+        "If-None-Match: \"nope\"\r\nIf-Modified-Since: Tue, 14 Nov 2023 22:00:00 GMT\r\n",
+    };
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+        struct served *s = get_fresh_with("GET", full[i]);
+        cr_assert_eq(s->out.status, 200, "%s", full[i]);
+        assert_body(s, resp_fresh, sizeof(resp_fresh));
+    }
+    snprintf(line, sizeof(line),
+             "If-None-Match: %s\r\nIf-Modified-Since: Tue, 14 Nov 2023 21:00:00 GMT\r\n", etag);
+    assert_304(get_fresh_with("GET", line), etag);
+}
+
+Test(handler, conditional_crl_304)
+{
+    char etag[64], line[256];
+    struct served *s = serve_raw("GET /crl/testca.crl HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    etag_value(s, etag);
+    snprintf(line, sizeof(line),
+             "GET /crl/testca.crl HTTP/1.1\r\nHost: h\r\nIf-None-Match: %s\r\n\r\n", etag);
+    uint64_t bytes = h.crl_bytes;
+    assert_304(serve_raw(line, NULL, 0), etag);
+    cr_assert_eq(h.crl_bytes, bytes);
+    /* CRL thisUpdate is T0 - 600 = Tue, 14 Nov 2023 22:03:20 GMT */
+    assert_304(serve_raw("GET /crl/testca.crl HTTP/1.1\r\nHost: h\r\n"
+                         "If-Modified-Since: Tue, 14 Nov 2023 22:03:20 GMT\r\n\r\n",
+                         NULL, 0),
+               etag);
+    s = serve_raw("GET /crl/testca.crl HTTP/1.1\r\nHost: h\r\n"
+                  "If-Modified-Since: Tue, 14 Nov 2023 22:03:19 GMT\r\n\r\n",
+                  NULL, 0);
+    assert_body(s, crl_der, sizeof(crl_der));
+    /* HTTP/1.0 keep-alive survives a 304 too */
+    snprintf(line, sizeof(line),
+             "GET /crl/testca.crl HTTP/1.0\r\nConnection: keep-alive\r\nIf-None-Match: %s\r\n\r\n",
+             etag);
+    s = serve_raw(line, NULL, 0);
+    assert_304(s, etag);
+    cr_assert(has_hdr(s, "\r\nConnection: keep-alive\r\n"));
+}
+
+Test(handler, conditionals_only_for_cacheable_answers)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    /* POST: no validators, so no 304 */
+    char head[512];
+    snprintf(head, sizeof(head),
+             "POST / HTTP/1.1\r\nHost: ocsp\r\nContent-Type: application/ocsp-request\r\n"
+             "If-None-Match: *\r\nContent-Length: %zu\r\n\r\n",
+             n);
+    assert_body(serve_raw(head, der, n), resp_fresh, sizeof(resp_fresh));
+    /* an OCSP error over GET is not cacheable: never a 304 */
+    struct served *s =
+        serve_raw("GET /not-base64! HTTP/1.1\r\nHost: h\r\nIf-None-Match: *\r\n\r\n", NULL, 0);
+    assert_body(s, err_malformed, sizeof(err_malformed));
+    handler_batch_begin(&h, NS(T0 + 86401)); /* past nextUpdate: tryLater, not 304 */
+    s = get_fresh_with("GET", "If-None-Match: *\r\n");
+    assert_body(s, err_trylater, sizeof(err_trylater));
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\nIf-None-Match: *\r\n\r\n", NULL, 0);
+    cr_assert_neq(s->out.status, 304);
+}
+
+/* --- issue 7 item 7: JSON status API ------------------------------------------------ */
+
+static struct served *api(const char *method, const char *path)
+{
+    static char head[512];
+    snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: h\r\n\r\n", method, path);
+    return serve_raw(head, NULL, 0);
+}
+
+static void assert_json(const struct served *s, int status, const char *want)
+{
+    cr_assert_eq(s->out.status, status, "%d:\n%s", s->out.status, s->hdr);
+    cr_assert(has_hdr(s, "\r\nContent-Type: application/json\r\n"), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nCache-Control: no-store\r\n"), "%s", s->hdr);
+    cr_assert_eq(s->out.body_len, strlen(want), "got %.*s", (int)s->out.body_len, s->out.body);
+    cr_assert(memcmp(s->out.body, want, strlen(want)) == 0, "got %.*s\nwant %s",
+              (int)s->out.body_len, s->out.body, want);
+}
+
+Test(handler, status_api_states)
+{
+    assert_json(api("GET", "/api/v1/status/testca/0A"), 200,
+                "{\"issuer\":\"testca\",\"serial\":\"0A\",\"status\":\"good\",\"reason\":null,"
+                "\"revocation_time\":null,\"invalidity_date\":null,"
+                "\"not_after\":\"2026-01-01T00:00:00Z\",\"source\":\"index\"}\n");
+    assert_json(api("GET", "/api/v1/status/testca/80"), 200,
+                "{\"issuer\":\"testca\",\"serial\":\"80\",\"status\":\"revoked\","
+                "\"reason\":\"keyCompromise\",\"revocation_time\":\"2023-11-14T22:13:19Z\","
+                "\"invalidity_date\":\"2023-11-14T19:26:40Z\","
+                "\"not_after\":\"2026-01-01T00:00:00Z\",\"source\":\"index\"}\n");
+    assert_json(api("GET", "/api/v1/status/testca/010203"), 200,
+                "{\"issuer\":\"testca\",\"serial\":\"010203\",\"status\":\"on_hold\","
+                "\"reason\":\"certificateHold\",\"revocation_time\":\"2023-11-03T08:26:40Z\","
+                "\"invalidity_date\":null,\"not_after\":\"2026-01-01T00:00:00Z\","
+                "\"source\":\"revokctl\"}\n");
+    /* unspecified (0) is no reason at all, as in OCSP and the CRL */
+    assert_json(api("GET", "/api/v1/status/testca/00"), 200,
+                "{\"issuer\":\"testca\",\"serial\":\"00\",\"status\":\"revoked\",\"reason\":null,"
+                "\"revocation_time\":\"2023-11-03T08:26:40Z\",\"invalidity_date\":null,"
+                "\"not_after\":\"2026-01-01T00:00:00Z\",\"source\":\"crl\"}\n");
+    cr_assert_eq(count(HTTP_GET, HANDLER_R_META), 4);
+}
+
+Test(handler, status_api_serial_normalised)
+{
+    static const char *const same[] = {"0A", "a", "A", "000a", "0000000000000000000000A"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/api/v1/status/testca/%s", same[i]);
+        struct served *s = api("GET", path);
+        cr_assert_eq(s->out.status, 200, "%s", same[i]);
+        cr_assert(memmem(s->out.body, s->out.body_len, "\"serial\":\"0A\"", 13), "%s", same[i]);
+    }
+    /* 0x80 is stored as INTEGER content 00 80: "80" and "0080" name it */
+    cr_assert_eq(api("GET", "/api/v1/status/testca/0080")->out.status, 200);
+    /* zero in any spelling */
+    cr_assert_eq(api("GET", "/api/v1/status/testca/0")->out.status, 200);
+    cr_assert_eq(api("GET", "/api/v1/status/testca/0000")->out.status, 200);
+    /* a 20-octet serial */
+    struct served *s = api("GET", "/api/v1/status/testca/7F00000000000000000000000000000000000000");
+    cr_assert_eq(s->out.status, 200);
+    cr_assert(memmem(s->out.body, s->out.body_len,
+                     "\"serial\":\"7F00000000000000000000000000000000000000\"", 51));
+}
+
+Test(handler, status_api_errors)
+{
+    static const char nf_issuer[] = "{\"error\":\"not found\",\"detail\":\"no such issuer\"}\n";
+    static const char nf_cert[] = "{\"error\":\"not found\",\"detail\":\"no such certificate\"}\n";
+    assert_json(api("GET", "/api/v1/status/testca/0B"), 404, nf_cert);
+    assert_json(api("GET", "/api/v1/status/testca/FFFF"), 404, nf_cert);
+    assert_json(api("GET", "/api/v1/status/other/0A"), 404, nf_issuer);
+    assert_json(api("GET", "/api/v1/status/testca"), 404, nf_issuer);
+    assert_json(api("GET", "/api/v1/status/"), 404, nf_issuer);
+    assert_json(api("GET", "/api/v1/status/te%73tca/0A"), 404, nf_issuer);
+    assert_json(api("GET", "/api/v1/status/../0A"), 404, nf_issuer);
+    static const char *const bad[] = {
+        "/api/v1/status/testca/",
+        "/api/v1/status/testca/0x0A",
+        "/api/v1/status/testca/-0A",
+        "/api/v1/status/testca/G1",
+        "/api/v1/status/testca/0A/",
+        "/api/v1/status/testca/%30A",
+        /* 33 octets: more than any stored serial */
+        "/api/v1/status/testca/"
+        "010000000000000000000000000000000000000000000000000000000000000000",
+        /* 32 octets with the top bit set need a 33rd for the sign */
+        "/api/v1/status/testca/"
+        "8000000000000000000000000000000000000000000000000000000000000000",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct served *s = api("GET", bad[i]);
+        cr_assert_eq(s->out.status, 400, "%s: %d", bad[i], s->out.status);
+        cr_assert(has_hdr(s, "\r\nContent-Type: application/json\r\n"));
+        cr_assert(memmem(s->out.body, s->out.body_len, "\"error\":\"bad request\"", 21));
+        cr_assert(!s->out.close);
+    }
+    /* a query string is ignored, as on every route */
+    cr_assert_eq(api("GET", "/api/v1/status/testca/0A?x=1")->out.status, 200);
+}
+
+Test(handler, status_api_head_and_switch)
+{
+    struct served *s = api("GET", "/api/v1/status/testca/0A");
+    size_t len = s->out.body_len;
+    s = api("HEAD", "/api/v1/status/testca/0A");
+    cr_assert_eq(s->out.status, 200);
+    cr_assert_eq(s->out.body_len, 0);
+    char cl[64];
+    snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", len);
+    cr_assert(has_hdr(s, cl), "%s", s->hdr);
+    cr_assert(has_hdr(s, "\r\nContent-Type: application/json\r\n"));
+
+    handler_set_status_api(&h, false);
+    s = api("GET", "/api/v1/status/testca/0A");
+    cr_assert_eq(s->out.status, 404);
+    cr_assert(!has_hdr(s, "application/json"), "%s", s->hdr);
+    cr_assert_eq(api("HEAD", "/api/v1/status/testca/0A")->out.status, 404);
+    handler_set_status_api(&h, true);
+    cr_assert_eq(api("GET", "/api/v1/status/testca/0A")->out.status, 200);
 }

@@ -509,3 +509,116 @@ Test(http, long_method_and_blank_lines_are_400)
     cr_assert_eq(parse(buf, &r), -1);
     cr_assert_eq(r.err_status, 431);
 }
+
+/* --- issue 7 item 4: conditional-request fields, dates, entity tags, media types --- */
+
+Test(http, conditional_fields_kept)
+{
+    const char *raw =
+        "GET /x HTTP/1.1\r\nHost: h\r\nIf-None-Match: \"a\", \"b\"\r\n"
+        "if-none-match: W/\"c\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+        "\r\n";
+    struct http_req req;
+    cr_assert_eq(http_req_parse((const uint8_t *)raw, strlen(raw), &req), (int)strlen(raw));
+    cr_assert_eq(req.n_if_none_match, 2);
+    cr_assert_eq(req.if_none_match_len[0], 8);
+    cr_assert(memcmp(req.if_none_match[0], "\"a\", \"b\"", 8) == 0);
+    cr_assert(memcmp(req.if_none_match[1], "W/\"c\"", 5) == 0);
+    cr_assert_eq(req.n_if_modified_since, 1);
+    cr_assert_eq(req.if_modified_since_len, 29);
+    const char *none = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    cr_assert_gt(http_req_parse((const uint8_t *)none, strlen(none), &req), 0);
+    cr_assert_eq(req.n_if_none_match, 0);
+    cr_assert_null(req.if_modified_since);
+    /* more lines than kept: counted, only the first HTTP_INM_MAX kept */
+    char big[1024];
+    size_t o = (size_t)sprintf(big, "GET /x HTTP/1.1\r\nHost: h\r\n");
+    for (int i = 0; i < HTTP_INM_MAX + 2; i++)
+        o += (size_t)sprintf(big + o, "If-None-Match: \"%d\"\r\n", i);
+    o += (size_t)sprintf(big + o, "\r\n");
+    cr_assert_eq(http_req_parse((const uint8_t *)big, o, &req), (int)o);
+    cr_assert_eq(req.n_if_none_match, HTTP_INM_MAX + 2);
+}
+
+static int64_t date_of(const char *s)
+{
+    int64_t t = -12345;
+    int rc = http_date_parse(s, strlen(s), &t);
+    return rc == 0 ? t : -1;
+}
+
+Test(http, http_dates)
+{
+    /* RFC 9110 5.6.7's example in its three forms */
+    cr_assert_eq(date_of("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
+    cr_assert_eq(date_of("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
+    cr_assert_eq(date_of("Sun Nov  6 08:49:37 1994"), 784111777);
+    cr_assert_eq(date_of("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+    cr_assert_eq(date_of("Tue, 29 Feb 2000 00:00:00 GMT"), 951782400);
+    cr_assert_eq(date_of("Fri, 31 Dec 9999 23:59:59 GMT"), 253402300799);
+    cr_assert_eq(date_of("Monday, 01-Jan-01 00:00:00 GMT"), 978307200); /* 2001 */
+    cr_assert_eq(date_of("Sun Nov 16 08:49:37 1994"), 784111777 + 10 * 86400);
+    static const char *const bad[] = {
+        "",
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37 GMT ",
+        "Sun, 6 Nov 1994 08:49:37 GMT",
+        "Sun, 06 nov 1994 08:49:37 GMT",
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 29 Feb 1900 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 19a4 08:49:37 GMT",
+        "Sun,06 Nov 1994 08:49:37 GMT ",
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sundae, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 94",
+        "1994-11-06T08:49:37Z",
+        "784111777",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(date_of(bad[i]), -1, "accepted \"%s\"", bad[i]);
+}
+
+static bool inm(const char *v, const char *tag)
+{
+    return http_etag_list_match(v, strlen(v), tag, strlen(tag));
+}
+
+Test(http, etag_lists)
+{
+    cr_assert(inm("\"abc\"", "abc"));
+    cr_assert(inm("W/\"abc\"", "abc"));
+    cr_assert(inm("  \"x\" , \"abc\"  ", "abc"));
+    cr_assert(inm("\"x\",W/\"abc\"", "abc"));
+    cr_assert(inm(",,\"abc\",", "abc"));
+    cr_assert(inm("*", "abc"));
+    cr_assert(inm(" * ", "abc"));
+    cr_assert(!inm("\"ABC\"", "abc"), "octet for octet");
+    cr_assert(!inm("\"abcd\"", "abc"));
+    cr_assert(!inm("\"ab\"", "abc"));
+    cr_assert(!inm("abc", "abc"), "unquoted");
+    cr_assert(!inm("\"abc", "abc"), "unterminated");
+    cr_assert(!inm("w/\"abc\"", "abc"), "W/ is case-sensitive");
+    cr_assert(!inm("\"x\"y, \"abc\"", "abc"), "malformed member stops the list");
+    cr_assert(!inm("*, \"abc\"", "abc"));
+    cr_assert(!inm("", "abc"));
+    cr_assert(!inm("\"a\"bc\"", "abc"));
+}
+
+Test(http, media_types)
+{
+    static const char t[] = "application/ocsp-request";
+    cr_assert(http_media_type_is("application/ocsp-request", 24, t));
+    cr_assert(http_media_type_is("APPLICATION/OCSP-REQUEST", 24, t));
+    cr_assert(http_media_type_is(" application/ocsp-request ;q=1", 30, t));
+    cr_assert(http_media_type_is("application/ocsp-request;charset=x", 34, t));
+    cr_assert(!http_media_type_is("application/ocsp-requests", 25, t));
+    cr_assert(!http_media_type_is("application/ocsp", 16, t));
+    cr_assert(!http_media_type_is("", 0, t));
+    cr_assert(!http_media_type_is("application/ ocsp-request", 25, t));
+    cr_assert(!http_media_type_is("text/plain", 10, t));
+}
