@@ -56,7 +56,10 @@ while [ $# -gt 0 ]; do
     *) echo "revoke_latency: unknown argument $1" >&2; usage ;;
     esac
 done
-[[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] || { echo "revoke_latency: -n must be >= 1" >&2; exit 2; }
+if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ]; then
+    echo "revoke_latency: -n must be >= 1" >&2
+    exit 2
+fi
 PY=/usr/bin/python3 # Debian's, with python3-cryptography
 export OPENSSL_CONF=/dev/null
 
@@ -73,6 +76,7 @@ RSP=$BUILD/revokd-responder
 
 W=$(mktemp -d "$WORKDIR/revoke-latency.XXXXXX")
 PIDS=()
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
