@@ -1,17 +1,25 @@
 /*
  * revokd-indexer — mirrors each configured issuer's CA database into the store
  * and keeps every certificate's OCSP response pre-signed. With --once it syncs
- * and exits (for scripts and cron); otherwise it checks each index.txt every
- * [indexer] interval and re-syncs what changed, re-signing responses before
- * their nextUpdate. It is the only process that holds the OCSP signing keys.
+ * and exits (for scripts and cron); otherwise it follows each index file with
+ * inotify (watch.h) and re-syncs an issuer milliseconds after its file changes,
+ * and every [indexer] interval it checks all of them anyway: that re-signs
+ * responses before their nextUpdate and catches what inotify cannot see (NFS,
+ * a directory above the watched one replaced). One thread: poll() on a
+ * signalfd and the inotify descriptor, SIGINT/SIGTERM blocked so none is lost
+ * between a check and the wait. It is the only process that holds the OCSP
+ * signing keys.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,18 +28,11 @@
 #include "log.h"
 #include "store.h"
 #include "sync.h"
-
-static volatile sig_atomic_t indexer_stop;
-
-static void indexer_on_signal(int sig)
-{
-    (void)sig;
-    indexer_stop = 1;
-}
+#include "watch.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: revokd-indexer -c FILE [--once] [--force] [--check]\n"
+    fprintf(f, "usage: revokd-indexer -c FILE [--once] [--force] [--check] [--no-inotify]\n"
                "       revokd-indexer -c FILE --unrevoke ISSUER:SERIALHEX\n"
                "  -c, --config FILE  revokd configuration (INI)\n"
                "      --once         sync every issuer once, then exit (1 if any sync failed,\n"
@@ -39,6 +40,9 @@ static void usage(FILE *f)
                "                     lists, or an issuer cannot sign)\n"
                "      --force        re-sign every response, changed or not\n"
                "      --check        validate the configuration and exit\n"
+               "      --no-inotify   follow the index files by polling them every [indexer]\n"
+               "                     interval only (as before inotify; for comparison, or\n"
+               "                     where inotify misbehaves)\n"
                "      --unrevoke ISSUER:SERIALHEX\n"
                "                     correct a mistaken revocation: a revocation is never undone\n"
                "                     by editing index.txt alone; after the CA database lists the\n"
@@ -48,42 +52,177 @@ static void usage(FILE *f)
                "                     See docs/operations.md.\n");
 }
 
+/* Syncs one issuer and logs what it did; returns 1 if it failed or is not clean. */
+static int indexer_sync_one(struct sync_issuer *si, struct store *store,
+                            const struct sync_params *p, int force)
+{
+    int failed = 0;
+    struct sync_stats st = {0};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = sync_issuer_run(si, store, p, (int64_t)time(NULL), force, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc < 0)
+        return 1;
+    if (st.entries || st.malformed) {
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        log_info("[issuer %s] synced %llu entries (%llu changed, %llu responses signed, "
+                 "%llu malformed lines skipped, %llu doubtful, %llu kept revoked, %llu "
+                 "withdrawn) in %.1f ms",
+                 si->conf->name, (unsigned long long)st.entries, (unsigned long long)st.changed,
+                 (unsigned long long)st.signed_, (unsigned long long)st.malformed,
+                 (unsigned long long)st.doubtful, (unsigned long long)st.unrevoke_refused,
+                 (unsigned long long)st.withdrawn, ms);
+    }
+    if (st.malformed || st.doubtful) {
+        log_err("[issuer %s] sync incomplete: %llu line(s) could not be applied; crlgen "
+                "keeps the previous CRL until a complete sync",
+                si->conf->name, (unsigned long long)(st.malformed + st.doubtful));
+        failed = 1;
+    }
+    if (st.unrevoke_refused || st.signer_problem)
+        failed = 1;
+    return failed;
+}
+
 static int indexer_sync_all(struct sync_issuer *iss, size_t n, struct store *store,
                             const struct sync_params *p, int force)
 {
     int failed = 0;
-    int64_t now = (int64_t)time(NULL);
-    for (size_t i = 0; i < n; i++) {
-        struct sync_stats st = {0};
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int rc = sync_issuer_run(&iss[i], store, p, now, force, &st);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        if (rc < 0) {
-            failed = 1;
-            continue;
-        }
-        if (st.entries || st.malformed) {
-            double ms =
-                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-            log_info("[issuer %s] synced %llu entries (%llu changed, %llu responses signed, "
-                     "%llu malformed lines skipped, %llu doubtful, %llu kept revoked, %llu "
-                     "withdrawn) in %.1f ms",
-                     iss[i].conf->name, (unsigned long long)st.entries,
-                     (unsigned long long)st.changed, (unsigned long long)st.signed_,
-                     (unsigned long long)st.malformed, (unsigned long long)st.doubtful,
-                     (unsigned long long)st.unrevoke_refused, (unsigned long long)st.withdrawn, ms);
-        }
-        if (st.malformed || st.doubtful) {
-            log_err("[issuer %s] sync incomplete: %llu line(s) could not be applied; crlgen "
-                    "keeps the previous CRL until a complete sync",
-                    iss[i].conf->name, (unsigned long long)(st.malformed + st.doubtful));
-            failed = 1;
-        }
-        if (st.unrevoke_refused || st.signer_problem)
-            failed = 1;
-    }
+    for (size_t i = 0; i < n; i++)
+        failed |= indexer_sync_one(&iss[i], store, p, force);
     return failed;
+}
+
+static int64_t indexer_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct indexer_follow {
+    struct sync_issuer *iss;
+    struct store *store;
+    const struct sync_params *p;
+    struct watch *w;
+};
+
+static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err)
+{
+    struct indexer_follow *f = ctx;
+    struct sync_issuer *si = &f->iss[idx];
+    switch (ev) {
+    case WATCH_LOST:
+        if (err)
+            log_warn("[issuer %s] cannot watch directory %s: %s; checking %s every %d ms "
+                     "until it can",
+                     si->conf->name, watch_dir(f->w, idx), strerror(err), si->conf->index,
+                     WATCH_RETRY_MS);
+        else
+            log_warn("[issuer %s] directory %s was moved or deleted; checking %s every %d ms "
+                     "until a directory is there again",
+                     si->conf->name, watch_dir(f->w, idx), si->conf->index, WATCH_RETRY_MS);
+        return;
+    case WATCH_RESTORED:
+        log_info("[issuer %s] watching directory %s again", si->conf->name, watch_dir(f->w, idx));
+        break;
+    case WATCH_CHANGED:
+    case WATCH_POLL:
+        break;
+    }
+    indexer_sync_one(si, f->store, f->p, 0);
+}
+
+/*
+ * Follow mode: sync everything, then sync an issuer when watch reports its file
+ * changed, and everything every interval. Returns the exit code.
+ */
+static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store,
+                          const struct sync_params *p, uint32_t interval, int use_inotify,
+                          int force)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    /* Blocked from here on: a signal during a sync waits in the signalfd. */
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+        log_err("cannot block SIGINT/SIGTERM: %s", strerror(errno));
+        return 1;
+    }
+    int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sfd < 0) {
+        log_err("signalfd: %s", strerror(errno));
+        return 1;
+    }
+
+    struct indexer_follow f = {.iss = iss, .store = store, .p = p};
+    int64_t period_ms = (int64_t)interval * 1000;
+    if (use_inotify && n > 0) {
+        /* Watch before the first sync, so a change during it is not missed. */
+        const char **paths = calloc(n, sizeof(*paths));
+        int rc = paths ? 0 : -ENOMEM;
+        for (size_t i = 0; paths && i < n; i++)
+            paths[i] = iss[i].conf->index;
+        if (rc == 0)
+            rc = watch_open(&f.w, paths, n);
+        free(paths);
+        if (rc < 0) {
+            /* Never worse than before inotify: poll at the old default at least. */
+            if (period_ms > WATCH_RETRY_MS)
+                period_ms = WATCH_RETRY_MS;
+            log_err("inotify unavailable (%s): polling the index files every %lld ms instead",
+                    strerror(-rc), (long long)period_ms);
+        }
+    }
+    if (f.w)
+        log_info("following %zu issuer(s) with inotify, checking all every %u s", n, interval);
+    else
+        log_info("following %zu issuer(s), checking every %lld ms", n, (long long)period_ms);
+    indexer_sync_all(iss, n, store, p, force);
+
+    int64_t next_check = indexer_mono_ms() + period_ms;
+    for (;;) {
+        int64_t now = indexer_mono_ms();
+        if (now >= next_check) {
+            indexer_sync_all(iss, n, store, p, 0);
+            now = indexer_mono_ms();
+            next_check = now + period_ms;
+        }
+        int64_t tmo = next_check - now;
+        if (f.w) {
+            int64_t wt = watch_timeout(f.w, now);
+            if (wt >= 0 && wt < tmo)
+                tmo = wt;
+        }
+        struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+                               {.fd = f.w ? watch_fd(f.w) : -1, .events = POLLIN}};
+        int r = poll(pf, 2, tmo > INT_MAX ? INT_MAX : (int)tmo);
+        if (r < 0 && errno != EINTR) {
+            log_err("poll: %s", strerror(errno));
+            break;
+        }
+        struct signalfd_siginfo si;
+        if (r > 0 && (pf[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+            log_info("signal %u: stopping", si.ssi_signo);
+            break;
+        }
+        int wrc = f.w ? watch_run(f.w, indexer_mono_ms(), indexer_on_watch, &f) : 0;
+        if (wrc < 0) {
+            log_err("reading inotify events failed: %s; polling the index files every %d ms "
+                    "instead",
+                    strerror(-wrc), WATCH_RETRY_MS);
+            watch_close(f.w);
+            f.w = NULL;
+            if (period_ms > WATCH_RETRY_MS)
+                period_ms = WATCH_RETRY_MS;
+            next_check = indexer_mono_ms();
+        }
+    }
+    watch_close(f.w);
+    close(sfd);
+    return 0;
 }
 
 /* "NAME:SERIALHEX" -> the issuer's config index and the serial's DER content. */
@@ -176,16 +315,13 @@ static int indexer_unrevoke(const struct config *cfg, struct store *store,
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"once", no_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},
-        {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {"unrevoke", required_argument, NULL, 'u'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},        {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {"unrevoke", required_argument, NULL, 'u'},
+        {"no-inotify", no_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *unrevoke = NULL;
-    int once = 0, force = 0, check = 0, opt;
+    int once = 0, force = 0, check = 0, no_inotify = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -202,6 +338,9 @@ int main(int argc, char **argv)
             break;
         case 'u':
             unrevoke = optarg;
+            break;
+        case 'n':
+            no_inotify = 1;
             break;
         case 'h':
             usage(stdout);
@@ -264,20 +403,8 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    struct sigaction sa = {.sa_handler = indexer_on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    log_info("following %zu issuer(s), checking every %u s", n_ok, cfg.indexer.interval);
-    indexer_sync_all(iss, n_ok, store, &p, force);
-    while (!indexer_stop) {
-        struct timespec ts = {.tv_sec = cfg.indexer.interval, .tv_nsec = 0};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !indexer_stop)
-            ;
-        if (!indexer_stop)
-            indexer_sync_all(iss, n_ok, store, &p, 0);
-    }
-    log_info("stopping");
-    ret = 0;
+    ret = indexer_follow(iss, n_ok, store, &p, cfg.indexer.interval, !no_inotify, force);
+    log_info("stopped");
 out:
     for (size_t i = 0; i < n_ok; i++)
         sync_issuer_free(&iss[i]);

@@ -536,6 +536,9 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
     if (stat(path, &sb) < 0) {
         rc = -errno;
         log_err("[issuer %s] index %s: %s", name, path, strerror(errno));
+        /* Read the file again when it is back, even unchanged (a directory moved away
+         * and back): only a read can clear the failure just recorded. */
+        si->size = -1;
         sync_record_failure(si, store, now, rc);
         return rc;
     }
@@ -558,6 +561,7 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
 
     if ((rc = sync_read_file(path, &buf, &len, &sb)) < 0) {
         log_err("[issuer %s] index %s: %s", name, path, strerror(-rc));
+        si->size = -1;
         sync_record_failure(si, store, now, rc);
         return rc;
     }
