@@ -183,9 +183,9 @@ static const struct config_key config_keys[] = {
      .min = 1,
      .max = 7 * CONFIG_DAY,
      .off = CONFIG_AT(indexer.interval, uint32_t),
-     .doc = "How often each index file is checked for changes when not run with --once; a "
-            "check is one stat(), and a changed file re-signs only what changed, so this bounds "
-            "how long a revocation takes to reach the responder."},
+     .doc = "How often each index file is checked when not run with --once, besides inotify "
+            "(which picks a change up within milliseconds): the safety net for changes inotify "
+            "cannot see, and the clock of response refreshes."},
     {.sect = CONFIG_S_INDEXER,
      .name = "signer_warn",
      .type = CONFIG_DURATION,
