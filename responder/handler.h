@@ -54,6 +54,7 @@ struct handler {
     int64_t now;          /* Unix seconds (floor of now_ns), for Date and max-age */
     int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
     uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+    const char *backend_name; /* set by main after handler_init: revokd_backend_info */
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
