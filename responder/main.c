@@ -253,8 +253,9 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &sa, NULL); /* belt and braces: sends use MSG_NOSIGNAL */
 
+    /* max_conns bounds the process: each worker gets its share of the slots. */
     struct server_params sp = {.listen = cfg.responder.listen,
-                               .max_conns = cfg.responder.max_conns,
+                               .max_conns = (cfg.responder.max_conns + n - 1) / n,
                                .idle_timeout_ms = cfg.responder.idle_timeout_ms,
                                .send_timeout_ms = cfg.responder.send_timeout_ms,
                                .send_buffer = (uint32_t)cfg.responder.send_buffer,

@@ -34,8 +34,8 @@
 #define SERVER_BACKLOG 4096
 
 struct server_params {
-    const char *listen;       /* "host:port" or "[v6]:port" */
-    uint32_t max_conns;       /* connection slots per worker, all preallocated */
+    const char *listen; /* "host:port" or "[v6]:port" */
+    uint32_t max_conns; /* connection slots of this worker ([responder] max_conns / workers) */
     uint32_t idle_timeout_ms; /* close a connection with no progress for this long */
     uint32_t send_timeout_ms; /* close one whose queued output is not all sent in this long */
     uint32_t send_buffer;     /* SO_SNDBUF of each accepted socket, bytes (0: kernel default) */

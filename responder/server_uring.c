@@ -423,7 +423,7 @@ static void uring_on_accept(struct uring_srv *s, struct io_uring_cqe *cqe)
     }
     struct conn *c = conn_open(&s->pool, fd);
     if (!c) {
-        /* All slots busy: stop accepting until one frees (re-armed after the batch). */
+        /* Accepted before the cancel below took effect: nowhere to put it. */
         log_msg(conn_warn_level(&s->pool), "all %u connection slots busy: refusing one",
                 s->pool.max_conns);
         close(fd);
@@ -434,6 +434,12 @@ static void uring_on_accept(struct uring_srv *s, struct io_uring_cqe *cqe)
         return;
     }
     uring_arm_recv(s, c);
+    if (!s->pool.free_list && s->accept_armed && !s->accept_cancel) {
+        /* The last slot: stop accepting, so further clients wait in the kernel's
+         * queue (as with libev) instead of being accepted and closed. */
+        uring_cancel(s, uring_ud(OP_ACCEPT, 0, 0));
+        s->accept_cancel = true;
+    }
 }
 
 /* Stop: stop accepting, close idle connections, let the others finish. */
