@@ -46,15 +46,16 @@ enum handler_result {
 #define HANDLER_METHODS 4
 
 struct handler {
-    struct store *store;      /* NULL: no store; /healthz answers 503, OCSP tryLater */
-    struct store_txn txn;     /* the one read txn, reset between batches */
-    bool txn_open;            /* begun (handler_init) */
-    bool txn_live;            /* renewed in this batch */
-    bool txn_failed;          /* renew failed in this batch: do not retry until the next */
-    int64_t now;              /* Unix seconds (floor of now_ns), for Date and max-age */
-    int64_t now_ns;           /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
-    uint32_t max_age;         /* Cache-Control max-age cap for GET, seconds */
-    const char *backend_name; /* set by main after handler_init: revokd_backend_info */
+    struct store *store;  /* NULL: no store; /healthz answers 503, OCSP tryLater */
+    struct store_txn txn; /* the one read txn, reset between batches */
+    bool txn_open;        /* begun (handler_init) */
+    bool txn_live;        /* renewed in this batch */
+    bool txn_failed;      /* renew failed in this batch: do not retry until the next */
+    int64_t now;          /* Unix seconds (floor of now_ns), for Date and max-age */
+    int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
+    uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+    /* The network backend that runs, for revokd_backend_info; set by main. */
+    const char *backend_name;
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
