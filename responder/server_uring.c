@@ -223,7 +223,10 @@ static void uring_arm_send(struct uring_srv *s, struct conn *c)
     struct uring_slot *u = &s->slots[c->slot];
     u->mh = (struct msghdr){.msg_iov = u->iov, .msg_iovlen = conn_out_iov(c, u->iov)};
     struct io_uring_sqe *sqe = uring_sqe(s);
-    io_uring_prep_sendmsg(sqe, c->fd, &u->mh, MSG_NOSIGNAL);
+    if (u->mh.msg_iovlen == 1) /* the usual case: a plain send skips copying the msghdr */
+        io_uring_prep_send(sqe, c->fd, u->iov[0].iov_base, u->iov[0].iov_len, MSG_NOSIGNAL);
+    else
+        io_uring_prep_sendmsg(sqe, c->fd, &u->mh, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, uring_ud(OP_SEND, u->gen, c->slot));
     u->send_armed = true;
 }
