@@ -10,6 +10,8 @@
  * configuration.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +30,8 @@
 #include "server.h"
 #include "store.h"
 
+/* How long start-up waits for every worker to listen before dropping privileges. */
+#define MAIN_READY_WAIT_MS 10000
 /* More threads than this is a configuration mistake, not a bigger machine. */
 #define MAIN_WORKERS_MAX 256
 /* How long a reload waits for every worker to let go of the old store. */
@@ -113,6 +117,35 @@ static void main_wake(struct main_thread *th, uint32_t n)
         if (th[i].w.wake_fd >= 0 && write(th[i].w.wake_fd, &one, sizeof(one)) < 0)
             log_debug("worker %u: wake: %s", i, strerror(errno));
     }
+}
+
+/*
+ * [responder] user: once every worker listens (the port may be privileged),
+ * switch the whole process (glibc applies set*id to every thread) to that user
+ * and its group, with no supplementary groups. Returns 0 or -1 (logged).
+ */
+static int main_drop(const char *path, const char *user)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        log_err("%s: [responder] user = %s: no such user%s%s", path, user, errno ? ": " : "",
+                errno ? strerror(errno) : "");
+        return -1;
+    }
+    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+        return 0; /* already that user */
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        log_err("%s: [responder] user = %s: cannot switch to it: %s", path, user, strerror(errno));
+        return -1;
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) { /* must be irreversible */
+        log_err("%s: [responder] user = %s: could regain root; refusing to run", path, user);
+        return -1;
+    }
+    log_info("running as user %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
+             (unsigned)pw->pw_gid);
+    return 0;
 }
 
 /* Same LMDB files as before? Then there is nothing to reopen (and opening one
@@ -307,6 +340,24 @@ int main(int argc, char **argv)
     bool stopping = atomic_load(&ctl.stop);
     if (stopping)
         status = 1;
+    if (!stopping && cfg.responder.user) {
+        uint32_t ready = 0;
+        for (int ms = 0; ms < MAIN_READY_WAIT_MS; ms++) {
+            ready = 0;
+            for (uint32_t i = 0; i < started; i++)
+                ready += atomic_load(&th[i].w.ready);
+            if (ready == started || atomic_load(&main_running) < started)
+                break;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        /* A worker that did not get to listen has failed (logged) and is caught below. */
+        if (ready == started && main_drop(path, cfg.responder.user) < 0) {
+            status = 1;
+            stopping = true;
+            atomic_store(&ctl.stop, true);
+            main_wake(th, started);
+        }
+    }
     while (atomic_load(&main_running) > 0) {
         int sig = sigtimedwait(&sigs, NULL, &(struct timespec){0, 200000000});
         if (sig == SIGTERM || sig == SIGINT) {

@@ -59,6 +59,7 @@ struct server_worker {
     uint32_t id;
     int wake_fd;       /* eventfd main() writes to after changing ctl */
     unsigned seen_gen; /* reload_gen last acted on */
+    atomic_bool ready; /* listening: main may drop privileges */
     int rc;            /* run()'s result */
 };
 

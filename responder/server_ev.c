@@ -361,6 +361,7 @@ static int server_ev_run(struct server_worker *wk)
         log_info("listening on %s (backend libev, %u worker(s), %u connection slots each, idle "
                  "timeout %u ms)",
                  wk->p->listen, wk->n_peers, s->pool.max_conns, wk->p->idle_timeout_ms);
+    atomic_store(&wk->ready, true);
     if (atomic_load(&wk->ctl->stop))
         server_stop(s);
     ev_run(s->loop, 0);

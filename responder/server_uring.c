@@ -568,6 +568,7 @@ static int uring_run(struct server_worker *wk)
     s->last_sweep = s->pool.mono;
     uring_arm_accept(s);
     uring_arm_wake(s);
+    atomic_store(&wk->ready, true);
     if (wk->id == 0)
         log_info("listening on %s (backend io_uring, %s, %u worker(s), %u connection slots "
                  "each, idle timeout %u ms)",

@@ -10,6 +10,7 @@
 #   allows it (the log says which; /metrics must agree).
 # - SIGTERM with requests in flight: every one is answered, then exit 0, within
 #   the idle timeout; the port is closed at once.
+# - [responder] user: the process switches to it once listening, and still answers.
 # - SIGHUP after the store was rebuilt (moved aside, indexer --once): a connection
 #   kept open across it gets its next answer from the new store.
 set -u
@@ -92,6 +93,32 @@ else
     fail "auto starts" "$(cat "$T/auto.log")"
 fi
 stop_bg auto
+
+# --- [responder] user: drop privileges after binding ----------------------------
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    DROP=nobody
+else
+    DROP=$(id -un) # not root: switching to oneself is all that can be checked
+fi
+sed "s/^\[responder\]\$/[responder]\nuser = $DROP/" "$CONF" >"$A/user.conf"
+start_bg user "$RSP" -c "$A/user.conf"
+if wait_port "$PORT" 15; then
+    uid=$(awk '/^Uid:/ {print $2 "," $3 "," $4 "," $5}' "/proc/$(pid_of user)/status")
+    want=$(id -u "$DROP")
+    [ "$uid" = "$want,$want,$want,$want" ] && pass "[responder] user = $DROP: every uid is $want" ||
+        fail "[responder] user = $DROP: uids $uid, want $want" "$(cat "$T/user.log")"
+    out=$("${CHECK[@]}" ocsp --issuer "$A/ca.pem" --cert "$A/good.pem" --url "$URL" --expect good 2>&1)
+    expect "as $DROP it still answers OCSP: good" "$out" '+^OK'
+else
+    fail "[responder] user = $DROP starts" "$(cat "$T/user.log")"
+fi
+stop_bg user
+[ "$STOP_RC" = 0 ] && pass "as $DROP: exit 0 on SIGTERM" || fail "as $DROP: exit $STOP_RC"
+sed "s/^\[responder\]\$/[responder]\nuser = no-such-user-revokd/" "$CONF" >"$A/nouser.conf"
+run_logged nouser 15 "$RSP" -c "$A/nouser.conf"
+rc=$?
+[ "$rc" = 1 ] && pass "a user that does not exist: exit 1" || fail "unknown user: exit $rc (want 1)" "$(cat "$T/nouser.log")"
+expect "the error names the key" "$(cat "$T/nouser.log")" '+\[responder\] user = no-such-user-revokd: no such user'
 
 # --- SIGTERM with requests in flight -------------------------------------------
 start_bg responder "$RSP" -c "$CONF"
