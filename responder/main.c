@@ -360,7 +360,11 @@ int main(int argc, char **argv)
     }
     while (atomic_load(&main_running) > 0) {
         int sig = sigtimedwait(&sigs, NULL, &(struct timespec){0, 200000000});
-        if (sig == SIGTERM || sig == SIGINT) {
+        if ((sig == SIGTERM || sig == SIGINT) && stopping) {
+            log_info("signal %d again: stopping now", sig);
+            atomic_store(&ctl.force, true);
+            main_wake(th, started);
+        } else if (sig == SIGTERM || sig == SIGINT) {
             log_info("signal %d: stopping", sig);
             stopping = true;
             atomic_store(&ctl.stop, true);

@@ -45,6 +45,7 @@ struct server_params {
 /* What main() tells the workers; written by main, read by workers (relaxed + eventfd). */
 struct server_ctl {
     atomic_bool stop;                   /* stop accepting, drain, return */
+    atomic_bool force;                  /* a second stop signal: return now */
     atomic_uint reload_gen;             /* bumped per reload; a worker acts when it differs */
     struct store *_Atomic reload_store; /* the store to switch to */
     atomic_uint reload_acks;            /* workers done switching for reload_gen */

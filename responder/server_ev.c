@@ -285,6 +285,11 @@ static void server_wake_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     server_worker_woken(s->w);
+    if (atomic_load_explicit(&s->w->ctl->force, memory_order_relaxed)) {
+        log_warn("shutdown: closing %u connections now", s->pool.n_open);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
     if (!s->pool.stopping && atomic_load_explicit(&s->w->ctl->stop, memory_order_relaxed))
         server_stop(s);
 }

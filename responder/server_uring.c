@@ -580,6 +580,10 @@ static int uring_run(struct server_worker *wk)
         if (s->pool.stopping) {
             if (s->pool.n_open == 0)
                 break;
+            if (atomic_load_explicit(&wk->ctl->force, memory_order_relaxed)) {
+                log_warn("shutdown: closing %u connections now", s->pool.n_open);
+                break;
+            }
             if (s->pool.mono >= s->drain_until) {
                 log_warn("shutdown: closing %u connections still busy", s->pool.n_open);
                 break;

@@ -155,6 +155,29 @@ stop_bg responder
 [ "$STOP_RC" = 0 ] && pass "exit status 0 after draining" || fail "exit status $STOP_RC after SIGTERM" "$(tail "$T/responder.log")"
 expect "the log: stopping, stopped" "$(cat "$T/responder.log")" '+signal 15: stopping' '+info: stopped'
 
+# --- a second SIGTERM does not wait for the request still in flight -------------
+start_bg responder3 "$RSP" -c "$CONF"
+wait_port "$PORT" 15 || { fail "responder listens" "$(cat "$T/responder3.log")"; finish; }
+RPID=$(pid_of responder3)
+start_bg stuck "${SLOW[@]}" inflight --port "$PORT" --req "$T/good.req" --n 1 \
+    --ready "$T/ready3" --go "$T/go3"
+for ((i = 0; i < 100; i++)); do [ -e "$T/ready3" ] && break; sleep 0.1; done
+sleep 0.3
+kill -TERM "$RPID"
+sleep 0.5
+if kill -0 "$RPID" 2>/dev/null; then
+    pass "one SIGTERM waits for the request in flight"
+    kill -TERM "$RPID"
+    for ((i = 0; i < 20; i++)); do kill -0 "$RPID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$RPID" 2>/dev/null; then fail "a second SIGTERM stops it within 2 s"; else pass "a second SIGTERM stops it within 2 s"; fi
+else
+    fail "one SIGTERM waits for the request in flight" "$(cat "$T/responder3.log")"
+fi
+stop_bg responder3
+expect "the log: again, stopping now" "$(cat "$T/responder3.log")" '+signal 15 again: stopping now'
+touch "$T/go3"
+stop_bg stuck
+
 # --- SIGHUP after a store rebuild ----------------------------------------------
 start_bg responder2 "$RSP" -c "$CONF"
 wait_port "$PORT" 15 || { fail "responder listens" "$(cat "$T/responder2.log")"; finish; }
