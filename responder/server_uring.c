@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -172,6 +173,14 @@ static int uring_probe(char *why, size_t why_len)
     io_uring_unregister_buf_ring(&ring, URING_BGID);
     munmap(br, len);
     io_uring_queue_exit(&ring);
+    /* Multishot recv (6.0) has no feature bit to probe: a 5.19 kernel has buffer
+     * rings and multishot accept but would fail every recv. */
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 && major < 6) {
+        snprintf(why, why_len, "kernel %s lacks multishot recv (6.0)", u.release);
+        return -ENOSYS;
+    }
     return 0;
 }
 
