@@ -47,8 +47,9 @@
 #define URING_BUFS     1024
 #define URING_BUF_SIZE 4096
 #define URING_BGID     1
-/* Received buffers a connection may hold while its read buffer is full. */
-#define URING_HELD 64
+/* Received buffers a connection may hold while its read buffer is full: what
+ * one multishot burst can deliver before its cancellation lands. */
+#define URING_HELD 256
 /* Pause after accept fails for lack of descriptors or memory, ns. */
 #define URING_ACCEPT_RETRY (CONN_NS / 10)
 /* Test hook: set in the environment, io_uring counts as unavailable (EPERM),
@@ -66,6 +67,7 @@ struct uring_slot {
     uint32_t gen;
     bool recv_armed;  /* a multishot recv is in flight (until a CQE lacks F_MORE) */
     bool recv_cancel; /* and its cancellation is on the way */
+    bool paused;      /* fell behind: one buffer per recv until it has caught up */
     bool send_armed;  /* a sendmsg is in flight */
     bool dirty;       /* on the batch's list of connections to drive */
     uint16_t n_held, held_head;
@@ -215,11 +217,15 @@ static void uring_cancel(struct uring_srv *s, uint64_t ud)
     io_uring_sqe_set_data64(sqe, uring_ud(OP_CANCEL, 0, 0));
 }
 
+/* Multishot normally; a single recv (one buffer) while the connection catches up. */
 static void uring_arm_recv(struct uring_srv *s, struct conn *c)
 {
     struct uring_slot *u = &s->slots[c->slot];
     struct io_uring_sqe *sqe = uring_sqe(s);
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    if (u->paused)
+        io_uring_prep_recv(sqe, c->fd, NULL, URING_BUF_SIZE, 0);
+    else
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = URING_BGID;
     io_uring_sqe_set_data64(sqe, uring_ud(OP_RECV, u->gen, c->slot));
@@ -271,7 +277,7 @@ static void uring_close(struct uring_srv *s, struct conn *c)
     close(c->fd);
     uring_drop_held(s, u);
     u->gen++;
-    u->recv_armed = u->recv_cancel = u->send_armed = false;
+    u->recv_armed = u->recv_cancel = u->send_armed = u->paused = false;
     /* u->dirty stays: the list walk skips slots whose connection is gone */
     conn_release(&s->pool, c);
 }
@@ -305,6 +311,33 @@ static void uring_feed_held(struct uring_srv *s, struct conn *c)
     }
 }
 
+/*
+ * The connection cannot keep up with what its client sends (its output backs
+ * up): cancel the multishot recv, so bytes wait in the socket and TCP pushes
+ * back, as libev does by not reading.
+ */
+static void uring_pause(struct uring_srv *s, struct conn *c)
+{
+    struct uring_slot *u = &s->slots[c->slot];
+    u->paused = true;
+    if (u->recv_armed && !u->recv_cancel) {
+        uring_cancel(s, uring_ud(OP_RECV, u->gen, c->slot));
+        u->recv_cancel = true; /* its last completion lacks F_MORE */
+    }
+}
+
+/* Reads on once held bytes are in: multishot when caught up, else one buffer that fits. */
+static void uring_rearm_recv(struct uring_srv *s, struct conn *c)
+{
+    struct uring_slot *u = &s->slots[c->slot];
+    if (u->recv_armed || u->n_held || c->eof)
+        return;
+    if (c->rlen == 0 && !conn_out_pending(c))
+        u->paused = false;
+    if (!u->paused || CONN_RBUF - c->rlen >= URING_BUF_SIZE)
+        uring_arm_recv(s, c);
+}
+
 /* Answers what can be answered and queues one send; the libev drive, asynchronously. */
 static void uring_drive(struct uring_srv *s, struct conn *c)
 {
@@ -325,9 +358,12 @@ static void uring_drive(struct uring_srv *s, struct conn *c)
         if (c->rlen == before || c->close_after)
             break;
     }
+    if (c->deferred)
+        uring_pause(s, c); /* output backs up: stop the multishot flow early */
     if (conn_out_pending(c)) {
         if (!u->send_armed)
             uring_arm_send(s, c);
+        uring_rearm_recv(s, c);
         return; /* the rest after the send completes */
     }
     if (c->close_after || (c->eof && !u->n_held)) {
@@ -346,8 +382,7 @@ static void uring_drive(struct uring_srv *s, struct conn *c)
         uring_conn_fail(s, c, -ENOBUFS); /* cannot happen: a full buffer holds a request */
         return;
     }
-    if (!u->recv_armed && !u->n_held && !c->eof)
-        uring_arm_recv(s, c);
+    uring_rearm_recv(s, c);
 }
 
 static void uring_on_recv(struct uring_srv *s, struct conn *c, struct io_uring_cqe *cqe)
@@ -392,10 +427,7 @@ static void uring_on_recv(struct uring_srv *s, struct conn *c, struct io_uring_c
         /* The read buffer is full: keep the bytes, stop reading until it drains. */
         u->held[(u->held_head + u->n_held) % URING_HELD] = (struct uring_held){bid, 0, (uint16_t)n};
         u->n_held++;
-        if (u->recv_armed && !u->recv_cancel) {
-            uring_cancel(s, uring_ud(OP_RECV, u->gen, c->slot));
-            u->recv_cancel = true; /* its last completion lacks F_MORE */
-        }
+        uring_pause(s, c);
     } else {
         uring_buf_recycle(s, bid);
         uring_conn_fail(s, c, -ENOBUFS);

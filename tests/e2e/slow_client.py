@@ -7,6 +7,11 @@ revokd's signal tests (SIGTERM drains, SIGHUP keeps connections).
       last byte, creates FILE ready, waits (at most 20 s) for FILE go, sends the
       last bytes and reads every answer. Prints "OK: N/N answered 200" and exits 0
       only if every connection got a complete 200 application/ocsp-response.
+  slow_client.py pipeline --port P --n N [--read-delay S]
+      one connection: N GET requests, /healthz and /metrics alternating, written in
+      one go by a second thread while this one reads (after S seconds); exits 0 if the N answers came
+      complete and in order (far more than a connection's read buffer, so the
+      server must pause reading and resume without losing or reordering bytes).
   slow_client.py keepalive --port P --req R.der --ready FILE --go FILE --save1 A --save2 B
       one connection: a request, creates ready, waits for go, a second request on
       the same connection. Exits 0 if both were answered 200 on that connection.
@@ -16,6 +21,7 @@ import argparse
 import os
 import socket
 import sys
+import threading
 import time
 
 
@@ -26,9 +32,12 @@ def head(port, n):
     ).encode()
 
 
+_left = {}  # socket -> bytes read past the last response (pipelining)
+
+
 def read_response(s):
     """Reads one response; returns (status, headers dict, body) or raises."""
-    buf = b""
+    buf = _left.pop(s, b"")
     while b"\r\n\r\n" not in buf:
         chunk = s.recv(65536)
         if not chunk:
@@ -47,6 +56,7 @@ def read_response(s):
         if not chunk:
             raise EOFError(f"connection closed after {len(rest)} of {n} body bytes")
         rest += chunk
+    _left[s] = rest[n:]
     return status, hdrs, rest[:n]
 
 
@@ -117,19 +127,47 @@ def keepalive(a):
     return 0
 
 
+def pipeline(a):
+    reqs = [
+        f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{a.port}\r\n\r\n".encode(),
+        f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{a.port}\r\n\r\n".encode(),
+    ]
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=20)
+    t = threading.Thread(target=lambda: s.sendall(b"".join(reqs[i % 2] for i in range(a.n))))
+    t.start()
+    time.sleep(a.read_delay)  # let the server's output back up: it must stop reading
+    wrong = 0
+    try:
+        for i in range(a.n):
+            st, h, body = read_response(s)
+            kind = 0 if body.startswith(b"ok") else 1 if b"revokd_" in body else 9
+            wrong += st != 200 or kind != i % 2
+    except Exception as e:  # noqa: BLE001
+        print(f"FAIL: after {i} answers: {e!r}")
+        return 1
+    finally:
+        t.join()
+    if wrong:
+        print(f"FAIL: {wrong} of {a.n} answers wrong or out of order")
+        return 1
+    print(f"OK: {a.n} pipelined answers in order")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["inflight", "keepalive"])
+    p.add_argument("mode", choices=["inflight", "keepalive", "pipeline"])
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--req", required=True)
+    p.add_argument("--req")
     p.add_argument("--n", type=int, default=1)
-    p.add_argument("--ready", required=True)
-    p.add_argument("--go", required=True)
+    p.add_argument("--read-delay", type=float, default=0.0)
+    p.add_argument("--ready")
+    p.add_argument("--go")
     p.add_argument("--save")
     p.add_argument("--save1")
     p.add_argument("--save2")
     a = p.parse_args()
-    return inflight(a) if a.mode == "inflight" else keepalive(a)
+    return {"inflight": inflight, "keepalive": keepalive, "pipeline": pipeline}[a.mode](a)
 
 
 if __name__ == "__main__":

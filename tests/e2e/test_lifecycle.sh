@@ -8,6 +8,8 @@
 #   to libev, says so in the log and in /metrics; backend = io_uring then refuses
 #   to start, naming the key. Without the hook, auto runs io_uring if this kernel
 #   allows it (the log says which; /metrics must agree).
+# - 30000 pipelined requests on one connection, read only after 1 s (so the
+#   responder must stop reading and resume), come back complete and in order.
 # - SIGTERM with requests in flight: every one is answered, then exit 0, within
 #   the idle timeout; the port is closed at once.
 # - [responder] user: the process switches to it once listening, and still answers.
@@ -119,6 +121,13 @@ run_logged nouser 15 "$RSP" -c "$A/nouser.conf"
 rc=$?
 [ "$rc" = 1 ] && pass "a user that does not exist: exit 1" || fail "unknown user: exit $rc (want 1)" "$(cat "$T/nouser.log")"
 expect "the error names the key" "$(cat "$T/nouser.log")" '+\[responder\] user = no-such-user-revokd: no such user'
+
+# --- deep pipelining: far more than a read buffer, answered in order ------------
+start_bg responder0 "$RSP" -c "$CONF"
+wait_port "$PORT" 15 || { fail "responder listens" "$(cat "$T/responder0.log")"; finish; }
+out=$(timeout 60 "${SLOW[@]}" pipeline --port "$PORT" --n 30000 --read-delay 1 2>&1)
+expect "30000 pipelined requests (1.3 MB) on one connection, read after 1 s: all answered, in order" "$out" '+^OK: 30000'
+stop_bg responder0
 
 # --- SIGTERM with requests in flight -------------------------------------------
 start_bg responder "$RSP" -c "$CONF"
