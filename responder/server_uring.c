@@ -326,7 +326,11 @@ static void uring_pause(struct uring_srv *s, struct conn *c)
     }
 }
 
-/* Reads on once held bytes are in: multishot when caught up, else one buffer that fits. */
+/*
+ * Reads on once held bytes are in: multishot when caught up; else one buffer,
+ * when it fits or when nothing else can make progress (a request still
+ * incomplete in an almost full read buffer: the excess is held and fed in).
+ */
 static void uring_rearm_recv(struct uring_srv *s, struct conn *c)
 {
     struct uring_slot *u = &s->slots[c->slot];
@@ -334,7 +338,7 @@ static void uring_rearm_recv(struct uring_srv *s, struct conn *c)
         return;
     if (c->rlen == 0 && !conn_out_pending(c))
         u->paused = false;
-    if (!u->paused || CONN_RBUF - c->rlen >= URING_BUF_SIZE)
+    if (!u->paused || CONN_RBUF - c->rlen >= URING_BUF_SIZE || !conn_out_pending(c))
         uring_arm_recv(s, c);
 }
 
