@@ -755,6 +755,12 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     handler_w_str(&w, "\nrevokd_response_bytes_total{kind=\"crl\"} ");
     handler_w_u64(&w, h->crl_bytes);
     handler_w_str(&w, "\n");
+    if (h->backend_name) { /* the network backend that runs (set by main, server.h) */
+        handler_w_metric(&w, "revokd_backend_info", "gauge", "The network backend that runs.");
+        handler_w_str(&w, "revokd_backend_info{backend=\"");
+        handler_w_str(&w, h->backend_name);
+        handler_w_str(&w, "\"} 1\n");
+    }
     handler_w_metric(&w, "revokd_connections_open", "gauge", "Client connections open.");
     handler_w_sample(&w, "revokd_connections_open", h->conns_open);
     handler_w_metric(&w, "revokd_connections_total", "counter", "Client connections accepted.");

@@ -55,6 +55,8 @@ struct handler {
     int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
     uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
     bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
+    /* The network backend that runs, for revokd_backend_info; set by main. */
+    const char *backend_name;
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];

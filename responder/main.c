@@ -2,22 +2,45 @@
  * revokd-responder — serves the pre-signed OCSP responses (and CRLs) that the
  * indexer and crlgen wrote to the store, over HTTP. It opens the store
  * read-only and never loads a private key, so a compromise of this process
- * cannot mint responses. main() only wires things up: config, logging, store,
- * handler, and the backend named in [responder] backend; exit status 0 on a
- * clean stop, 1 on a runtime failure, 2 on bad arguments or configuration.
+ * cannot mint responses. main() wires things up (config, logging, store, the
+ * backend named in [responder] backend, one worker thread per [responder]
+ * workers) and then only waits for signals: SIGTERM/SIGINT stop the workers
+ * (they drain in-flight requests), SIGHUP reopens the store for all of them.
+ * Exit status 0 on a clean stop, 1 on a runtime failure, 2 on bad arguments or
+ * configuration.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "handler.h"
 #include "log.h"
+#include "priv.h"
 #include "server.h"
 #include "store.h"
 
-static const struct server_backend *const main_backends[] = {&server_backend_ev};
+/* How long start-up waits for every worker to listen before dropping privileges. */
+#define MAIN_READY_WAIT_MS 10000
+/* More threads than this is a configuration mistake, not a bigger machine. */
+#define MAIN_WORKERS_MAX 256
+/* How long a reload waits for every worker to let go of the old store. */
+#define MAIN_RELOAD_WAIT_MS 10000
+
+static const struct server_backend *const main_backends[] = {&server_backend_uring,
+                                                             &server_backend_ev};
+
+static atomic_uint main_running; /* workers not yet returned */
 
 static void main_usage(FILE *f)
 {
@@ -29,13 +52,148 @@ static void main_usage(FILE *f)
 
 static const struct server_backend *main_backend(const char *name)
 {
-    if (strcmp(name, "auto") == 0) /* the first built in: io_uring joins ahead of libev */
-        return main_backends[0];
     for (size_t i = 0; i < sizeof(main_backends) / sizeof(main_backends[0]); i++) {
         if (strcmp(main_backends[i]->name, name) == 0)
             return main_backends[i];
     }
     return NULL;
+}
+
+/*
+ * The backend to run: the named one, or under auto the first that probes well.
+ * NULL (logged) when the named one cannot run here.
+ */
+static const struct server_backend *main_pick(const char *name, const char *path)
+{
+    char why[256] = "";
+    if (strcmp(name, "auto") != 0) {
+        const struct server_backend *be = main_backend(name);
+        if (be->probe && be->probe(why, sizeof(why)) < 0) {
+            log_err("%s: [responder] backend = %s cannot run here: %s", path, name, why);
+            return NULL;
+        }
+        return be;
+    }
+    for (size_t i = 0; i < sizeof(main_backends) / sizeof(main_backends[0]); i++) {
+        const struct server_backend *be = main_backends[i];
+        if (!be->probe || be->probe(why, sizeof(why)) == 0)
+            return be;
+        log_warn("[responder] backend = auto: %s unavailable (%s); trying the next", be->name, why);
+    }
+    return &server_backend_ev;
+}
+
+static uint32_t main_workers(uint32_t configured)
+{
+    if (configured)
+        return configured > MAIN_WORKERS_MAX ? MAIN_WORKERS_MAX : configured;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) < 0)
+        return 1;
+    int n = CPU_COUNT(&set);
+    return n < 1 ? 1 : n > MAIN_WORKERS_MAX ? MAIN_WORKERS_MAX : (uint32_t)n;
+}
+
+struct main_thread {
+    pthread_t tid;
+    bool started;
+    const struct server_backend *be;
+    struct server_worker w;
+};
+
+static void *main_worker(void *arg)
+{
+    struct main_thread *t = arg;
+    t->w.rc = t->be->run(&t->w);
+    atomic_fetch_sub(&main_running, 1);
+    kill(getpid(), SIGUSR1); /* wake main's sigtimedwait */
+    return NULL;
+}
+
+static void main_wake(struct main_thread *th, uint32_t n)
+{
+    uint64_t one = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (th[i].w.wake_fd >= 0 && write(th[i].w.wake_fd, &one, sizeof(one)) < 0)
+            log_debug("worker %u: wake: %s", i, strerror(errno));
+    }
+}
+
+/*
+ * [responder] user: once every worker listens (the port may be privileged),
+ * switch the whole process to that user for good (priv.c: glibc applies set*id
+ * to every thread; the kernel empties each thread's capabilities as it leaves
+ * uid 0). Returns 0 or -1 (logged).
+ */
+static int main_drop(const char *path, const char *user)
+{
+    int rc = priv_drop(user);
+    if (rc < 0) {
+        log_err("%s: [responder] user = %s: cannot drop privileges: %s", path, user,
+                rc == -ENOENT   ? "no such user"
+                : rc == -EINVAL ? "a user with uid or gid 0 drops nothing"
+                                : strerror(-rc));
+        return -1;
+    }
+    log_info("running as user %s (no supplementary groups, no capabilities)", user);
+    return 0;
+}
+
+/* Same LMDB files as before? Then there is nothing to reopen (and opening one
+ * environment twice in a process would break LMDB's locks). */
+static bool main_store_id(const char *path, dev_t *dev, ino_t *ino)
+{
+    char f[4096];
+    struct stat st;
+    snprintf(f, sizeof(f), "%s/data.mdb", path);
+    if (stat(f, &st) < 0)
+        return false;
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return true;
+}
+
+/* SIGHUP: open the store at the configured path again and move every worker to it. */
+static void main_reload(const struct config *cfg, struct server_ctl *ctl, struct main_thread *th,
+                        uint32_t n, struct store **st, dev_t *dev, ino_t *ino)
+{
+    dev_t ndev;
+    ino_t nino;
+    if (!main_store_id(cfg->store.path, &ndev, &nino)) {
+        log_err("SIGHUP: [store] path %s: no store there; keeping the open one", cfg->store.path);
+        return;
+    }
+    if (ndev == *dev && nino == *ino) {
+        log_info("SIGHUP: [store] path %s is the store already open; nothing to reopen",
+                 cfg->store.path);
+        return;
+    }
+    struct store *ns = NULL;
+    int rc = store_open(&ns, cfg->store.path, cfg->store.map_size, STORE_RDONLY);
+    if (rc < 0) {
+        log_err("SIGHUP: [store] path %s: cannot open read-only: %s; keeping the open one",
+                cfg->store.path, rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
+        return;
+    }
+    atomic_store(&ctl->reload_acks, 0);
+    atomic_store(&ctl->reload_store, ns);
+    atomic_fetch_add(&ctl->reload_gen, 1);
+    main_wake(th, n);
+    unsigned live = atomic_load(&main_running);
+    for (int ms = 0; atomic_load(&ctl->reload_acks) < live && ms < MAIN_RELOAD_WAIT_MS; ms++) {
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+        live = atomic_load(&main_running);
+    }
+    if (atomic_load(&ctl->reload_acks) < live) {
+        log_err("SIGHUP: workers did not switch to the reopened store in time; "
+                "the old one stays open");
+        return;
+    }
+    store_close(*st);
+    *st = ns;
+    *dev = ndev;
+    *ino = nino;
+    log_info("SIGHUP: store %s reopened", cfg->store.path);
 }
 
 int main(int argc, char **argv)
@@ -68,8 +226,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "revokd-responder: %s\n", err);
         return 2;
     }
-    const struct server_backend *be = main_backend(cfg.responder.backend);
-    if (!be) {
+    if (strcmp(cfg.responder.backend, "auto") != 0 && !main_backend(cfg.responder.backend)) {
         fprintf(stderr, "revokd-responder: %s: [responder] backend: '%s' is not built in\n", path,
                 cfg.responder.backend);
         config_free(&cfg);
@@ -86,7 +243,17 @@ int main(int argc, char **argv)
     config_log_warnings(&cfg, NULL);
     int status = 1, rc;
     struct store *st = NULL;
-    struct handler *h = NULL;
+    struct handler *hs = NULL;
+    struct main_thread *th = NULL;
+    struct handler **peers = NULL;
+    struct server_ctl ctl = {0};
+    dev_t dev = 0;
+    ino_t ino = 0;
+    uint32_t n = main_workers(cfg.responder.workers), inited = 0;
+
+    const struct server_backend *be = main_pick(cfg.responder.backend, path);
+    if (!be)
+        goto fail;
     rc = store_open(&st, cfg.store.path, cfg.store.map_size, STORE_RDONLY);
     if (rc == -ENOENT) {
         log_err("[store] path %s: no store there yet; run revokd-indexer first", cfg.store.path);
@@ -97,26 +264,141 @@ int main(int argc, char **argv)
                 rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         goto fail;
     }
-    /* Static, not on the stack: the handler carries its /metrics scratch buffer. */
-    static struct handler handler;
-    h = &handler;
-    if ((rc = handler_init(h, st, cfg.responder.max_age)) < 0) {
-        log_err("[store] path %s: cannot begin a read transaction: %s", cfg.store.path,
-                strerror(-rc));
-        h = NULL;
-        goto fail;
-    }
+    main_store_id(cfg.store.path, &dev, &ino);
+
+    /* Workers never see a signal: main takes them all with sigtimedwait. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &sa, NULL); /* belt and braces: sends use MSG_NOSIGNAL */
+
+    /* max_conns bounds the process: each worker gets its share of the slots. */
     struct server_params sp = {.listen = cfg.responder.listen,
-                               .max_conns = cfg.responder.max_conns,
+                               .max_conns = (cfg.responder.max_conns + n - 1) / n,
                                .idle_timeout_ms = cfg.responder.idle_timeout_ms,
                                .send_timeout_ms = cfg.responder.send_timeout_ms,
-                               .send_buffer = (uint32_t)cfg.responder.send_buffer};
-    if (be->run(&sp, h) == 0)
-        status = 0;
+                               .send_buffer = (uint32_t)cfg.responder.send_buffer,
+                               .max_age = cfg.responder.max_age};
+    /* Heap, not stack: each handler carries its /metrics scratch buffer. */
+    hs = calloc(n, sizeof(*hs));
+    th = calloc(n, sizeof(*th));
+    peers = calloc(n, sizeof(*peers));
+    if (!hs || !th || !peers) {
+        log_err("cannot allocate %u workers", n);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        th[i].w.wake_fd = -1;
+    for (; inited < n; inited++) {
+        if ((rc = handler_init(&hs[inited], st, cfg.responder.max_age)) < 0) {
+            log_err("[store] path %s: cannot begin a read transaction: %s", cfg.store.path,
+                    strerror(-rc));
+            goto fail;
+        }
+        hs[inited].backend_name = be->name;
+        handler_set_status_api(&hs[inited], cfg.responder.status_api);
+        peers[inited] = &hs[inited];
+    }
+    /* Per thread and inherited: set before the workers start, so all of them have it
+     * once privileges are dropped (priv_drop sets it again for this thread). */
+    if (cfg.responder.user && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        log_err("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
+        goto fail;
+    }
+    log_info("backend %s, %u worker(s)", be->name, n);
+    atomic_store(&main_running, n);
+    uint32_t started = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct main_thread *t = &th[i];
+        t->be = be;
+        t->w = (struct server_worker){.p = &sp,
+                                      .ctl = &ctl,
+                                      .h = &hs[i],
+                                      .peers = peers,
+                                      .n_peers = n,
+                                      .id = i,
+                                      .wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)};
+        if (t->w.wake_fd < 0 || pthread_create(&t->tid, NULL, main_worker, t) != 0) {
+            log_err("worker %u: cannot start: %s", i, strerror(errno));
+            atomic_fetch_sub(&main_running, n - i);
+            atomic_store(&ctl.stop, true);
+            break;
+        }
+        t->started = true;
+        started++;
+    }
+    main_wake(th, started);
+
+    status = 0;
+    bool stopping = atomic_load(&ctl.stop);
+    if (stopping)
+        status = 1;
+    if (!stopping && cfg.responder.user) {
+        uint32_t ready = 0;
+        for (int ms = 0; ms < MAIN_READY_WAIT_MS; ms++) {
+            ready = 0;
+            for (uint32_t i = 0; i < started; i++)
+                ready += atomic_load(&th[i].w.ready);
+            if (ready == started || atomic_load(&main_running) < started)
+                break;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        }
+        /* A worker that did not get to listen has failed (logged) and is caught below. */
+        if (ready == started && main_drop(path, cfg.responder.user) < 0) {
+            status = 1;
+            stopping = true;
+            atomic_store(&ctl.stop, true);
+            main_wake(th, started);
+        }
+    }
+    while (atomic_load(&main_running) > 0) {
+        int sig = sigtimedwait(&sigs, NULL, &(struct timespec){0, 200000000});
+        if ((sig == SIGTERM || sig == SIGINT) && stopping) {
+            log_info("signal %d again: stopping now", sig);
+            atomic_store(&ctl.force, true);
+            main_wake(th, started);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            log_info("signal %d: stopping", sig);
+            stopping = true;
+            atomic_store(&ctl.stop, true);
+            main_wake(th, started);
+        } else if (sig == SIGHUP && !stopping) {
+            log_info("SIGHUP: reopening the store");
+            main_reload(&cfg, &ctl, th, started, &st, &dev, &ino);
+        }
+        if (!stopping && atomic_load(&main_running) < started) {
+            /* A worker that returns on its own could not start (logged): stop all. */
+            status = 1;
+            stopping = true;
+            atomic_store(&ctl.stop, true);
+            main_wake(th, started);
+        }
+    }
+    for (uint32_t i = 0; i < started; i++) {
+        pthread_join(th[i].tid, NULL);
+        if (th[i].w.rc < 0)
+            status = 1;
+    }
+    if (status == 0)
+        log_info("stopped");
 
 fail:
-    if (h)
-        handler_free(h);
+    if (th) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (th[i].w.wake_fd >= 0)
+                close(th[i].w.wake_fd);
+        }
+    }
+    for (uint32_t i = 0; i < inited; i++)
+        handler_free(&hs[i]);
+    free(peers);
+    free(hs);
+    free(th);
     if (st)
         store_close(st);
     config_free(&cfg);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # mkpki.sh — makes a small demo PKI for revokd with the openssl CLI only.
 #
-#   scripts/mkpki.sh DIR [--name NAME] [--serial-start HEX] [--port PORT]
+#   scripts/mkpki.sh DIR [--name NAME] [--serial-start HEX] [--port PORT] [--backend NAME]
 #
 # Two CAs, both managed with `openssl ca` and both served by one revokd, so a strict
 # relying party (Java's default PKIX revocation checking, nginx `ssl_ocsp on`) can
@@ -34,7 +34,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 DIR [--name NAME] [--serial-start HEX] [--port PORT]" >&2
+    echo "usage: $0 DIR [--name NAME] [--serial-start HEX] [--port PORT] [--backend auto|io_uring|libev]" >&2
     exit 2
 }
 
@@ -42,11 +42,13 @@ DIR=
 NAME=demo
 SERIAL_START=1000
 PORT=8080
+BACKEND=auto # [responder] backend in the written revokd.conf
 while [ $# -gt 0 ]; do
     case "$1" in
     --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
     --serial-start) [ $# -ge 2 ] || usage; SERIAL_START=$2; shift 2 ;;
     --port) [ $# -ge 2 ] || usage; PORT=$2; shift 2 ;;
+    --backend) [ $# -ge 2 ] || usage; BACKEND=$2; shift 2 ;;
     -h | --help) usage ;;
     -*) echo "mkpki: unknown option $1" >&2; usage ;;
     *) [ -z "$DIR" ] || usage; DIR=$1; shift ;;
@@ -278,6 +280,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $BACKEND
 
 [crlgen]
 out_dir = crl

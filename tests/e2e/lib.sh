@@ -6,10 +6,17 @@
 #   start_bg NAME CMD...          starts CMD in the background, log in $T/NAME.log
 #   stop_bg NAME                  SIGTERM (then SIGKILL after 5 s); sets STOP_RC
 #   alive NAME                    true while NAME's process runs
+#   pid_of NAME                   prints the pid of NAME's process (for kill -HUP ...)
 #   run_logged NAME SECS CMD...   runs CMD with a timeout, output in $T/NAME.log
 #   pass MSG / fail MSG [TEXT]    one PASS/FAIL line; TEXT (failing output) indented
 #   expect MSG TEXT PATTERN...    PASS if every +ERE matches TEXT and no -ERE does
 #   finish                        prints "N passed, M failed"; exits 1 if M > 0 or N = 0
+#                                 (and fails if a responder log names another backend
+#                                 than REVOKD_E2E_BACKEND asked for)
+#
+# REVOKD_E2E_BACKEND (auto | io_uring | libev; ctest runs each test once with auto
+# and once with libev) is in $E2E_BACKEND: every responder config the tests write
+# sets `backend = $E2E_BACKEND` (mkpki.sh --backend "$E2E_BACKEND").
 #
 # Every wait has a timeout; every process started with start_bg is stopped by
 # the EXIT trap, also when the test dies half-way.
@@ -19,6 +26,7 @@ E2E_PASS=0
 E2E_FAIL=0
 E2E_NAMES=()
 E2E_PIDS=()
+E2E_BACKEND=${REVOKD_E2E_BACKEND:-auto}
 PY=/usr/bin/python3 # Debian's python3, which has python3-cryptography
 export OPENSSL_CONF=/dev/null
 
@@ -108,6 +116,12 @@ alive() {
     kill -0 "${r#* }" 2>/dev/null
 }
 
+pid_of() {
+    local r
+    r=$(_pid_of "$1") || return 1
+    echo "${r#* }"
+}
+
 stop_bg() {
     local r
     STOP_RC=
@@ -153,7 +167,19 @@ expect() {
     fi
 }
 
+# The backend each responder started here says it runs ("backend NAME, ..." at start).
+_check_backends() {
+    local ran
+    ran=$(cat "$T"/*.log 2>/dev/null | sed -n 's/.*revokd-responder info: backend \([a-z_]*\), .*/\1/p' | sort -u)
+    [ -n "$ran" ] || return 0
+    echo "e2e: responder backend(s) that ran: $(echo $ran)"
+    if [ "$E2E_BACKEND" != auto ] && [ "$ran" != "$E2E_BACKEND" ]; then
+        fail "every responder ran backend $E2E_BACKEND" "$ran"
+    fi
+}
+
 finish() {
+    [ -z "${T:-}" ] || _check_backends
     echo "$E2E_PASS passed, $E2E_FAIL failed"
     if [ "$E2E_FAIL" -gt 0 ] || [ "$E2E_PASS" -eq 0 ]; then
         exit 1

@@ -34,7 +34,7 @@ fi
 
 PORT=$(free_port)
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made a PKI"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"

@@ -45,7 +45,7 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
 D=$T/db
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made the PKI whose issuing CA signs the generated database"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"
@@ -68,6 +68,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 
 [crlgen]
 out_dir = crl

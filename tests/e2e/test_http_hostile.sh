@@ -38,7 +38,7 @@ done
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made a PKI"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"
@@ -64,6 +64,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 idle_timeout = 60s
 send_timeout = ${SEND_TIMEOUT}s
 send_buffer = 64K

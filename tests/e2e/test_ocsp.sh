@@ -34,8 +34,8 @@ PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki-a
 B=$T/pki-b
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --serial-start "$SERIAL" --port "$PORT" >"$T/mkpki-a.log" 2>&1 &&
-    "$SRC/scripts/mkpki.sh" "$B" --name "$NAME" --serial-start "$SERIAL" --port "$PORT" >"$T/mkpki-b.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --serial-start "$SERIAL" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki-a.log" 2>&1 &&
+    "$SRC/scripts/mkpki.sh" "$B" --name "$NAME" --serial-start "$SERIAL" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki-b.log" 2>&1; then
     pass "mkpki.sh made two PKIs sharing serials from $SERIAL"
 else
     fail "mkpki.sh" "$(cat "$T"/mkpki-*.log)"
@@ -62,6 +62,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 
 [crlgen]
 out_dir = crl

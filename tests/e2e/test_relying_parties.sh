@@ -42,7 +42,7 @@ done
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made the PKI (issuers $NAME and $NAME-root)"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"
