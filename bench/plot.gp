@@ -34,7 +34,16 @@ if (have(f)) {
     set title "Server CPU per answer (lower is better)"
     set ylabel "µs of server CPU per answer"
     set format y "%g"
-    plot for [i=4:*:4] f using 1:i title columnheader(i) lw 2 pt 7
+    # results from before the CPU columns have them empty: an empty panel, not an error
+    if (system("awk -F, 'NR > 1 && $4 != \"\" { f = 1 } END { print f + 0 }' '" . f . "'") eq "1") {
+        plot for [i=4:*:4] f using 1:i title columnheader(i) lw 2 pt 7
+    } else {
+        set label 1 "no server CPU data" at graph 0.5, 0.5 center
+        set yrange [0:1]
+        plot -1 notitle
+        set yrange [0:*]
+        unset label 1
+    }
     unset multiplot
     set terminal pngcairo size 900,540 font "DejaVu Sans,10" noenhanced
     unset logscale x
@@ -105,7 +114,15 @@ if (have(f)) {
     set ylabel "µs of server CPU per answer"
     set format y "%g"
     set key top left
-    plot f using 1:17 title "warm" lw 2 pt 7, \
-         f using 1:16 title "first run after start" lw 2 pt 6
+    if (system("awk -F, 'NR > 1 && $17 != \"\" { f = 1 } END { print f + 0 }' '" . f . "'") eq "1") {
+        plot f using 1:17 title "warm" lw 2 pt 7, \
+             f using 1:16 title "first run after start" lw 2 pt 6
+    } else {
+        set label 1 "no server CPU data" at graph 0.5, 0.5 center
+        set yrange [0:1]
+        plot -1 notitle
+        set yrange [0:*]
+        unset label 1
+    }
     unset multiplot
 }
