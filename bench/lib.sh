@@ -156,6 +156,74 @@ first_answer() {
     done
 }
 
+# ---- server CPU -------------------------------------------------------------------------------
+# SERVER_PID: the server under load (run.sh sets it before each target's runs).
+# Before and after every measured run, server_sample reads the CPU time of that
+# process and of every process below it (nginx: master + workers; a forking
+# server's children) from /proc/PID/stat (utime + stime, fields 14-15: the
+# process's total over all its threads, in clock ticks), and the run-queue wait
+# of each of their threads (/proc/PID/task/TID/schedstat, 2nd field: ns spent
+# runnable but not running). Checked by hand when this was written: a lone
+# revokd-responder under full load waited 1-5% of the time (kernel threads), and
+# ~50% with one busy loop pinned to the same CPU.
+SERVER_PID=
+CLK_TCK=$(getconf CLK_TCK)
+
+proc_tree() { # proc_tree PID: PID and its descendants, one per line
+    local c t kids
+    [ -d "/proc/$1" ] || return 0
+    printf '%s\n' "$1"
+    for t in /proc/"$1"/task/*/children; do
+        read -r -a kids 2>/dev/null <"$t" || true # one line of space-separated pids
+        for c in "${kids[@]}"; do proc_tree "$c"; done
+    done
+}
+
+# server_sample: prints "WALL TICKS RUNQ_NS PIDS" (PIDS comma-separated) for
+# SERVER_PID's process tree, or nothing when no server is set or it is gone.
+server_sample() {
+    [ -n "$SERVER_PID" ] && [ -d "/proc/$SERVER_PID" ] || return 0
+    local p t line w ticks=0 wait=0 pids=() f
+    for p in $(proc_tree "$SERVER_PID"); do
+        read -r line 2>/dev/null <"/proc/$p/stat" || continue
+        # comm (field 2) may hold spaces: fields counted after its closing paren
+        read -r -a f <<<"${line##*) }"
+        ticks=$((ticks + f[11] + f[12]))
+        pids+=("$p")
+        for t in /proc/"$p"/task/*/schedstat; do
+            read -r _ w _ 2>/dev/null <"$t" && wait=$((wait + w))
+        done
+    done
+    [ "${#pids[@]}" -gt 0 ] || return 0
+    local IFS=,
+    printf '%s %s %s %s' "$EPOCHREALTIME" "$ticks" "$wait" "${pids[*]}"
+}
+
+# SERVER_CPU_PY: Python that adds the server_* fields to a run's JSON object d,
+# given the samples before (s0) and after (s1) the run, the number of answers
+# the server gave in between and the wall time the load ran. Fields (absent when
+# no server was sampled): server_cpu_s, server_cpu_us_per_req (CPU µs / answers),
+# server_cpu_util (CPU s / wall s: 1.0 = one core busy), server_runq_wait_fraction
+# (run-queue wait of all its threads / wall s), server_procs, and
+# server_cpu_valid = false when a process of the tree came or went meanwhile
+# (its CPU time would be missing from one of the two samples).
+SERVER_CPU_PY='
+def server_cpu(d, s0, s1, answered, wall, clk_tck):
+    if not s0 or not s1:
+        return
+    t0, ticks0, w0, p0 = s0.split()
+    t1, ticks1, w1, p1 = s1.split()
+    cpu = (int(ticks1) - int(ticks0)) / clk_tck
+    d["server_cpu_s"] = round(cpu, 3)
+    d["server_answered"] = answered
+    d["server_wall_s"] = round(wall, 4) if wall else None
+    d["server_cpu_us_per_req"] = round(cpu * 1e6 / answered, 3) if answered else None
+    d["server_cpu_util"] = round(cpu / wall, 4) if wall else None
+    d["server_runq_wait_fraction"] = round(max(0, int(w1) - int(w0)) / 1e9 / wall, 4) if wall else None
+    d["server_procs"] = len(p1.split(","))
+    d["server_cpu_valid"] = p0 == p1
+'
+
 # ---- load runs ----------------------------------------------------------------------------------
 
 # COMMANDS: every command as run, one per line: SECTION TAB ROUND TAB command
@@ -170,20 +238,52 @@ FAILED_RUNS=0
 # appends it to JSONL. A run that produced no JSON is appended as {"failed": true}
 # so tables show it instead of silently dropping it; rc 1 (wrong answers) and 3
 # (errors) still have JSON and keep their error counts.
+#
+# The warm-up (`-w W` in ARGS, W > 0) runs as its own ocspload invocation first
+# (`-t W -w 0 --no-verify`, output to the run log), then the measured one with
+# `-w 0`: the server's CPU is sampled right before and after the measured
+# invocation, which then counts every answer it received (`responses`), so CPU
+# and answers cover the same stretch. ocspload's window (`window_s`, `rps`)
+# starts when it opens its connections; the CPU stretch adds only their accept
+# and the drain of the <= conns x depth requests in flight at the end.
+# server_cpu_util divides by ocspload's `generator.wall_s` (connect to end of
+# drain), not by the process's lifetime, which also holds its off-the-clock
+# verification while the server idles.
 ol_run() {
-    local jsonl=$1 tags=$2 limit=$3 out err rc=0
+    local jsonl=$1 tags=$2 limit=$3 out err rc=0 warm=0 i s0 s1
     shift 3
+    local args=("$@") wargs=()
+    for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+        if [ "${args[i]}" = -w ]; then
+            warm=${args[i + 1]}
+            args[i + 1]=0
+        fi
+    done
     out=$(mktemp "$WORK/ol.XXXXXX")
     err=$out.err
-    printf '%s\t%s\tbuild-bench/ocspload %s --json\n' "$SECTION" "$ROUND" "$*" >>"$COMMANDS"
-    timeout -k 5 "$limit" "$OCSPLOAD" "$@" --json >"$out" 2>"$err" || rc=$?
+    if awk -v w="$warm" 'BEGIN { exit !(w > 0) }'; then
+        wargs=("${args[@]}")
+        for ((i = 0; i + 1 < ${#wargs[@]}; i++)); do
+            [ "${wargs[i]}" != -t ] || wargs[i + 1]=$warm
+        done
+        # the measured run verifies; the warm-up only loads
+        printf '%s' " ${wargs[*]} " | grep -q -- ' --no-ocsp-check ' || wargs+=(--no-verify)
+        printf '%s\t%s\tbuild-bench/ocspload %s  # warm-up\n' "$SECTION" "$ROUND" "${wargs[*]}" >>"$COMMANDS"
+        timeout -k 5 "$limit" "$OCSPLOAD" "${wargs[@]}" >/dev/null 2>>"$RUN_LOG" ||
+            warn "ocspload warm-up exited $?: ${wargs[*]}"
+    fi
+    printf '%s\t%s\tbuild-bench/ocspload %s --json\n' "$SECTION" "$ROUND" "${args[*]}" >>"$COMMANDS"
+    s0=$(server_sample)
+    timeout -k 5 "$limit" "$OCSPLOAD" "${args[@]}" --json >"$out" 2>"$err" || rc=$?
+    s1=$(server_sample)
     cat "$err" >>"$RUN_LOG"
     if [ "$rc" -ne 0 ]; then
-        warn "ocspload exited $rc: $* (summary in the run log)"
+        warn "ocspload exited $rc: ${args[*]} (summary in the run log)"
         FAILED_RUNS=$((FAILED_RUNS + 1))
     fi
-    python3 - "$out" "$tags" "$rc" >>"$jsonl" <<'PY'
-import json, sys
+    SERVER_CPU_PY=$SERVER_CPU_PY python3 - "$out" "$tags" "$rc" "$warm" "$s0" "$s1" "$CLK_TCK" >>"$jsonl" <<'PY'
+import json, os, sys
+exec(os.environ["SERVER_CPU_PY"])
 path, tags, rc = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 try:
     with open(path) as f:
@@ -193,6 +293,10 @@ except (OSError, ValueError):
 d.update(tags)
 d["rc"] = rc
 d["tool"] = "ocspload"
+d["warmup_separate_s"] = float(sys.argv[4])
+if not d.get("failed"):
+    server_cpu(d, sys.argv[5], sys.argv[6], d.get("responses"), (d.get("generator") or {}).get("wall_s"),
+               int(sys.argv[7]))
 print(json.dumps(d, separators=(",", ":")))
 PY
     rm -f "$out" "$err"
@@ -206,15 +310,19 @@ wrk_run() {
     local jsonl=$1 tags=$2 conns=$3 secs=$4 url=$5 out rc=0
     out=$(mktemp "$WORK/wrk.XXXXXX")
     printf '%s\t%s\ttaskset -c %s wrk -t1 -c%s -d%ss --latency %s\n' "$SECTION" "$ROUND" "$GEN_CPU" "$conns" "$secs" "$url" >>"$COMMANDS"
+    local s0 s1
+    s0=$(server_sample)
     timeout -k 5 $((secs + 30)) taskset -c "$GEN_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency "$url" \
         >"$out" 2>&1 || rc=$?
+    s1=$(server_sample)
     { printf '### %s\n' "$tags"; cat "$out"; } >>"$OUT/wrk-raw.txt"
     if [ "$rc" -ne 0 ]; then
         warn "wrk exited $rc against $url"
         FAILED_RUNS=$((FAILED_RUNS + 1))
     fi
-    python3 - "$out" "$tags" "$rc" "$conns" >>"$jsonl" <<'PY'
-import json, re, sys
+    SERVER_CPU_PY=$SERVER_CPU_PY python3 - "$out" "$tags" "$rc" "$conns" "$s0" "$s1" "$CLK_TCK" >>"$jsonl" <<'PY'
+import json, os, re, sys
+exec(os.environ["SERVER_CPU_PY"])
 path, tags, rc, conns = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 text = open(path).read()
 unit = {"us": 1e3, "ms": 1e6, "s": 1e9}
@@ -232,6 +340,11 @@ if m:
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     errs += sum(map(int, m.groups())) if m else 0
     d["errors"] = {"total": errs}
+    # "N requests in 4.00s": what wrk counted and over how long, for the server's CPU per answer
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", text)
+    if m:
+        wall = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)]
+        server_cpu(d, sys.argv[5], sys.argv[6], int(m.group(1)), wall, int(sys.argv[7]))
 else:
     d["failed"] = True
 d.update(tags)
@@ -304,6 +417,18 @@ def fus(v):
         return "-"
     return f"{v / 1e3:.2f} ms" if v >= 1000 else f"{v:.0f} µs"
 
+def fcpu(v):
+    return "-" if v is None else f"{v:.2f} µs" if v < 10 else f"{v:.1f} µs"
+
+def futil(v):
+    return "-" if v is None else f"{v:.2f}"
+
+def srv(d, key):
+    """A server_* field of one run, or None when its CPU samples are not trustworthy."""
+    return d.get(key) if d.get("server_cpu_valid", True) else None
+
+WAIT_BAD = 0.15  # run-queue wait share that means another process shared the server's CPU (clean: <= 0.05)
+
 def fs(v):
     return "-" if v is None else (f"{v:.3f} s" if v < 1 else f"{v:.1f} s" if v < 100 else f"{v:.0f} s")
 
@@ -353,13 +478,23 @@ for key in sorted(groups, key=lambda k: (k[3] == "wrk", -k[6], k[0], k[4] != "PO
         "errors": sum((r.get("errors") or {}).get("total", 0) for r in ok),
         "n_lim": len(lim), "n_ok": len(ok),
         "gen_cpu": med([(r.get("generator") or {}).get("cpu_fraction") for r in ok]),
+        "cpu": med([srv(r, "server_cpu_us_per_req") for r in ok]),
+        "util": med([srv(r, "server_cpu_util") for r in ok]),
+        "srv_wait": med([r.get("server_runq_wait_fraction") for r in ok]),
     })
 write_csv("sidebyside.csv",
           ["target", "generator", "method", "conns", "depth", "rounds", "failed_runs", "rps_median", "rps_min",
-           "rps_max", "p50_us", "p99_us", "p999_us", "errors", "generator_limited_rounds", "generator_cpu_fraction"],
+           "rps_max", "p50_us", "p99_us", "p999_us", "errors", "generator_limited_rounds", "generator_cpu_fraction",
+           "server_cpu_us_per_req", "server_cpu_util", "server_runq_wait_fraction"],
           [[r["target"], r["tool"], r["method"], r["conns"], r["depth"], r["rounds"], r["failed"], r["rps"],
             r["rps_min"], r["rps_max"], r["p50"], r["p99"], r["p999"], r["errors"],
-            "" if r["tool"] == "wrk" else r["n_lim"], r["gen_cpu"]] for r in rows])
+            "" if r["tool"] == "wrk" else r["n_lim"], r["gen_cpu"], r["cpu"], r["util"], r["srv_wait"]]
+           for r in rows])
+# revokd's rows, one target per backend ("revokd (libev)", ...; "revokd" in results from before backends)
+RT = []
+for r in rows:
+    if r["target"].startswith("revokd") and r["target"] not in RT:
+        RT.append(r["target"])
 
 def find(target, method, conns, depth, tool="ocspload"):
     for r in rows:
@@ -372,37 +507,59 @@ def limited(r):
         return "n/a (wrk)"
     return f"{'**yes**' if r['n_lim'] * 2 > r['n_ok'] else 'no'} ({r['n_lim']}/{r['n_ok']})"
 
-side_md = ["| target | method | conns x depth | generator | req/s (median) | min..max of rounds | p50 | p99 | p99.9 | errors | generator-limited? |",
-           "|---|---|---|---|---:|---|---:|---:|---:|---:|---|"]
+side_md = ["| target | method | conns x depth | generator | req/s (median) | min..max of rounds | server CPU per answer | server CPU (cores busy) | p50 | p99 | p99.9 | errors | generator-limited? |",
+           "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
 for r in rows:
     rng = f"{fnum(r['rps_min'])}..{fnum(r['rps_max'])}" if r["rps"] is not None else "all runs FAILED"
     fail = f" ({r['failed']} runs failed)" if r["failed"] else ""
-    side_md.append(f"| {r['target']} | {r['method']} | {r['conns']} x {r['depth']} | {r['tool']} | **{fnum(r['rps'])}** | "
-                   f"{rng} | {fus(r['p50'])} | {fus(r['p99'])} | {fus(r['p999'])} | {r['errors']}{fail} | {limited(r)} |")
+    mark = " ‡" if (r["srv_wait"] or 0) >= WAIT_BAD else ""
+    side_md.append(f"| {r['target']} | {r['method']} | {r['conns']} x {r['depth']} | {r['tool']} | **{fnum(r['rps'])}**{mark} | "
+                   f"{rng} | **{fcpu(r['cpu'])}** | {futil(r['util'])} | {fus(r['p50'])} | {fus(r['p99'])} | "
+                   f"{fus(r['p999'])} | {r['errors']}{fail} | {limited(r)} |")
 
 SC, SD = m["side_conns"], m["side_depth"]
 ratios = []
 def ratio(label, a, b):
     if a and b:
-        ratios.append((label, a["rps"] / b["rps"]))
+        ratios.append((label, a["rps"] / b["rps"],
+                       a["cpu"] / b["cpu"] if a["cpu"] is not None and b["cpu"] else None))
 for d in (SD, 1):
-    ratio(f"revokd POST / nginx GET, {SC} x {d}", find("revokd", "POST", SC, d), find("nginx", "GET", SC, d))
-    ratio(f"revokd GET / nginx GET, {SC} x {d}", find("revokd", "GET", SC, d), find("nginx", "GET", SC, d))
-    ratio(f"revokd GET / ceiling GET, {SC} x {d}", find("revokd", "GET", SC, d), find("ceiling", "GET", SC, d))
-    ratio(f"revokd POST / ceiling GET, {SC} x {d}", find("revokd", "POST", SC, d), find("ceiling", "GET", SC, d))
-ratio(f"revokd POST {SC} x 1 / openssl ocsp POST {m['ossl_conns']} x 1", find("revokd", "POST", SC, 1),
-      find("openssl ocsp", "POST", m["ossl_conns"], 1))
-for t in ("revokd", "nginx", "ceiling"):
+    for t in RT:
+        ratio(f"{t} POST / nginx GET, {SC} x {d}", find(t, "POST", SC, d), find("nginx", "GET", SC, d))
+        ratio(f"{t} GET / nginx GET, {SC} x {d}", find(t, "GET", SC, d), find("nginx", "GET", SC, d))
+        ratio(f"{t} POST / ceiling GET, {SC} x {d}", find(t, "POST", SC, d), find("ceiling", "GET", SC, d))
+        ratio(f"{t} GET / ceiling GET, {SC} x {d}", find(t, "GET", SC, d), find("ceiling", "GET", SC, d))
+    for t in RT[1:]:
+        for me in ("POST", "GET"):
+            ratio(f"{t} {me} / {RT[0]} {me}, {SC} x {d}", find(t, me, SC, d), find(RT[0], me, SC, d))
+for t in RT:
+    ratio(f"{t} POST {SC} x 1 / openssl ocsp POST {m['ossl_conns']} x 1", find(t, "POST", SC, 1),
+          find("openssl ocsp", "POST", m["ossl_conns"], 1))
+for t in RT + ["nginx", "ceiling"]:
     ratio(f"{t} GET {SC} x 1: wrk / ocspload", find(t, "GET", SC, 1, "wrk"), find(t, "GET", SC, 1))
-ratio_md = ["| ratio (of medians) | value |", "|---|---:|"] + [f"| {l} | {v:.2f} |" for l, v in ratios]
-write_csv("ratios.csv", ["ratio", "value"], [[l, f"{v:.4f}"] for l, v in ratios])
+ratio_md = (["| ratio (of medians) | req/s | server CPU per answer |", "|---|---:|---:|"] +
+            [f"| {l} | {v:.2f} | {'-' if c is None else f'{c:.2f}'} |" for l, v, c in ratios])
+write_csv("ratios.csv", ["ratio", "rps_ratio", "server_cpu_per_req_ratio"],
+          [[l, f"{v:.4f}", None if c is None else f"{c:.4f}"] for l, v, c in ratios])
 
+ran = m.get("ran") or []
+revokd_desc = (f"revokd: one `revokd-responder` per backend ({', '.join(ran)}), `workers = 1`, pinned to CPU 0, "
+               f"all serving the same store." if ran else "")
+if m.get("skipped"):
+    revokd_desc += " Not run: " + "; ".join(f"backend {x}" for x in m["skipped"]) + "."
+CPU_DESC = (
+    "*Server CPU per answer*: the server's user + system CPU time (utime + stime from /proc/PID/stat of the server "
+    "process and every process below it, i.e. all its threads, nginx's master and worker) read right before and "
+    "right after the measured run, divided by the answers it gave in that run; this compares servers, while req/s "
+    "on this machine often compares what one generator core can drive. *Cores busy*: that CPU time / the run's "
+    "wall time (1.00 = the server's core never idle).")
 side_desc = (
     f"Closed loop: each connection keeps `depth` requests in flight. Rounds: {m['rounds']}; a round runs every "
     f"ocspload row once in table order, then the wrk rows, so machine drift hits all targets alike; the table "
     f"gives the median of the rounds (each column separately) and the range of req/s. Runs: {m['dur']} s measured "
-    f"after {m['warm']} s warm-up (`openssl ocsp`: {m['ossl_dur']} s after 0.5 s, {m['ossl_conns']} connections, "
-    f"because it serves one connection at a time and closes it after every answer). "
+    f"after a separate {m['warm']} s warm-up run (`openssl ocsp`: {m['ossl_dur']} s after 0.5 s, {m['ossl_conns']} "
+    f"connections, because it serves one connection at a time and closes it after every answer). "
+    f"{revokd_desc} "
     f"Same PKI for all: an EC P-256 issuing CA, a delegated EC P-256 OCSP signer, {m['side_certs']:,} certificates "
     f"in index.txt. revokd and `openssl ocsp` get the same request set ({m['side_reqs']:,} requests: {m['set_mix']}), "
     f"as POST bodies or RFC 5019 GET paths; ocspload checks every answer's status against the set and fully verifies "
@@ -412,33 +569,49 @@ side_desc = (
     f"(`--no-ocsp-check`). wrk 4.1 rows: 1 thread, same CPU and connections, depth 1 (wrk does not pipeline), one "
     f"fixed URL (for revokd: the RFC 5019 GET of good.pem); wrk reports no p99.9. Servers on CPU 0, generators on "
     f"CPU 1. *generator-limited?*: ocspload's own verdict per run (its CPU ≥ 95% busy, counting time it waited for "
-    f"the CPU, or its event loop idle < 5%), rounds flagged / rounds.")
+    f"the CPU, or its event loop idle < 5%), rounds flagged / rounds. {CPU_DESC} ‡ = the server waited for its CPU "
+    f"{WAIT_BAD * 100:.0f}% of the run or more (median of the rounds): something else ran on CPU 0.")
 
 notes = []
 def pct(a, b):
     return f"{100 * a / b:.0f}%"
+def cpu_vs(a, b):
+    if a["cpu"] is None or not b["cpu"]:
+        return ""
+    return f"; server CPU per answer {fcpu(a['cpu'])} vs {fcpu(b['cpu'])} ({a['cpu'] / b['cpu']:.2f} x)"
 for d in (SD, 1):
-    rp, rg, ng, cg = (find("revokd", "POST", SC, d), find("revokd", "GET", SC, d), find("nginx", "GET", SC, d),
-                      find("ceiling", "GET", SC, d))
-    if rp and ng:
-        notes.append(f"- **{SC} x {d}**: revokd answered {fnum(rp['rps'])} POST and {fnum(rg['rps']) if rg else '-'} GET "
-                     f"req/s, looking up and checking a different certificate each time; nginx served one static "
-                     f"file at {fnum(ng['rps'])} req/s (revokd POST = {rp['rps'] / ng['rps']:.2f} x nginx).")
-    if rg and cg:
-        if cg["rps"] < rg["rps"]:
-            notes.append(f"- **{SC} x {d}**: uring_ceiling answered *fewer* requests than revokd ({fnum(cg['rps'])} vs "
-                         f"{fnum(rg['rps'])} GET req/s): in this configuration it is not an upper bound on this "
-                         f"machine, so the revokd/ceiling ratio above is not a fraction of a ceiling.")
-        else:
-            capped, rcapped = cg["n_lim"] * 2 > cg["n_ok"], rg["n_lim"] * 2 > rg["n_ok"]
-            why = ("" if not capped else
-                   " Both rows were generator-limited: the share compares what one generator core drove, not the "
-                   "servers' capacities." if rcapped else
-                   " The ceiling row was itself generator-limited, so the real ceiling is higher and this share is "
-                   "an upper bound.")
-            notes.append(f"- **{SC} x {d}**: revokd GET reached {pct(rg['rps'], cg['rps'])} of uring_ceiling "
-                         f"({fnum(cg['rps'])} req/s), the loop that answers with fixed bytes without parsing "
-                         f"anything.{why}")
+    ng, cg = find("nginx", "GET", SC, d), find("ceiling", "GET", SC, d)
+    for t in RT:
+        rp, rg = find(t, "POST", SC, d), find(t, "GET", SC, d)
+        if rp and ng:
+            notes.append(f"- **{t}, {SC} x {d}**: {fnum(rp['rps'])} POST and {fnum(rg['rps']) if rg else '-'} GET "
+                         f"req/s, looking up and checking a different certificate each time; nginx served one static "
+                         f"file at {fnum(ng['rps'])} req/s (revokd POST = {rp['rps'] / ng['rps']:.2f} x nginx"
+                         f"{cpu_vs(rp, ng)}).")
+        if rp and cg:
+            notes.append(f"- **{t}, {SC} x {d}**: POST vs uring_ceiling (fixed bytes, no parsing): "
+                         f"{pct(rp['rps'], cg['rps'])} of its req/s{cpu_vs(rp, cg)}"
+                         + (f", i.e. {pct(cg['cpu'], rp['cpu'])} of its efficiency" if rp["cpu"] and cg["cpu"] else "")
+                         + ".")
+        if rg and cg and cg["rps"] < rg["rps"]:
+            notes.append(f"- **{SC} x {d}**: uring_ceiling answered *fewer* requests than {t} ({fnum(cg['rps'])} vs "
+                         f"{fnum(rg['rps'])} GET req/s): in req/s it is not an upper bound on this machine; compare "
+                         f"CPU per answer instead.")
+    for t in RT[1:]:
+        a, b = find(t, "POST", SC, d), find(RT[0], "POST", SC, d)
+        if a and b:
+            notes.append(f"- **{SC} x {d}**: {t} POST {fnum(a['rps'])} req/s vs {RT[0]} {fnum(b['rps'])}"
+                         f"{cpu_vs(a, b)}.")
+# idle = neither running nor waiting for the CPU (run-queue wait is CPU taken by others, not idleness)
+def idle(r):
+    return None if r["util"] is None else 1 - r["util"] - (r["srv_wait"] or 0)
+busy = [r for r in rows if r["tool"] == "ocspload" and r["target"] != "openssl ocsp" and (idle(r) or 0) > 0.1]
+if busy:
+    notes.append("- Servers idle more than 10% of a run (neither running nor waiting for their CPU): " +
+                 ", ".join(f"{r['target']} {r['method']} {r['conns']} x {r['depth']} ({100 * idle(r):.0f}%)" for r in busy) +
+                 ". There the generator, not the server, set the rate: their req/s says little about the server, "
+                 "their CPU per answer still does (though a server that waits between requests handles fewer per "
+                 "wake-up, so its CPU per answer is higher than at saturation).")
 lim_rows = [r for r in rows if r["tool"] == "ocspload" and r["n_lim"] * 2 > r["n_ok"]]
 if lim_rows:
     notes.append("- ocspload reported itself the bottleneck (CPU 1 saturated) for: " +
@@ -448,7 +621,7 @@ if lim_rows:
                  "not its capacity.")
 else:
     notes.append("- ocspload did not report itself CPU-bound in any side-by-side row.")
-for t in ("revokd", "nginx", "ceiling"):
+for t in RT + ["nginx", "ceiling"]:
     a, b = find(t, "GET", SC, 1), find(t, "GET", SC, 1, "wrk")
     if a and b:
         r = b["rps"] / a["rps"]
@@ -463,15 +636,30 @@ if op:
     notes.append(f"- `openssl ocsp` signed every answer live and closed the connection after it: {fnum(op['rps'])} "
                  f"POST / {fnum(og['rps']) if og else '-'} GET req/s with {m['ossl_conns']} connections; "
                  f"it is a test tool, shown for scale, and its rows are not comparable connection for connection.")
-# ocspload measures how long it waited for its own CPU (newer versions): the sign of
-# another process on the generator's core
-rq = [(d.get("generator") or {}).get("runq_wait_fraction") for d in side + load("conns.jsonl") + load("latency.jsonl")]
-rq = [v for v in rq if isinstance(v, (int, float)) and v >= 0]
-if rq:
-    busy = sum(1 for v in rq if v >= 0.05)
-    notes.append(f"- Interference: the generator waited for its CPU (run queue) at most {100 * max(rq):.1f}% of a run's "
-                 f"time; {busy} of {len(rq)} runs waited 5% or more"
-                 + (", so something else ran on CPU 1 during those runs and their numbers are low." if busy else "."))
+# Interference: how long the server (its threads' schedstat) and ocspload (its own
+# report) waited on their CPUs' run queues. Alone on its CPU under full load a
+# process waits a few percent (kernel threads); a busy neighbour makes it ~50%.
+every = side + load("conns.jsonl") + load("latency.jsonl") + load("scale-runs.jsonl")
+sw = [d.get("server_runq_wait_fraction") for d in every]
+sw = [v for v in sw if isinstance(v, (int, float)) and v >= 0]
+gw = [(d.get("generator") or {}).get("runq_wait_fraction") for d in every]
+gw = [v for v in gw if isinstance(v, (int, float)) and v >= 0]
+def waits(name, cpu, vals):
+    if not vals:
+        return f"{name}: not recorded"
+    bad = sum(1 for v in vals if v >= WAIT_BAD)
+    return (f"the {name} (CPU {cpu}) waited for its CPU at most {100 * max(vals):.1f}% of a run's time (median "
+            f"{100 * statistics.median(vals):.1f}%), {bad} of {len(vals)} runs {WAIT_BAD * 100:.0f}% or more")
+bad_any = any(v >= WAIT_BAD for v in sw + gw)
+notes.append(f"- Interference, over every load run of this page: {waits('server', 0, sw)}; "
+             f"{waits('generator', 1, gw)}. Alone on its CPU a process under this load waits a few percent at most "
+             f"(kernel threads); with one busy loop pinned beside it, ~50% (checked by hand); "
+             + ("runs at or above the threshold shared their CPU with something else and read low "
+                "(side-by-side medians marked ‡)." if bad_any else "no run shows another process on its CPU."))
+invalid = sum(1 for d in every if d.get("server_cpu_valid") is False)
+if invalid:
+    notes.append(f"- {invalid} runs left out of the server CPU columns: a server process started or ended during "
+                 f"the run, so its CPU time was missing from one of the two samples.")
 err_rows = [r for r in rows if r["errors"] or r["failed"]]
 notes.append("- Errors: " + ("none in any run." if not err_rows else
              "; ".join(f"{r['target']} {r['method']} {r['conns']} x {r['depth']} ({r['tool']}): {r['errors']} errors, "
@@ -481,7 +669,7 @@ notes.append("- Errors: " + ("none in any run." if not err_rows else
 cj = load("conns.jsonl")
 series = sorted({(d["order"], d["target"], d["method"]) for d in cj})
 levels = sorted({d["conns"] for d in cj})
-conns_md = ["| connections (depth 1) | " + " | ".join(f"{t} {me}: req/s (p99)" for _, t, me in series) + " |",
+conns_md = ["| connections (depth 1) | " + " | ".join(f"{t} {me}: req/s (p99; server CPU per answer)" for _, t, me in series) + " |",
             "|---:|" + "---:|" * len(series)]
 crow, cells_lim = [], []
 for c in levels:
@@ -489,21 +677,26 @@ for c in levels:
     for _, t, me in series:
         rs = [d for d in cj if (d["target"], d["method"], d["conns"]) == (t, me, c) and not d.get("failed")]
         rps, p99 = med([d.get("rps") for d in rs]), med([lat_us(d, "p99") for d in rs])
+        cpu, util = med([srv(d, "server_cpu_us_per_req") for d in rs]), med([srv(d, "server_cpu_util") for d in rs])
         lim = any((d.get("generator") or {}).get("limited") for d in rs)
+        shared = any((d.get("server_runq_wait_fraction") or 0) >= WAIT_BAD for d in rs)
         if lim:
             cells_lim.append(f"{t} {me} at {c}")
-        cells += [rps, p99]
-        md.append(f"{fnum(rps)}{'†' if lim else ''} ({fus(p99)})")
+        cells += [rps, p99, cpu, util]
+        md.append(f"{fnum(rps)}{'†' if lim else ''}{'‡' if shared else ''} ({fus(p99)}; {fcpu(cpu)})")
     crow.append(cells)
     conns_md.append(f"| {c} | " + " | ".join(md) + " |")
-write_csv("conns.csv", ["conns"] + [x for _, t, me in series for x in (f"{t} {me} req/s", f"{t} {me} p99 us")], crow)
+write_csv("conns.csv", ["conns"] + [x for _, t, me in series for x in (
+    f"{t} {me} req/s", f"{t} {me} p99 us", f"{t} {me} server cpu us/req", f"{t} {me} server cpu util")], crow)
 conns_desc = (f"Closed loop, depth 1, {', '.join(map(str, levels))} connections, one run per point of {m['curve_dur']} s "
               f"after a short warm-up, points interleaved (all targets at 1 connection, then at 4, ...). revokd gets the "
-              f"request set (POST, and GET), nginx the fixed GET of the same response. † = ocspload reported itself "
-              f"CPU-bound in that run.")
+              f"request set as POST (one series per backend; GET vs POST is in the side-by-side table), nginx the "
+              f"fixed GET of the same response. Server CPU per answer as in the side-by-side table. † = ocspload "
+              f"reported itself CPU-bound in that run; ‡ = the server waited for its CPU {WAIT_BAD * 100:.0f}% of the "
+              f"time or more (something else ran on CPU 0).")
 conns_notes = []
 for i, (_, t, me) in enumerate(series):
-    vals = [(row[0], row[1 + 2 * i]) for row in crow if row[1 + 2 * i]]
+    vals = [(row[0], row[1 + 4 * i]) for row in crow if row[1 + 4 * i]]
     if vals:
         c, v = max(vals, key=lambda x: x[1])
         conns_notes.append(f"{t} {me} peaked at {fnum(v)} req/s with {c} connections")
@@ -513,17 +706,18 @@ if cells_lim:
 
 # --- latency under open loop --------------------------------------------------------------------
 lj = load("latency.jsonl")
-lat_md = ["| offered load | req/s achieved | p50 | p90 | p99 | p99.9 | max | send lag p99 | errors | generator-limited? |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+lat_md = ["| offered load | req/s achieved | server CPU per answer | server CPU (cores busy) | p50 | p90 | p99 | p99.9 | max | send lag p99 | errors | generator-limited? |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 with open(os.path.join(out, "latency-cdf.csv"), "w") as f:
     f.write("# one block per open-loop run: quantile, latency in µs (plot.gp puts it at x = 1/(1-quantile))\n")
     blocks = 0
     for d in lj:
         if d.get("failed"):
-            lat_md.append(f"| {d['share']}% of peak | FAILED | | | | | | | | |")
+            lat_md.append(f"| {d['share']}% of peak | FAILED | | | | | | | | | | |")
             continue
         h, lag = d["latency_ns"], (d.get("send_lag_ns") or {}).get("p99")
-        lat_md.append(f"| {d['share']}% of peak ({d['rate_target']:,.0f}/s) | {d['rps']:,.0f} | {fus(h['p50'] / 1e3)} | "
+        lat_md.append(f"| {d['share']}% of peak ({d['rate_target']:,.0f}/s) | {d['rps']:,.0f} | "
+                      f"{fcpu(srv(d, 'server_cpu_us_per_req'))} | {futil(srv(d, 'server_cpu_util'))} | {fus(h['p50'] / 1e3)} | "
                       f"{fus(h['p90'] / 1e3)} | {fus(h['p99'] / 1e3)} | {fus(h['p999'] / 1e3)} | {fus(h['max'] / 1e3)} | "
                       f"{fus(lag / 1e3) if lag is not None else '-'} | {d['errors']['total']} | "
                       f"{'yes' if d['generator']['limited'] else 'no'} |")
@@ -533,8 +727,9 @@ with open(os.path.join(out, "latency-cdf.csv"), "w") as f:
         blocks += 1
         for qq, k in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p999")):
             f.write(f"{qq} {h[k] / 1e3:.2f}\n")
+lat_target = lj[0].get("target", "revokd") if lj else "revokd"
 lat_desc = (f"Open loop (`ocspload --rate`): requests leave on a fixed schedule, round-robin over {SC} connections x "
-            f"depth {SD}, at 50% and 90% of revokd's peak (the median POST {SC} x {SD} rate of the side-by-side table: "
+            f"depth {SD}, at 50% and 90% of {lat_target}'s peak (its median POST {SC} x {SD} rate of the side-by-side table: "
             f"{fnum(m['peak'])} req/s), {m['lat_dur']} s after 1 s warm-up, POST, the same request set. Latency counts "
             f"from each request's intended send time, so a stall anywhere shows up as latency rather than as fewer "
             f"requests. ocspload reports quantiles (p50, p90, p99, p99.9, max), not a full histogram: the plot draws "
@@ -566,16 +761,22 @@ for s in sorted(load("scale.jsonl"), key=lambda s: s["n"]):
         "bpc_du": s["du_bytes"] / n, "bpc_tree": s["tree_pages"] * 4096 / n if s.get("tree_pages") else None,
         "per_leaf": 2 * n / s["resp_leaf_pages"] if s.get("resp_leaf_pages") else None,
         "lim_warm": (warm.get("generator") or {}).get("limited"),
+        "shared_warm": (warm.get("server_runq_wait_fraction") or 0) >= WAIT_BAD,
+        "cpu_cold": None if cold.get("failed") else srv(cold, "server_cpu_us_per_req"),
+        "cpu_warm": None if warm.get("failed") else srv(warm, "server_cpu_us_per_req"),
+        "util_warm": None if warm.get("failed") else srv(warm, "server_cpu_util"),
     })
     scale.append(s)
 write_csv("scale.csv", ["n", "indexer_s", "resync_s", "responder_first_s", "openssl_first_s", "rps_cold", "rps_warm",
                         "p50_warm_us", "p99_warm_us", "p999_warm_us", "errors", "responses_signed_per_s",
-                        "bytes_per_cert_du", "bytes_per_cert_btrees", "responses_per_leaf_page"],
+                        "bytes_per_cert_du", "bytes_per_cert_btrees", "responses_per_leaf_page",
+                        "server_cpu_us_per_req_cold", "server_cpu_us_per_req_warm", "server_cpu_util_warm"],
           [[s["n"], s.get("indexer_s"), s.get("resync_s"), s.get("responder_first_s"), s.get("openssl_first_s"),
             s["rps_cold"], s["rps_warm"], s["p50_warm"], s["p99_warm"], s["p999_warm"], s["errors"],
-            s["signs_per_s"], s["bpc_du"], s["bpc_tree"], s["per_leaf"]] for s in scale])
-scale_a = ["| certificates | requests in set (distinct) | req/s, first run after start | req/s, warm | p50 | p99 | p99.9 | errors | generator-limited? |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+            s["signs_per_s"], s["bpc_du"], s["bpc_tree"], s["per_leaf"], s["cpu_cold"], s["cpu_warm"],
+            s["util_warm"]] for s in scale])
+scale_a = ["| certificates | requests in set (distinct) | req/s, first run after start | req/s, warm | server CPU per answer, first run | server CPU per answer, warm | server CPU (cores busy), warm | p50 | p99 | p99.9 | errors | generator-limited? |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 scale_b = ["| certificates | revokd-indexer --once (import + pre-sign) | again, index unchanged | revokd-responder: start to first answer | `openssl ocsp -index`: start to first answer |",
            "|---:|---:|---:|---:|---:|"]
 scale_c = ["| certificates | responses signed | indexer wall time | responses/s (wall: parse + sign + LMDB) |",
@@ -584,8 +785,9 @@ scale_d = ["| certificates | data.mdb (du) | bytes/cert (du) | bytes/cert in B-t
            "|---:|---:|---:|---:|---:|"]
 for s in scale:
     n = s["n"]
-    scale_a.append(f"| {n:,} | {s['set_n']:,} ({s['set_distinct']:,}) | {fnum(s['rps_cold'])} | **{fnum(s['rps_warm'])}** | "
-                   f"{fus(s['p50_warm'])} | {fus(s['p99_warm'])} | {fus(s['p999_warm'])} | {s['errors']} | "
+    scale_a.append(f"| {n:,} | {s['set_n']:,} ({s['set_distinct']:,}) | {fnum(s['rps_cold'])} | "
+                   f"**{fnum(s['rps_warm'])}**{' ‡' if s['shared_warm'] else ''} | {fcpu(s['cpu_cold'])} | "
+                   f"**{fcpu(s['cpu_warm'])}** | {futil(s['util_warm'])} | {fus(s['p50_warm'])} | {fus(s['p99_warm'])} | {fus(s['p999_warm'])} | {s['errors']} | "
                    f"{'yes' if s['lim_warm'] else 'no'} |")
     scale_b.append(f"| {n:,} | {fs(s.get('indexer_s'))} | {fs(s.get('resync_s'))} | {fs(s.get('responder_first_s'))} | "
                    f"{fs(s.get('openssl_first_s'))} |")
@@ -608,13 +810,18 @@ scale_desc = (
     f"faulted in), then a warm one after 1 s of warm-up. Requests: 2 per certificate up to 200,000, drawn uniformly "
     f"from the whole index, 10% unknown serials, statuses checked, signatures not verified (`--no-verify`: with "
     f"that many distinct answers the verifier, not the server, would set the pace; the side-by-side runs verify). "
-    f"Then `openssl ocsp -index` on the same index.txt: wall time from start to its first answer to the same POST.")
+    f"Then `openssl ocsp -index` on the same index.txt: wall time from start to its first answer to the same POST. "
+    f"The responder runs the {m.get('primary') or 'default'} backend with one worker; server CPU per answer as in the "
+    f"side-by-side table. ‡ = the server waited for its CPU {WAIT_BAD * 100:.0f}% of the warm run or more.")
 scale_read = []
 if len(scale) >= 2 and scale[0]["rps_warm"] and scale[-1]["rps_warm"]:
     a, b = scale[0], scale[-1]
     scale_read.append(f"- Warm throughput went from {fnum(a['rps_warm'])} req/s at {a['n']:,} certificates to "
                       f"{fnum(b['rps_warm'])} at {b['n']:,} ({100 * (b['rps_warm'] / a['rps_warm'] - 1):+.0f}%); "
-                      f"p99 from {fus(a['p99_warm'])} to {fus(b['p99_warm'])}.")
+                      f"p99 from {fus(a['p99_warm'])} to {fus(b['p99_warm'])}"
+                      + (f"; server CPU per answer from {fcpu(a['cpu_warm'])} to {fcpu(b['cpu_warm'])} "
+                         f"({100 * (b['cpu_warm'] / a['cpu_warm'] - 1):+.0f}%)" if a["cpu_warm"] and b["cpu_warm"] else "")
+                      + ".")
     if b["rps_cold"] and b["rps_cold"] < 0.8 * b["rps_warm"]:
         scale_read.append(f"- The first run after start at {b['n']:,} certificates managed {fnum(b['rps_cold'])} req/s, "
                           f"the warm one {fnum(b['rps_warm'])}. The likely cause (not measured separately) is the "
@@ -655,7 +862,8 @@ if not m["full"]:
                     "rate at least ~25 min of import alone, an estimate: it has never been run); not part of this run.")
 not_done += [
     "- Other OCSP responders (cfssl, EJBCA, ...): not measured; `openssl ocsp` is the only live-signing peer.",
-    "- revokd's io_uring backend: does not exist yet; the libev backend is the only one measured.",
+    *(f"- revokd with backend {x}" for x in m.get("skipped", [])),
+    *([] if m.get("ran") else ["- revokd's backends: this run predates per-backend runs (one revokd, its default backend)."]),
     "- More than one server core, TLS, and non-loopback networks: not measured (2-core machine, loopback only).",
 ]
 total = m["total_s"]

@@ -2,7 +2,7 @@
 #
 #   gnuplot -e "dir='bench/results'" bench/plot.gp
 #
-# dir/conns.csv        -> dir/conns.png        throughput vs connections
+# dir/conns.csv        -> dir/conns.png        throughput and server CPU per answer vs connections
 # dir/latency-cdf.csv  -> dir/latency-cdf.png  latency percentiles, open loop
 # dir/scale.csv        -> dir/scale.png        cost vs store size
 # A missing or empty input skips its plot (a partial run still renders the rest).
@@ -17,17 +17,35 @@ set style data linespoints
 # --- throughput vs connections ---------------------------------------------------------
 f = dir . "/conns.csv"
 if (have(f)) {
+    set terminal pngcairo size 1200,500 font "DejaVu Sans,10" noenhanced
     set output dir . "/conns.png"
     set datafile separator ","
-    set title "Closed-loop throughput vs connections (depth 1; server CPU 0, generator CPU 1)"
+    # conns.csv: per series 4 columns: req/s, p99 us, server CPU us per answer, server cores busy
+    set multiplot layout 1,2 title "Closed loop vs connections (depth 1; server CPU 0, generator CPU 1)"
     set xlabel "connections"
-    set ylabel "requests/s (median)"
     set logscale x 2
     set xtics (1, 2, 4, 8, 16, 32, 64, 128)
     set xrange [0.8:90]
     set yrange [0:*]
+    set title "Throughput"
+    set ylabel "requests/s (median)"
     set format y "%.0f"
-    plot for [i=2:*:2] f using 1:i title columnheader(i) lw 2 pt 7
+    plot for [i=2:*:4] f using 1:i title columnheader(i) lw 2 pt 7
+    set title "Server CPU per answer (lower is better)"
+    set ylabel "µs of server CPU per answer"
+    set format y "%g"
+    # results from before the CPU columns have them empty: an empty panel, not an error
+    if (system("awk -F, 'NR > 1 && $4 != \"\" { f = 1 } END { print f + 0 }' '" . f . "'") eq "1") {
+        plot for [i=4:*:4] f using 1:i title columnheader(i) lw 2 pt 7
+    } else {
+        set label 1 "no server CPU data" at graph 0.5, 0.5 center
+        set yrange [0:1]
+        plot -1 notitle
+        set yrange [0:*]
+        unset label 1
+    }
+    unset multiplot
+    set terminal pngcairo size 900,540 font "DejaVu Sans,10" noenhanced
     unset logscale x
     set xtics autofreq
     set xrange [*:*]
@@ -60,9 +78,9 @@ if (have(f)) {
 f = dir . "/scale.csv"
 if (have(f)) {
     set output dir . "/scale.png"
-    set terminal pngcairo size 1200,500 font "DejaVu Sans,10" enhanced
     set datafile separator ","
-    set multiplot layout 1,2 title "Cost vs store size (certificates in index.txt)"
+    set terminal pngcairo size 1500,500 font "DejaVu Sans,10" enhanced
+    set multiplot layout 1,3 title "Cost vs store size (certificates in index.txt)"
     set logscale x 10
     set logscale y 10
     set autoscale xfix
@@ -89,5 +107,22 @@ if (have(f)) {
     plot f using 1:7 title "req/s, warm" lw 2 pt 7, \
          f using 1:6 title "req/s, first run after start" lw 2 pt 6, \
          f using 1:9 axes x1y2 title "p99 (warm), right axis" lw 2 pt 5 dt 2
+    set title "revokd-responder: server CPU per answer (lower is better)"
+    unset y2tics
+    unset y2label
+    set ytics mirror
+    set ylabel "µs of server CPU per answer"
+    set format y "%g"
+    set key top left
+    if (system("awk -F, 'NR > 1 && $17 != \"\" { f = 1 } END { print f + 0 }' '" . f . "'") eq "1") {
+        plot f using 1:17 title "warm" lw 2 pt 7, \
+             f using 1:16 title "first run after start" lw 2 pt 6
+    } else {
+        set label 1 "no server CPU data" at graph 0.5, 0.5 center
+        set yrange [0:1]
+        plot -1 notitle
+        set yrange [0:*]
+        unset label 1
+    }
     unset multiplot
 }

@@ -2,15 +2,22 @@
 # run.sh — every speed claim of revokd, from one command, beside its peers on
 # the same machine.
 #
-#   bench/run.sh [--quick] [--full] [--sizes N,N,..] [--rounds R] [--out DIR] [--keep] [--workdir DIR]
+#   bench/run.sh [--quick] [--full] [--sizes N,N,..] [--rounds R] [--backends "B .."] [--out DIR]
+#                [--doc FILE] [--keep] [--workdir DIR]
 #
 #   --quick     shorter runs (on 2 cores: default mode ~11.5 min, quick ~9.5; the 1M store dominates)
 #   --full      also the 10M-certificate store (~40 GB of disk; adds well over 25 min,
 #               an estimate from the 1M import: never run so far)
 #   --sizes L   store sizes of the scale runs (default 1000,10000,100000,1000000)
 #   --rounds R  side-by-side rounds (default 3)
+#   --backends L  revokd-responder backends to run, each as its own server with
+#               workers = 1 on the server CPU (default "libev io_uring", or
+#               $REVOKD_BACKENDS); one the responder refuses to start is logged
+#               and skipped
 #   --out DIR   raw results, CSVs, tables, PNGs (default bench/results; the run
 #               replaces the files it writes there)
+#   --doc FILE  the page to regenerate (default docs/benchmarks.md; a trial run
+#               can write elsewhere and leave the committed page alone)
 #   --keep      keep the scratch directory (PKIs, stores, logs) for a look afterwards
 #   --workdir D where the scratch directory goes (default $TMPDIR or /tmp)
 #
@@ -18,8 +25,9 @@
 #   1. builds revokd (build/), ocspload (build-bench/) and uring_ceiling;
 #   2. makes a demo PKI (scripts/mkpki.sh) with an EC P-256 delegated OCSP signer,
 #      10k certificates, a request set (good / revoked / unknown), and starts on
-#      CPU 0: revokd-responder, nginx serving one pre-signed response as a static
-#      file (bench/nginx-static.sh), `openssl ocsp` signing live, uring_ceiling;
+#      CPU 0: revokd-responder once per backend (workers = 1), nginx serving one
+#      pre-signed response as a static file (bench/nginx-static.sh), `openssl
+#      ocsp` signing live, uring_ceiling;
 #   3. side by side: R rounds, each running every target once in the same order
 #      (interleaved, so drift hits all alike), ocspload pinned to CPU 1, plus wrk
 #      against the fixed-response servers to tell generator limits from server ones;
@@ -30,7 +38,9 @@
 #      signing rate beside `openssl speed`;
 #   6. writes bench/results/ and regenerates docs/benchmarks.md (the intro above
 #      its marker line is kept), renders the plots with gnuplot.
-# Every load run is bounded by `timeout`; every server started is stopped on exit.
+# Every load run also records the server's CPU time per answer (lib.sh: ol_run,
+# server_sample; bench/README.md). Every load run is bounded by `timeout`; every
+# server started is stopped on exit.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +49,7 @@ ROOT=$(dirname "$BENCH")
 source "$BENCH/lib.sh"
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -50,6 +60,8 @@ OUT=$BENCH/results
 WORK_PARENT=${TMPDIR:-/tmp}
 SIZES_ARG=
 ROUNDS_ARG=
+BACKENDS=${REVOKD_BACKENDS:-libev io_uring}
+DOC=$ROOT/docs/benchmarks.md
 ARGS=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -58,7 +70,9 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --sizes) [ $# -ge 2 ] || usage; SIZES_ARG=$2; shift 2 ;;
     --rounds) [ $# -ge 2 ] || usage; ROUNDS_ARG=$2; shift 2 ;;
+    --backends) [ $# -ge 2 ] || usage; BACKENDS=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || usage; OUT=$2; shift 2 ;;
+    --doc) [ $# -ge 2 ] || usage; DOC=$2; shift 2 ;;
     --workdir) [ $# -ge 2 ] || usage; WORK_PARENT=$2; shift 2 ;;
     -h | --help) usage ;;
     *) echo "run.sh: unknown argument $1" >&2; usage ;;
@@ -89,6 +103,8 @@ if [ -n "$ROUNDS_ARG" ]; then
     printf '%s' "$ROUNDS_ARG" | grep -Eq '^[1-9][0-9]?$' || { echo "run.sh: --rounds wants 1..99" >&2; exit 2; }
     ROUNDS=$ROUNDS_ARG
 fi
+read -r -a BACKENDS <<<"$BACKENDS"
+[ "${#BACKENDS[@]}" -gt 0 ] || { echo "run.sh: --backends wants at least one of libev, io_uring, auto" >&2; exit 2; }
 if [ "$FULL" -eq 1 ]; then
     MODE="$MODE+full"
     SIZES+=(10000000)
@@ -215,7 +231,8 @@ make_pki() {
     SET_MIX=$(sed -n 's/^ocspload gen: wrote [0-9]* requests to [^:]*: \(.*\)$/\1/p' "$RUN_LOG" | tail -n 1)
 }
 
-# write_conf FILE STORE PORT SIGNER: a revokd config for the PKI files next to FILE.
+# write_conf FILE STORE PORT SIGNER [BACKEND]: a revokd config for the PKI files
+# next to FILE; with BACKEND, the responder runs that backend with one worker.
 write_conf() {
     cat >"$1" <<EOF
 # written by bench/run.sh
@@ -225,6 +242,8 @@ path = $2
 level = warn
 [responder]
 listen = 127.0.0.1:$3
+${5:+backend = $5
+workers = 1}
 [issuer bench]
 ca_cert     = ca.pem
 index       = index.txt
@@ -234,13 +253,72 @@ digest      = sha256
 EOF
 }
 
+# start_revokd BACKEND PORT CONF LOG: starts revokd-responder on the server CPU and
+# returns 0 once it listens (pid in LAST_PID), or 1 with the reason in
+# REVOKD_WHY when it exits first (a backend not built in or that cannot run here
+# is a start-up error: exit status non-zero, a message about the backend), does
+# not listen within 10 s, or says on /metrics (revokd_backend_info, where the
+# responder reports it) that another backend runs than the one asked for.
+start_revokd() {
+    local b=$1 port=$2 conf=$3 logf=$4 pid rc=0 deadline said
+    start_bg "$logf" taskset -c "$SERVER_CPU" "$RESPONDER" -c "$conf"
+    pid=$LAST_PID
+    deadline=$(awk -v a="$EPOCHREALTIME" 'BEGIN { printf "%d", a + 10 }')
+    while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null || grep -q '^[0-9]* (.*) Z ' "/proc/$pid/stat" 2>/dev/null; then
+            wait "$pid" 2>/dev/null || rc=$?
+            REVOKD_WHY="exited with status $rc: $(tail -n 3 "$logf" | tr '\n' ' ')"
+            return 1
+        fi
+        if [ "${EPOCHREALTIME%.*}" -ge "$deadline" ]; then
+            stop_pid "$pid"
+            REVOKD_WHY="did not listen within 10 s: $(tail -n 3 "$logf" | tr '\n' ' ')"
+            return 1
+        fi
+        sleep 0.05
+    done
+    said=$(curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" |
+        sed -n 's/^revokd_backend_info{backend="\([^"]*\)".*/\1/p' | head -n 1) || true
+    if [ -n "$said" ] && [ "$b" != auto ] && [ "$said" != "$b" ]; then
+        stop_pid "$pid"
+        REVOKD_WHY="asked for backend $b, but /metrics says $said runs"
+        return 1
+    fi
+    REVOKD_SAID=${said:-not reported}
+    LAST_PID=$pid
+}
+
+# Every backend in BACKENDS as its own revokd-responder (same store, own port,
+# workers = 1, pinned to the server CPU; an idle one costs nothing), then the
+# peers. R_BACKENDS: the backends that started, in BACKENDS order; R_PORT / R_PID
+# by backend; PRIMARY: the last of them (io_uring once it is built in), which the
+# open-loop latency and the scale runs use.
 start_servers() {
-    local P=$WORK/pki
+    local P=$WORK/pki b i=0
     SECTION=side
-    log "starting revokd-responder :$P_REVOKD, nginx :$P_NGINX, openssl ocsp :$P_OSSL, uring_ceiling :$P_CEIL on CPU $SERVER_CPU"
-    note_cmd "taskset -c $SERVER_CPU build/revokd-responder -c \$WORK/pki/revokd.conf"
-    start_bg "$WORK/responder.log" taskset -c "$SERVER_CPU" "$RESPONDER" -c "$P/revokd.conf"
-    wait_port "$P_REVOKD" 10 || die "revokd-responder did not listen (see $WORK/responder.log)"
+    R_BACKENDS=()
+    SKIPPED=()
+    declare -gA R_PORT R_PID
+    for b in "${BACKENDS[@]}"; do
+        write_conf "$P/revokd-$b.conf" store "${P_REVOKD_ALL[i]}" ocsp-ec "$b"
+        log "starting revokd-responder (backend $b, 1 worker) :${P_REVOKD_ALL[i]} on CPU $SERVER_CPU"
+        if start_revokd "$b" "${P_REVOKD_ALL[i]}" "$P/revokd-$b.conf" "$WORK/responder-$b.log"; then
+            note_cmd "taskset -c $SERVER_CPU build/revokd-responder -c \$WORK/pki/revokd-$b.conf  # [responder] backend = $b, workers = 1"
+            log "revokd-responder backend $b: pid $LAST_PID (its /metrics names the backend: $REVOKD_SAID)"
+            R_BACKENDS+=("$b")
+            R_PORT[$b]=${P_REVOKD_ALL[i]}
+            R_PID[$b]=$LAST_PID
+        else
+            warn "revokd-responder with backend = $b: $REVOKD_WHY; skipping that backend"
+            REVOKD_WHY=${REVOKD_WHY//$WORK/\$WORK}
+            SKIPPED+=("$b: ${REVOKD_WHY% }")
+        fi
+        i=$((i + 1))
+    done
+    [ "${#R_BACKENDS[@]}" -gt 0 ] || die "revokd-responder started with none of the backends ${BACKENDS[*]}"
+    PRIMARY=${R_BACKENDS[${#R_BACKENDS[@]} - 1]}
+    P_REVOKD=${R_PORT[$PRIMARY]}
+    log "starting nginx :$P_NGINX, openssl ocsp :$P_OSSL, uring_ceiling :$P_CEIL on CPU $SERVER_CPU"
     # the bytes nginx and the ceiling serve: revokd's own answer for good.pem, verified
     OPENSSL_CONF=/dev/null openssl ocsp -issuer "$P/ca.pem" -cert "$P/good.pem" -no_nonce \
         -url "http://127.0.0.1:$P_REVOKD" -CAfile "$P/chain.pem" -respout "$P/good.der" >>"$RUN_LOG" 2>&1 ||
@@ -248,17 +326,23 @@ start_servers() {
     RESP_BYTES=$(stat -c %s "$P/good.der")
     note_cmd "bench/nginx-static.sh start \$WORK/nginx $P_NGINX $SERVER_CPU \$WORK/pki/good.der"
     nginx_start "$WORK/nginx" "$P_NGINX" "$SERVER_CPU" "$P/good.der"
+    # the master; server_sample adds its worker(s), which do the serving
+    PID_NGINX=$(cat "$WORK/nginx/nginx.pid")
     # -ignore_err: keep answering after a client hangs up mid-request; its per-request log goes nowhere
     note_cmd "taskset -c $SERVER_CPU openssl ocsp -index index.txt -CA ca.pem -rsigner ocsp-ec.pem -rkey ocsp-ec.key -port $P_OSSL -nmin 60 -ignore_err"
     start_bg /dev/null env OPENSSL_CONF=/dev/null taskset -c "$SERVER_CPU" openssl ocsp -index "$P/index.txt" \
         -CA "$P/ca.pem" -rsigner "$P/ocsp-ec.pem" -rkey "$P/ocsp-ec.key" -port "$P_OSSL" -nmin 60 -ignore_err
+    PID_OSSL=$LAST_PID # env and taskset exec: this is openssl itself
     first_answer "$P_OSSL" "$P/goodreq.der" 30 "$(now)" >/dev/null || die "openssl ocsp did not answer"
     note_cmd "build-bench/uring_ceiling --port $P_CEIL --body \$WORK/pki/good.der --cpu $SERVER_CPU"
     start_bg "$WORK/ceiling.log" "$CEILING" --port "$P_CEIL" --body "$P/good.der" --cpu "$SERVER_CPU"
+    PID_CEIL=$LAST_PID
     wait_port "$P_CEIL" 10 || die "uring_ceiling did not listen (see $WORK/ceiling.log)"
     # one fixed RFC 5019 GET of good.pem, for wrk against revokd (wrk sends one URL)
     GOOD_GET=/$(base64 -w0 "$P/goodreq.der" | sed 's,+,%2B,g; s,/,%2F,g; s,=,%3D,g')
-    curl -sf -o /dev/null "http://127.0.0.1:$P_REVOKD$GOOD_GET" || die "revokd did not answer the GET probe"
+    for b in "${R_BACKENDS[@]}"; do
+        curl -sf -o /dev/null "http://127.0.0.1:${R_PORT[$b]}$GOOD_GET" || die "revokd ($b) did not answer the GET probe"
+    done
 }
 
 # ---- 1. side by side -----------------------------------------------------------------------------
@@ -268,7 +352,7 @@ tags() { # tags ORDER TARGET METHOD CONNS DEPTH ROUND: the JSON every run is lab
 }
 
 side_by_side() {
-    local P=$WORK/pki J=$OUT/sidebyside.jsonl r d lim=$((DUR + WARM + 120))
+    local P=$WORK/pki J=$OUT/sidebyside.jsonl r d b k lim=$((DUR + WARM + 120))
     local OCSP=(-r "$P/reqs.txt" --ca "$P/chain.pem" --cpu "$GEN_CPU" -t "$DUR" -w "$WARM")
     local FIXED=(--no-ocsp-check --cpu "$GEN_CPU" -t "$DUR" -w "$WARM")
     SECTION=side
@@ -276,46 +360,70 @@ side_by_side() {
         ROUND=$r
         log "side by side: round $r of $ROUNDS"
         for d in "$SIDE_DEPTH" 1; do
-            ol_run "$J" "$(tags 1 revokd POST "$SIDE_CONNS" "$d" "$r")" "$lim" run "${OCSP[@]}" \
-                -c "$SIDE_CONNS" -d "$d" -m post --label revokd "127.0.0.1:$P_REVOKD"
-            ol_run "$J" "$(tags 2 revokd GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${OCSP[@]}" \
-                -c "$SIDE_CONNS" -d "$d" -m get --label revokd "127.0.0.1:$P_REVOKD"
-            ol_run "$J" "$(tags 3 nginx GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${FIXED[@]}" \
+            k=0
+            for b in "${R_BACKENDS[@]}"; do
+                SERVER_PID=${R_PID[$b]}
+                ol_run "$J" "$(tags $k "revokd ($b)" POST "$SIDE_CONNS" "$d" "$r")" "$lim" run "${OCSP[@]}" \
+                    -c "$SIDE_CONNS" -d "$d" -m post --label "revokd-$b" "127.0.0.1:${R_PORT[$b]}"
+                ol_run "$J" "$(tags $k "revokd ($b)" GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${OCSP[@]}" \
+                    -c "$SIDE_CONNS" -d "$d" -m get --label "revokd-$b" "127.0.0.1:${R_PORT[$b]}"
+                k=$((k + 1))
+            done
+            SERVER_PID=$PID_NGINX
+            ol_run "$J" "$(tags 10 nginx GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${FIXED[@]}" \
                 -c "$SIDE_CONNS" -d "$d" -m get --label nginx "http://127.0.0.1:$P_NGINX/good.der"
-            ol_run "$J" "$(tags 5 ceiling GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${FIXED[@]}" \
+            SERVER_PID=$PID_CEIL
+            ol_run "$J" "$(tags 12 ceiling GET "$SIDE_CONNS" "$d" "$r")" "$lim" run "${FIXED[@]}" \
                 -c "$SIDE_CONNS" -d "$d" -m get --label ceiling "http://127.0.0.1:$P_CEIL/good.der"
         done
         # openssl ocsp signs live and closes after every answer: fewer connections, shorter
-        ol_run "$J" "$(tags 4 'openssl ocsp' POST "$OSSL_CONNS" 1 "$r")" "$lim" run -r "$P/reqs.txt" \
+        SERVER_PID=$PID_OSSL
+        ol_run "$J" "$(tags 11 'openssl ocsp' POST "$OSSL_CONNS" 1 "$r")" "$lim" run -r "$P/reqs.txt" \
             --ca "$P/chain.pem" --cpu "$GEN_CPU" -t "$OSSL_DUR" -w 0.5 -c "$OSSL_CONNS" -d 1 -m post \
             --unknown-expect unknown --label openssl-ocsp "127.0.0.1:$P_OSSL"
-        ol_run "$J" "$(tags 4 'openssl ocsp' GET "$OSSL_CONNS" 1 "$r")" "$lim" run -r "$P/reqs.txt" \
+        ol_run "$J" "$(tags 11 'openssl ocsp' GET "$OSSL_CONNS" 1 "$r")" "$lim" run -r "$P/reqs.txt" \
             --ca "$P/chain.pem" --cpu "$GEN_CPU" -t "$OSSL_DUR" -w 0.5 -c "$OSSL_CONNS" -d 1 -m get \
             --unknown-expect unknown --label openssl-ocsp "127.0.0.1:$P_OSSL"
         # a second generator on the same connections: if wrk gets much more from a server
         # than ocspload did, ocspload was the limit there
-        wrk_run "$J" "$(tags 6 nginx GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" "http://127.0.0.1:$P_NGINX/good.der"
-        wrk_run "$J" "$(tags 7 ceiling GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" "http://127.0.0.1:$P_CEIL/good.der"
-        wrk_run "$J" "$(tags 8 revokd GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" "http://127.0.0.1:$P_REVOKD$GOOD_GET"
+        SERVER_PID=$PID_NGINX
+        wrk_run "$J" "$(tags 13 nginx GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" "http://127.0.0.1:$P_NGINX/good.der"
+        SERVER_PID=$PID_CEIL
+        wrk_run "$J" "$(tags 14 ceiling GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" "http://127.0.0.1:$P_CEIL/good.der"
+        k=15
+        for b in "${R_BACKENDS[@]}"; do
+            SERVER_PID=${R_PID[$b]}
+            wrk_run "$J" "$(tags $k "revokd ($b)" GET "$SIDE_CONNS" 1 "$r")" "$SIDE_CONNS" "$DUR" \
+                "http://127.0.0.1:${R_PORT[$b]}$GOOD_GET"
+            k=$((k + 1))
+        done
     done
+    SERVER_PID=
 }
 
 # ---- 2. throughput vs connections, latency at fractions of the peak ------------------------------
 
+# revokd: POST only, per backend (GET vs POST is in the side-by-side table; this
+# keeps the curve's length when a second backend runs)
 conns_curve() {
-    local P=$WORK/pki J=$OUT/conns.jsonl c
+    local P=$WORK/pki J=$OUT/conns.jsonl c b k
     local COMMON=(--cpu "$GEN_CPU" -t "$CURVE_DUR" -w "$CURVE_WARM" -d 1)
     SECTION=conns
     ROUND=1
     log "throughput vs connections: ${CURVE_LEVELS[*]} x depth 1"
     for c in "${CURVE_LEVELS[@]}"; do
-        ol_run "$J" "$(tags 1 revokd POST "$c" 1 1)" 120 run "${COMMON[@]}" -r "$P/reqs.txt" --ca "$P/chain.pem" \
-            -c "$c" -m post "127.0.0.1:$P_REVOKD"
-        ol_run "$J" "$(tags 2 revokd GET "$c" 1 1)" 120 run "${COMMON[@]}" -r "$P/reqs.txt" --ca "$P/chain.pem" \
-            -c "$c" -m get "127.0.0.1:$P_REVOKD"
-        ol_run "$J" "$(tags 3 nginx GET "$c" 1 1)" 120 run "${COMMON[@]}" --no-ocsp-check \
+        k=0
+        for b in "${R_BACKENDS[@]}"; do
+            SERVER_PID=${R_PID[$b]}
+            ol_run "$J" "$(tags $k "revokd ($b)" POST "$c" 1 1)" 120 run "${COMMON[@]}" -r "$P/reqs.txt" \
+                --ca "$P/chain.pem" -c "$c" -m post "127.0.0.1:${R_PORT[$b]}"
+            k=$((k + 1))
+        done
+        SERVER_PID=$PID_NGINX
+        ol_run "$J" "$(tags 10 nginx GET "$c" 1 1)" 120 run "${COMMON[@]}" --no-ocsp-check \
             -c "$c" -m get "http://127.0.0.1:$P_NGINX/good.der"
     done
+    SERVER_PID=
 }
 
 latency_open_loop() {
@@ -323,19 +431,21 @@ latency_open_loop() {
     SECTION=latency
     ROUND=1
     peak=$(json_median "$OUT/sidebyside.jsonl" \
-        "{\"target\":\"revokd\",\"method\":\"POST\",\"depth\":$SIDE_DEPTH,\"tool\":\"ocspload\"}" rps)
+        "{\"target\":\"revokd ($PRIMARY)\",\"method\":\"POST\",\"depth\":$SIDE_DEPTH,\"tool\":\"ocspload\"}" rps)
     if [ -z "$peak" ] || [ "$peak" -le 0 ]; then
         warn "no revokd peak measured; skipping the open-loop runs"
         return 0
     fi
     PEAK=$peak
+    SERVER_PID=${R_PID[$PRIMARY]}
     for share in 50 90; do
         rate=$((peak * share / 100))
-        log "open loop at $share% of the peak ($rate req/s)"
-        ol_run "$J" "{\"target\":\"revokd\",\"share\":$share,\"peak\":$peak}" 120 run -r "$P/reqs.txt" \
+        log "open loop at $share% of the peak ($rate req/s), revokd ($PRIMARY)"
+        ol_run "$J" "{\"target\":\"revokd ($PRIMARY)\",\"share\":$share,\"peak\":$peak}" 120 run -r "$P/reqs.txt" \
             --ca "$P/chain.pem" --cpu "$GEN_CPU" -t "$LAT_DUR" -w 1 -c "$SIDE_CONNS" -d "$SIDE_DEPTH" \
             -m post -R "$rate" "127.0.0.1:$P_REVOKD"
     done
+    SERVER_PID=
 }
 
 stop_servers() {
@@ -382,7 +492,7 @@ scale_one() {
     log "scale $n: synthesizing index.txt"
     note_cmd "bench/synth-index.py --n $n --out index.txt --base \$WORK/pki/index.base"
     "$BENCH/synth-index.py" --n "$n" --out "$d/index.txt" --base "$P/index.base" 2>>"$RUN_LOG"
-    write_conf "$d/revokd.conf" store "$P_SCALE" ocsp-ec
+    write_conf "$d/revokd.conf" store "$P_SCALE" ocsp-ec "$PRIMARY"
 
     # (b) import + pre-sign, then the same run again with nothing changed (a restart)
     log "scale $n: revokd-indexer --once"
@@ -413,10 +523,11 @@ scale_one() {
     note_cmd "build-bench/ocspload gen --issuer ca.pem --index index.txt --out reqs.txt --n $nreq --unknown-fraction 0.1 --sha256-fraction 0.2 --seed 2"
     "$OCSPLOAD" gen --issuer "$d/ca.pem" --index "$d/index.txt" --out "$d/reqs.txt" --n "$nreq" \
         --unknown-fraction 0.1 --sha256-fraction 0.2 --seed 2 2>>"$RUN_LOG"
-    note_cmd "taskset -c $SERVER_CPU build/revokd-responder -c revokd.conf"
+    note_cmd "taskset -c $SERVER_CPU build/revokd-responder -c revokd.conf  # [responder] backend = $PRIMARY, workers = 1"
     t0=$(now)
     start_bg "$d/responder.log" taskset -c "$SERVER_CPU" "$RESPONDER" -c "$d/revokd.conf"
     local rpid=$LAST_PID
+    SERVER_PID=$rpid
     resp_s=$(first_answer "$P_SCALE" "$d/goodreq.der" 60 "$t0") || die "revokd-responder did not answer at $n"
     # signatures are checked by the side-by-side runs; here 180k distinct answers
     # would make ocspload verify (and stall) instead of load: status checks only
@@ -424,6 +535,7 @@ scale_one() {
     ol_run "$OUT/scale-runs.jsonl" "{\"n\":$n,\"phase\":\"cold\"}" 120 "${RUNARGS[@]}" -t "$SCALE_DUR" -w 0 "127.0.0.1:$P_SCALE"
     ol_run "$OUT/scale-runs.jsonl" "{\"n\":$n,\"phase\":\"warm\"}" 120 "${RUNARGS[@]}" -t "$SCALE_DUR" -w 1 "127.0.0.1:$P_SCALE"
     stop_pid "$rpid"
+    SERVER_PID=
 
     # (b) openssl ocsp: from start to its first answer, with the same index.txt
     log "scale $n: openssl ocsp -index, time to first answer"
@@ -453,6 +565,8 @@ finish() {
         M_COMMAND="bench/run.sh ${ARGS[*]}" M_SET_MIX=${SET_MIX:-?} M_CPU=$M_CPU M_PKGS=$M_PKGS \
         M_REVOKD=$M_REVOKD M_DATE=$M_DATE M_KERNEL=$M_KERNEL M_OS=$M_OS M_MEM=$M_MEM M_NPROC=$M_NPROC \
         M_PINNING="server on CPU $SERVER_CPU (taskset; nginx: worker_cpu_affinity), generator on CPU $GEN_CPU" \
+        M_BACKENDS="${BACKENDS[*]}" M_RAN="${R_BACKENDS[*]}" M_PRIMARY=${PRIMARY:-} \
+        M_SKIPPED="$(printf '%s\n' "${SKIPPED[@]}")" M_CLK_TCK=$CLK_TCK \
         M_NUM="rounds=$ROUNDS dur=$DUR warm=$WARM ossl_dur=$OSSL_DUR ossl_conns=$OSSL_CONNS side_conns=$SIDE_CONNS side_depth=$SIDE_DEPTH side_certs=$SIDE_CERTS side_reqs=$SIDE_REQS resp_bytes=${RESP_BYTES:-0} curve_dur=$CURVE_DUR lat_dur=$LAT_DUR peak=${PEAK:-0} scale_dur=$SCALE_DUR full=$FULL" \
         python3 - "$OUT/machine.json" "$COMMANDS" "$WORK" "$ROOT" <<'PY'
 import json, os, sys
@@ -461,6 +575,9 @@ e = os.environ
 m = {k: e["M_" + k.upper()] for k in ("date", "mode", "command", "cpu", "kernel", "os", "mem", "pkgs",
                                       "revokd", "load", "busy", "pinning", "set_mix", "nproc")}
 m["command"] = m["command"].strip()
+m["backends"], m["ran"], m["primary"] = e["M_BACKENDS"].split(), e["M_RAN"].split(), e["M_PRIMARY"]
+m["skipped"] = [l for l in e["M_SKIPPED"].split("\n") if l.strip()]
+m["clk_tck"] = int(e["M_CLK_TCK"])
 m["total_s"] = float(e["M_TOTAL"])
 for kv in e["M_NUM"].split():
     k, v = kv.split("=")
@@ -471,10 +588,10 @@ for line in open(cmds):
     m["commands"].append([sec, rnd, cmd.replace(work, "$WORK").replace(root + "/", "")])
 json.dump(m, open(out, "w"), indent=1)
 PY
-    report "$OUT" "$ROOT/docs/benchmarks.md" >>"$RUN_LOG"
+    report "$OUT" "$DOC" >>"$RUN_LOG"
     gnuplot -e "dir='$OUT'" "$BENCH/plot.gp" >>"$RUN_LOG" 2>&1 || warn "gnuplot failed (see $RUN_LOG)"
     sed -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" "$COMMANDS" >"$OUT/commands.txt"
-    log "results in $OUT; docs/benchmarks.md regenerated"
+    log "results in $OUT; $DOC regenerated"
     cat "$OUT/sidebyside.md" >&2
     log "total time: $(awk -v t="$total" 'BEGIN { printf "%d min %02d s", t / 60, t % 60 }') ($MODE mode)"
     sed -i -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" "$RUN_LOG"
@@ -490,8 +607,12 @@ main() {
     log "bench/run.sh ${ARGS[*]} ($MODE mode), scratch $WORK, results $OUT"
     build_all
     machine_facts
-    read -r P_REVOKD P_NGINX P_OSSL P_CEIL P_SCALE <<<"$(pick_ports 5)"
-    [ -n "${P_SCALE:-}" ] || die "could not find 5 free ports"
+    local ports nb=${#BACKENDS[@]}
+    read -r -a ports <<<"$(pick_ports $((4 + nb)))"
+    [ "${#ports[@]}" -eq $((4 + nb)) ] || die "could not find $((4 + nb)) free ports"
+    P_NGINX=${ports[0]} P_OSSL=${ports[1]} P_CEIL=${ports[2]} P_SCALE=${ports[3]}
+    P_REVOKD_ALL=("${ports[@]:4}")
+    P_REVOKD=${P_REVOKD_ALL[0]} # the PKI's AIA URL; each backend's own port once started
     INDEXER_LIMIT=$([ "$FULL" -eq 1 ] && echo 21600 || echo 1800)
     make_pki
     start_servers
