@@ -129,7 +129,7 @@ static int main_drop(const char *path, const char *user)
 {
     int rc = priv_drop(user);
     if (rc < 0) {
-        log_err("%s: [responder] user = %s: cannot drop privileges: %s", path, user,
+        log_err("%s: [responder] user = %s: %s", path, user,
                 rc == -ENOENT   ? "no such user"
                 : rc == -EINVAL ? "a user with uid or gid 0 drops nothing"
                                 : strerror(-rc));

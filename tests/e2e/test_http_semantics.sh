@@ -37,7 +37,7 @@ done
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --serial-start "$SERIAL" --port "$PORT" \
+if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --backend "$E2E_BACKEND" --serial-start "$SERIAL" --port "$PORT" \
     >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made a PKI"
 else
@@ -55,6 +55,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 status_api = $2
 
 [crlgen]

@@ -36,7 +36,7 @@ done
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --backend "$E2E_BACKEND" --port "$PORT" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made a PKI with two issuers ($NAME, $NAME-root)"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"
@@ -67,6 +67,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 
 # The periodic check once an hour only: every change below must come from inotify.
 # (refresh >= 2 x interval and refresh < validity - backdate are required.)

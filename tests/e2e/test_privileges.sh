@@ -42,7 +42,7 @@ fi
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" >"$T/mkpki.log" 2>&1; then
+if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --backend "$E2E_BACKEND" --port "$PORT" >"$T/mkpki.log" 2>&1; then
     pass "mkpki.sh made a PKI"
 else
     fail "mkpki.sh" "$(cat "$T/mkpki.log")"
@@ -59,6 +59,7 @@ level = info
 
 [responder]
 listen = 127.0.0.1:$PORT
+backend = $E2E_BACKEND
 user = nobody
 
 [crlgen]
