@@ -219,8 +219,8 @@ static const struct config_key config_keys[] = {
      .min = 1,
      .max = 1000000,
      .off = CONFIG_AT(responder.max_conns, uint32_t),
-     .doc = "Open client connections at most; further connections wait in the kernel's accept "
-            "queue."},
+     .doc = "Open client connections at most, for the whole process (split evenly over the "
+            "workers); further connections wait in the kernel's accept queue."},
     {.sect = CONFIG_S_RESPONDER,
      .name = "idle_timeout",
      .type = CONFIG_DURATION,
