@@ -53,6 +53,35 @@ e2e_cleanup() {
     fi
 }
 
+# need_programs P...: every program the scenario runs must be there, or it stops here.
+need_programs() {
+    local p missing=0
+    for p in "$@"; do
+        if [ -x "$p" ]; then
+            pass "program exists: $p"
+        else
+            fail "program missing: $p (docker/install-deps.sh installs it, or build first)"
+            missing=1
+        fi
+    done
+    [ "$missing" -eq 0 ] || finish
+}
+
+# make_pki DIR NAME WHAT [mkpki options...]: a demo PKI (scripts/mkpki.sh) for this
+# scenario's port ($PORT) and backend; passes "mkpki.sh made WHAT", or stops here.
+make_pki() {
+    local dir=$1 name=$2 what=$3 log
+    shift 3
+    log=$T/mkpki-$(basename "$dir").log
+    if "$SRC/scripts/mkpki.sh" "$dir" --name "$name" --port "$PORT" --backend "$E2E_BACKEND" "$@" \
+        >"$log" 2>&1; then
+        pass "mkpki.sh made $what"
+    else
+        fail "mkpki.sh" "$(cat "$log")"
+        finish
+    fi
+}
+
 free_port() {
     "$PY" -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

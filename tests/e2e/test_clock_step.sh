@@ -21,9 +21,7 @@ NAME=clock
 IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
 IDLE=2
-for p in "$IDX" "$RSP"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP"
 FAKETIME_LIB=$(find /usr/lib -path "*/faketime/libfaketime.so.1" 2>/dev/null | head -n 1)
 if [ -n "$FAKETIME_LIB" ]; then
     pass "libfaketime: $FAKETIME_LIB"
@@ -34,12 +32,7 @@ fi
 
 PORT=$(free_port)
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 CONF=$A/clock.conf # next to the PKI: relative paths resolve against it
 sed "s/^listen = .*/listen = 127.0.0.1:$PORT\nidle_timeout = ${IDLE}s/" "$A/revokd.conf" >"$CONF"
 if run_logged indexer 120 "$IDX" -c "$CONF" --once; then

@@ -35,22 +35,13 @@ CRLGEN=$BUILD/revokd-crlgen
 CONS=("$PY" "$HERE/consistency.py")
 
 echo "e2e: build $BUILD, temp $T"
-missing=0
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    if [ -x "$p" ]; then pass "program exists: $p"; else fail "program missing: $p"; missing=1; fi
-done
-[ "$missing" -eq 0 ] || finish
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
 D=$T/db
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made the PKI whose issuing CA signs the generated database"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$P" "$NAME" "the PKI whose issuing CA signs the generated database"
 mkdir -p "$D"
 if out=$("${CONS[@]}" gen --out "$D/index.txt" --model "$D/model.json" 2>&1); then
     pass "generated the CA database: $out"

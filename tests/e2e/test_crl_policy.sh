@@ -27,21 +27,12 @@ RSP=$BUILD/revokd-responder
 CRLGEN=$BUILD/revokd-crlgen
 
 echo "e2e: build $BUILD, temp $T"
-missing=0
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    if [ -x "$p" ]; then pass "program exists: $p"; else fail "program missing: $p"; missing=1; fi
-done
-[ "$missing" -eq 0 ] || finish
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 REV_SERIAL=$(openssl x509 -in "$A/revoked.pem" -noout -serial | sed 's/^serial=//')
 CRL=$T/crl/$NAME.crl
 CRLPEM=$T/crl/$NAME.crl.pem

@@ -31,19 +31,12 @@ CLIENTS=${E2E_FLOOD_CLIENTS:-100}
 REVOKED=${E2E_FLOOD_REVOKED:-10000}
 SEND_TIMEOUT=4
 
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 # Every synthetic line revoked: the CRL lists them all.
 mv "$A/index.txt" "$A/index.base"
 if "$PY" "$SRC/bench/synth-index.py" --n $((REVOKED + 2)) --base "$A/index.base" \

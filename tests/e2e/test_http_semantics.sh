@@ -30,9 +30,7 @@ SERIAL=8A1F00000000000000000000000000A0 # high bit set: the INTEGER content star
 IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
 CRLGEN=$BUILD/revokd-crlgen
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT

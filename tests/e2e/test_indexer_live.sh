@@ -27,21 +27,12 @@ RSP=$BUILD/revokd-responder
 LIMIT_MS=2000 # what a revocation may take to be answered here (the issue's goal is 100 ms)
 
 echo "e2e: build $BUILD, temp $T"
-missing=0
-for p in "$IDX" "$RSP"; do
-    if [ -x "$p" ]; then pass "program exists: $p"; else fail "program missing: $p"; missing=1; fi
-done
-[ "$missing" -eq 0 ] || finish
+need_programs "$IDX" "$RSP"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --backend "$E2E_BACKEND" --port "$PORT" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI with two issuers ($NAME, $NAME-root)"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$P" "$NAME" "a PKI with two issuers ($NAME, $NAME-root)"
 
 # More certificates to revoke: leaves under the issuing CA, sub-CAs under the root.
 # One key and CSR for all of them (the databases allow duplicate subjects).

@@ -24,19 +24,12 @@ IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
 CRLGEN=$BUILD/revokd-crlgen
 echo "e2e: build $BUILD, temp $T"
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 CONF=$A/revokd.conf
 CNF=$A/openssl.cnf
 

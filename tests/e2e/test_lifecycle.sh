@@ -29,19 +29,12 @@ IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
 CHECK=("$PY" "$HERE/check_ocsp.py")
 SLOW=("$PY" "$HERE/slow_client.py")
-for p in "$IDX" "$RSP"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 IDLE=4
 CONF=$A/life.conf # beside mkpki's revokd.conf: relative paths resolve the same
 sed "s/^listen = .*/listen = 127.0.0.1:$PORT\nidle_timeout = ${IDLE}s/" "$A/revokd.conf" >"$CONF"

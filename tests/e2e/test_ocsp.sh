@@ -24,11 +24,7 @@ RSP=$BUILD/revokd-responder
 CRLGEN=$BUILD/revokd-crlgen
 
 echo "e2e: build $BUILD, temp $T"
-missing=0
-for p in "$IDX" "$RSP" "$CRLGEN"; do
-    if [ -x "$p" ]; then pass "program exists: $p"; else fail "program missing: $p"; missing=1; fi
-done
-[ "$missing" -eq 0 ] || finish
+need_programs "$IDX" "$RSP" "$CRLGEN"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT

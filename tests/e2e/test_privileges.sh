@@ -27,9 +27,7 @@ e2e_init
 NAME=priv
 IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
-for p in "$IDX" "$RSP"; do
-    [ -x "$p" ] || { fail "program missing: $p"; finish; }
-done
+need_programs "$IDX" "$RSP"
 if ! NOBODY_UID=$(id -u nobody) || ! NOBODY_GID=$(id -g nobody); then
     fail "user nobody exists"
     finish
@@ -42,12 +40,7 @@ fi
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 A=$T/pki
-if "$SRC/scripts/mkpki.sh" "$A" --name "$NAME" --backend "$E2E_BACKEND" --port "$PORT" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made a PKI"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$A" "$NAME" "a PKI"
 
 CONF=$T/revokd.conf
 cat >"$CONF" <<CONF

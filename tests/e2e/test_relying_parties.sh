@@ -33,21 +33,12 @@ NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 JAVA=${JAVA:-$(command -v java || echo java)}
 
 echo "e2e: build $BUILD, temp $T"
-missing=0
-for p in "$IDX" "$RSP" "$CRLGEN" "$NGINX" "$JAVA"; do
-    if [ -x "$p" ]; then pass "program exists: $p"; else fail "program missing: $p (docker/install-deps.sh installs it)"; missing=1; fi
-done
-[ "$missing" -eq 0 ] || finish
+need_programs "$IDX" "$RSP" "$CRLGEN" "$NGINX" "$JAVA"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 P=$T/pki
-if "$SRC/scripts/mkpki.sh" "$P" --name "$NAME" --port "$PORT" --backend "$E2E_BACKEND" >"$T/mkpki.log" 2>&1; then
-    pass "mkpki.sh made the PKI (issuers $NAME and $NAME-root)"
-else
-    fail "mkpki.sh" "$(cat "$T/mkpki.log")"
-    finish
-fi
+make_pki "$P" "$NAME" "the PKI (issuers $NAME and $NAME-root)"
 out=$(openssl x509 -in "$P/ca.pem" -noout -ext authorityInfoAccess,crlDistributionPoints 2>&1)
 expect "the issuing CA names revokd for its own status (AIA OCSP, CDP /crl/$NAME-root.crl)" "$out" \
     "+OCSP - URI:$URL\$" "+URI:$URL/crl/$NAME-root.crl\$"
