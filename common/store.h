@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_NAME_MAX       64 /* issuer name: [A-Za-z0-9._-], from the config section */
 #define STORE_SERIAL_MAX     32 /* serial INTEGER content bytes (RFC 5280 allows 20) */
 #define STORE_HASH_MAX       32 /* largest CertID hash we keep (SHA-256) */
@@ -52,8 +52,19 @@ enum store_hash { STORE_HASH_SHA1 = 1, STORE_HASH_SHA256 = 2 };
 /* Certificate status; stored. On hold is revoked with reason certificateHold. */
 enum store_status { STORE_GOOD = 0, STORE_REVOKED = 1, STORE_HOLD = 2 };
 
-/* Where a status came from; stored, so later sources (revokctl, external CRLs) fit. */
-enum store_source { STORE_SRC_INDEX = 1, STORE_SRC_REVOKCTL = 2, STORE_SRC_CRL = 3 };
+/*
+ * Where a status came from; stored, never renumbered. An issuer may have several
+ * sources; store_cert.listed has bit (1u << source) set for each source that lists
+ * the certificate, so one that drops out of every source can be found.
+ */
+enum store_source {
+    STORE_SRC_INDEX = 1,    /* OpenSSL CA database (index.txt) */
+    STORE_SRC_REVOKCTL = 2, /* operator command (revokctl), with an audit log line */
+    STORE_SRC_CRL = 3,      /* an external CA's CRL (full + delta) */
+    STORE_SRC_CERTDIR = 4,  /* a directory of issued certificates (PEM or DER) */
+    STORE_SRC_CERTMATE = 5, /* a CertMate certificate store (cert.crt + metadata.json) */
+};
+#define STORE_SRC_BIT(src) ((uint8_t)(1u << (src)))
 
 #define STORE_REASON_NONE 0xff /* no reasonCode (CRLReason values are 0..10) */
 
@@ -103,8 +114,9 @@ struct store_issuer_rec {
 struct store_cert {
     uint8_t status; /* enum store_status */
     uint8_t reason; /* CRLReason, or STORE_REASON_NONE */
-    uint8_t source; /* enum store_source */
-    uint8_t pad[5];
+    uint8_t source; /* enum store_source that set the current status */
+    uint8_t listed; /* STORE_SRC_BIT() of every source that lists the certificate */
+    uint8_t pad[4];
     int64_t revoked_at; /* Unix seconds; 0 when good */
     int64_t invalidity; /* invalidity date (key compromise time); 0 if none */
     int64_t not_after;  /* certificate expiry */

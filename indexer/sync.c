@@ -24,8 +24,6 @@
 #include "cadb.h"
 #include "log.h"
 
-/* A response with the signer's certificate stays well under this. */
-#define SYNC_RESP_MAX 16384
 
 /* Expiry warnings and signer alarms are repeated at most this often. */
 #define SYNC_WARN_EVERY 3600
@@ -262,8 +260,7 @@ static int64_t sync_max_next_update(const struct sync_issuer *si, int64_t now,
     return next < si->signer_not_after ? next : si->signer_not_after;
 }
 
-/* Signs and stores the responses of one certificate under both CertID hashes. */
-static int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
+int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
                           size_t serial_len, const struct store_cert *c, int64_t now,
                           const struct sync_params *p, uint8_t *buf)
 {

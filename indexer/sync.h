@@ -109,6 +109,17 @@ int sync_unrevoke(struct sync_issuer *si, struct store *store, const struct sync
                   const uint8_t *serial, size_t serial_len, int64_t now,
                   struct sync_unrevoke_result *res);
 
+/*
+ * Signs and stores the responses of one certificate under both CertID hashes, in
+ * the caller's write txn, from the state in *c (thisUpdate never before its
+ * revocation time, nextUpdate capped at the signer's notAfter). buf is scratch of
+ * SYNC_RESP_MAX bytes. For every writer of certificate state (sync, revokctl).
+ */
+#define SYNC_RESP_MAX 16384
+int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
+                   size_t serial_len, const struct store_cert *c, int64_t now,
+                   const struct sync_params *p, uint8_t *buf);
+
 /* Writes serial (DER INTEGER content) as openssl ca's index.txt would: upper-case hex. */
 void sync_serial_hex(const uint8_t *serial, size_t len, char *out, size_t cap);
 
