@@ -50,7 +50,8 @@ static const struct {
     [CONFIG_S_LOG] = {"log", "Diagnostics written to stderr by every program."},
     [CONFIG_S_INDEXER] = {"indexer",
                           "revokd-indexer: reads each issuer's index.txt into the store and "
-                          "pre-signs one OCSP response per certificate."},
+                          "pre-signs one OCSP response per certificate; revokctl, the "
+                          "operator's command, reads it too."},
     [CONFIG_S_RESPONDER] = {"responder",
                             "revokd-responder: the HTTP OCSP endpoint (RFC 6960, POST and GET)."},
     [CONFIG_S_CRLGEN] = {"crlgen", "revokd-crlgen: signs and publishes one CRL per issuer that "
@@ -204,6 +205,14 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_AT(indexer.batch, uint32_t),
      .doc = "Certificates written per store transaction; larger batches sync faster, smaller ones "
             "hold the write lock for less time."},
+    {.sect = CONFIG_S_INDEXER,
+     .name = "audit_log",
+     .type = CONFIG_PATH,
+     .off = CONFIG_AT(indexer.audit_log, char *),
+     .doc = "File revokctl appends one JSON line to (fsync'd) for every revoke, hold and release, "
+            "before and after its store transaction. Unset: audit.log in the directory that holds "
+            "the [store] path directory (/var/lib/revokd/audit.log by default), so moving a store "
+            "aside keeps it."},
 
     {.sect = CONFIG_S_RESPONDER,
      .name = "listen",

@@ -51,6 +51,7 @@ struct config {
         uint32_t interval;    /* seconds between syncs when not --once */
         uint32_t batch;       /* certificates per write transaction */
         uint32_t signer_warn; /* warn this long before a signer or CA certificate expires */
+        char *audit_log;      /* revokctl's audit log; NULL: audit.log beside [store] path */
     } indexer;
     struct {
         char *listen; /* host:port, [v6]:port */
