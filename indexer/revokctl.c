@@ -112,8 +112,11 @@ int revokctl_parse_time(const char *s, int64_t *out)
         !rc_digits(p + 4, 2, &om) || p[6] != '\0' || oh > 23 || om > 59)
         return -EINVAL;
     int64_t off = (int64_t)oh * 3600 + om * 60;
-    *out = p[0] == '+' ? t - off : t + off;
-    return *out < 0 ? -EINVAL : 0;
+    t = p[0] == '+' ? t - off : t + off;
+    if (t < 0)
+        return -EINVAL;
+    *out = t;
+    return 0;
 }
 
 const char *revokctl_fmt_time(int64_t t, char *buf, size_t cap)
