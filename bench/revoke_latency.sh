@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # revoke_latency.sh — how long a revocation takes to reach OCSP clients: from
-# `openssl ca -revoke` returning (index.txt rewritten) to revokd-responder
-# answering `revoked` for that certificate, over N revocations, per mode:
+# the revoking command returning (`openssl ca -revoke`: index.txt rewritten;
+# `revokctl revoke`: store committed) to revokd-responder answering `revoked` for
+# that certificate, over N revocations, per mode:
 #
-#   inotify  revokd-indexer as shipped, with [indexer] interval = 1h so the
-#            periodic check cannot be what picks a change up
-#   poll     revokd-indexer --no-inotify with interval = 1s: the pre-inotify
-#            behaviour (a stat() per issuer per second)
+#   inotify   revokd-indexer as shipped, with [indexer] interval = 1h so the
+#             periodic check cannot be what picks a change up
+#   poll      revokd-indexer --no-inotify with interval = 1s: the pre-inotify
+#             behaviour (a stat() per issuer per second)
+#   revokctl  `revokctl revoke` (the operator's command writes the store and both
+#             responses itself) while revokd-indexer runs as in inotify mode; also
+#             reports how long the command itself takes (cmd_p50/p99: config, key
+#             load, one write transaction with two signatures, two fsync'd audit
+#             lines), and how many revocations the very first query after the
+#             command returned already saw (first_query_revoked; should be all)
 #
-#   bench/revoke_latency.sh [-n N] [--modes inotify,poll] [--build DIR]
+#   bench/revoke_latency.sh [-n N] [--modes inotify,poll,revokctl] [--build DIR]
 #                           [--workdir DIR] [--out FILE] [--keep]
 #
 #   -n N          revocations per mode (default 100)
-#   --modes LIST  comma-separated, default inotify,poll
+#   --modes LIST  comma-separated, default inotify,poll,revokctl
 #   --build DIR   where revokd-indexer/-responder are (default build/, built if absent)
 #   --workdir DIR scratch directory parent (default $TMPDIR or /tmp)
 #   --out FILE    append one JSON object per mode (latencies in ms, and the summary)
@@ -35,7 +42,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=100
-MODES=inotify,poll
+MODES=inotify,poll,revokctl
 BUILD=$ROOT/build
 WORKDIR=${TMPDIR:-/tmp}
 OUTFILE=
@@ -66,13 +73,14 @@ export OPENSSL_CONF=/dev/null
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-if [ ! -x "$BUILD/revokd-indexer" ] || [ ! -x "$BUILD/revokd-responder" ]; then
+if [ ! -x "$BUILD/revokd-indexer" ] || [ ! -x "$BUILD/revokd-responder" ] || [ ! -x "$BUILD/revokctl" ]; then
     log "building revokd in $BUILD"
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$BUILD" -j2 --target revokd-indexer revokd-responder >/dev/null
+    cmake --build "$BUILD" -j2 --target revokd-indexer revokd-responder revokctl >/dev/null
 fi
 IDX=$BUILD/revokd-indexer
 RSP=$BUILD/revokd-responder
+RCTL=$BUILD/revokctl
 
 W=$(mktemp -d "$WORKDIR/revoke-latency.XXXXXX")
 PIDS=()
@@ -104,7 +112,7 @@ done
 # conf MODE: the revokd config of that mode
 conf() {
     local interval=1s extra=""
-    if [ "$1" = inotify ]; then
+    if [ "$1" = inotify ] || [ "$1" = revokctl ]; then
         interval=1h
         extra=$'validity = 4d\nrefresh = 2h'
     fi
@@ -136,8 +144,8 @@ from cryptography.x509 import ocsp
 
 POLL_SLEEP_S = 0.001
 TIMEOUT_S = 10.0
-mode, port, cnf, ca_pem, gap_s, out = sys.argv[1:7]
-certs = sys.argv[7:]
+mode, port, cnf, ca_pem, gap_s, out, rctl, rconf = sys.argv[1:9]
+certs = sys.argv[9:]
 gap_s = float(gap_s)
 issuer = x509.load_pem_x509_certificate(open(ca_pem, "rb").read())
 conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=5)
@@ -153,7 +161,7 @@ def status(req):
         return o.response_status.name
     return o.certificate_status.name
 
-lat, rtts, failed = [], [], 0
+lat, rtts, cmd_ms, failed, first = [], [], [], 0, 0
 for path in certs:
     cert = x509.load_pem_x509_certificate(open(path, "rb").read())
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build() \
@@ -164,16 +172,25 @@ for path in certs:
         print(f"{path}: answered {st} before its revocation", file=sys.stderr)
         failed += 1
         continue
-    subprocess.run(["openssl", "ca", "-config", cnf, "-revoke", path, "-crl_reason",
-                    "keyCompromise"], check=True, capture_output=True)
+    if mode == "revokctl":
+        cmd = [rctl, "-c", rconf, "revoke", "--issuer", "lat", "--serial",
+               format(cert.serial_number, "X"), "--reason", "keyCompromise", "--by", "bench"]
+    else:
+        cmd = ["openssl", "ca", "-config", cnf, "-revoke", path, "-crl_reason", "keyCompromise"]
+    c0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
     t0 = time.perf_counter()
+    cmd_ms.append((t0 - c0) * 1e3)
+    tries = 0
     while True:
+        tries += 1
         a = time.perf_counter()
         st = status(req)
         b = time.perf_counter()
         rtts.append(b - a)
         if st == "REVOKED":
             lat.append((b - t0) * 1e3)
+            first += tries == 1
             break
         if b - t0 > TIMEOUT_S:
             print(f"{path}: not revoked after {TIMEOUT_S} s (last answer {st})", file=sys.stderr)
@@ -191,6 +208,8 @@ res = {"mode": mode, "n": len(lat), "failed": failed,
        "max_ms": round(max(lat), 1) if lat else None,
        "mean_ms": round(sum(lat) / len(lat), 1) if lat else None,
        "resolution_ms": round(rtts[len(rtts) // 2] * 1e3 + POLL_SLEEP_S * 1e3, 2) if rtts else None,
+       "cmd_p50_ms": round(pct(cmd_ms, 50), 1), "cmd_p99_ms": round(pct(cmd_ms, 99), 1),
+       "first_query_revoked": first,
        "latencies_ms": [round(x, 2) for x in lat]}
 if out:
     with open(out, "a") as f:
@@ -207,9 +226,9 @@ started_rsp=
 rc=0
 for mode in "${MODE_LIST[@]}"; do
     case "$mode" in
-    inotify) flags=(); gap=0.05 ;;
+    inotify | revokctl) flags=(); gap=0.05 ;;
     poll) flags=(--no-inotify); gap=1.0 ;;
-    *) die "unknown mode $mode (inotify, poll)" ;;
+    *) die "unknown mode $mode (inotify, poll, revokctl)" ;;
     esac
     conf "$mode" >"$W/$mode.conf"
     "$IDX" -c "$W/$mode.conf" --check >/dev/null || die "config of mode $mode refused"
@@ -230,19 +249,22 @@ for mode in "${MODE_LIST[@]}"; do
     certs=()
     for ((i = off; i < off + N; i++)); do certs+=("$W/certs/c$i.pem"); done
     off=$((off + N))
-    log "mode $mode: $N revocations (indexer ${flags[*]:-with inotify}, interval $([ "$mode" = inotify ] && echo 1h || echo 1s))"
-    "$PY" "$W/client.py" "$mode" "$PORT" "$P/openssl.cnf" "$P/ca.pem" "$gap" "$RESULTS" "${certs[@]}" || rc=1
+    log "mode $mode: $N revocations (indexer ${flags[*]:-with inotify}, interval $([ "$mode" = poll ] && echo 1s || echo 1h))"
+    "$PY" "$W/client.py" "$mode" "$PORT" "$P/openssl.cnf" "$P/ca.pem" "$gap" "$RESULTS" \
+        "$RCTL" "$W/$mode.conf" "${certs[@]}" || rc=1
     kill -TERM "$ipid"
     wait "$ipid" || log "indexer ($mode) exited $?"
 done
 [ -z "$OUTFILE" ] || cat "$RESULTS" >>"$OUTFILE"
 "$PY" - "$RESULTS" <<'EOF'
 import json, sys
-print("\nrevocation -> answered 'revoked' (ms; from openssl ca -revoke returning)")
-print(f"{'mode':<8} {'n':>4} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8} {'resolution':>11}")
+print("\nrevocation -> answered 'revoked' (ms; from openssl ca -revoke / revokctl revoke returning)")
+print(f"{'mode':<9} {'n':>4} {'p50':>8} {'p99':>8} {'max':>8} {'mean':>8} {'resolution':>11} "
+      f"{'cmd_p50':>8} {'cmd_p99':>8}")
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    print(f"{r['mode']:<8} {r['n']:>4} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
-          f"{r['mean_ms']:>8} {r['resolution_ms']:>11}" + (f"  ({r['failed']} failed)" if r['failed'] else ""))
+    print(f"{r['mode']:<9} {r['n']:>4} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['max_ms']:>8} "
+          f"{r['mean_ms']:>8} {r['resolution_ms']:>11} {r['cmd_p50_ms']:>8} {r['cmd_p99_ms']:>8}"
+          + (f"  ({r['failed']} failed)" if r['failed'] else ""))
 EOF
 exit "$rc"
