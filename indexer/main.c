@@ -26,6 +26,7 @@
 #include "cadb.h"
 #include "config.h"
 #include "log.h"
+#include "revokctl.h"
 #include "store.h"
 #include "sync.h"
 #include "watch.h"
@@ -64,6 +65,17 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc < 0)
         return 1;
+    if (st.entries || st.malformed || si->oldest_next_update == 0) {
+        /* The file was read (changed, or responses due; or it lists nothing): also
+         * refresh what only revokctl holds, which no source sync walks. O(revoked), next
+         * to the O(issued) sync; it sets the refresh clock for those entries too. */
+        int rr = revokctl_refresh(si, store, p, (int64_t)time(NULL));
+        if (rr < 0)
+            log_err("[issuer %s] re-signing revokctl's revocations failed: %s", si->conf->name,
+                    strerror(-rr));
+        else
+            st.signed_ += (uint64_t)rr;
+    }
     if (st.entries || st.malformed) {
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         log_info("[issuer %s] synced %llu entries (%llu changed, %llu responses signed, "

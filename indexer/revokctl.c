@@ -807,6 +807,92 @@ out:
     return ret;
 }
 
+/* ---- the indexer's refresh of revokctl-only entries ---- */
+
+struct rc_refresh {
+    struct sync_issuer *si;
+    struct store_txn *t;
+    const struct sync_params *p;
+    int64_t now;
+    uint8_t *buf;
+    int n_signed;
+};
+
+/* True if a stored response is missing, due and extendable, or older than the revocation. */
+static bool rc_due(struct rc_refresh *r, const uint8_t *serial, size_t serial_len,
+                   const struct store_cert *c, int64_t *next)
+{
+    struct sync_issuer *si = r->si;
+    int64_t max_next = r->now - (int64_t)r->p->backdate + (int64_t)r->p->validity;
+    if (max_next > si->signer_not_after)
+        max_next = si->signer_not_after;
+    *next = INT64_MAX;
+    for (int h = 0; h < 2; h++) {
+        struct store_resp resp;
+        enum store_hash hh = h == 0 ? STORE_HASH_SHA1 : STORE_HASH_SHA256;
+        if (store_get_response(r->t, hh, h == 0 ? si->hashes.name_sha1 : si->hashes.name_sha256,
+                               h == 0 ? si->hashes.key_sha1 : si->hashes.key_sha256, serial,
+                               serial_len, &resp) < 0)
+            return true;
+        int64_t nu = resp.hdr->next_update;
+        if (nu - r->now < (int64_t)r->p->refresh && nu < max_next)
+            return true;
+        if (c->revoked_at <= r->now && resp.hdr->this_update < c->revoked_at)
+            return true;
+        if (nu < *next)
+            *next = nu;
+    }
+    return false;
+}
+
+static int rc_refresh_one(void *arg, const uint8_t *serial, size_t serial_len,
+                          const struct store_cert *c)
+{
+    struct rc_refresh *r = arg;
+    int64_t next;
+    /* Only what no source sync walks: set by revokctl, listed by no other source. */
+    if (c->source != STORE_SRC_REVOKCTL ||
+        (c->listed & (uint8_t)~STORE_SRC_BIT(STORE_SRC_REVOKCTL)) != 0)
+        return 0;
+    if (!rc_due(r, serial, serial_len, c, &next)) {
+        if (r->si->oldest_next_update == 0 || next < r->si->oldest_next_update)
+            r->si->oldest_next_update = next;
+        return 0;
+    }
+    int rc = sync_sign_cert(r->si, r->t, serial, serial_len, c, r->now, r->p, r->buf);
+    if (rc < 0)
+        return rc;
+    r->n_signed += 2;
+    return 0;
+}
+
+int revokctl_refresh(struct sync_issuer *si, struct store *store, const struct sync_params *p,
+                     int64_t now)
+{
+    struct store_txn t = {0};
+    struct rc_refresh r = {.si = si, .t = &t, .p = p, .now = now};
+    int rc;
+    if (now < si->signer_not_before || now > si->signer_not_after)
+        return 0;
+    if (!(r.buf = malloc(SYNC_RESP_MAX)))
+        return -ENOMEM;
+    if ((rc = store_txn_begin(store, &t, false)) < 0)
+        goto out;
+    if ((rc = store_cert_foreach(&t, si->id, true, rc_refresh_one, &r)) < 0)
+        goto out;
+    if (r.n_signed == 0) {
+        rc = 0;
+        goto out; /* nothing written: abort is the cheaper end */
+    }
+    if ((rc = store_txn_commit(&t)) < 0)
+        goto out;
+    rc = r.n_signed;
+out:
+    store_txn_abort(&t);
+    free(r.buf);
+    return rc;
+}
+
 /* ---- status and list ---- */
 
 static void rc_print_cert_text(FILE *out, const struct store_cert *c)

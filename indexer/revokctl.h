@@ -175,6 +175,18 @@ int revokctl_change(struct sync_issuer *si, struct store *store, const struct sy
                     FILE *out, FILE *err);
 
 /*
+ * The indexer's half: re-signs, when due, the responses of revoked and held
+ * certificates that revokctl set and no other source lists (a serial revoked
+ * before any source saw it), which no source sync walks. Walks the issuer's
+ * revoked index (O(revoked)) in one write transaction; lowers
+ * si->oldest_next_update to the earliest nextUpdate it leaves, so the indexer's
+ * refresh clock wakes for them too. Does nothing while the signer cannot sign.
+ * Returns the number of responses signed, or a negative errno.
+ */
+int revokctl_refresh(struct sync_issuer *si, struct store *store, const struct sync_params *p,
+                     int64_t now);
+
+/*
  * status: prints one certificate's stored state (text, or one JSON object) with
  * its sources and its responses' validity. Returns REVOKCTL_EXIT_OK, _UNKNOWN if
  * the store does not know the serial, _REFUSED on a store error.

@@ -312,3 +312,60 @@ Test(revokctl_store, no_audit_log_no_change)
     int reason;
     cr_assert_eq(ocsp_status(0x1004, &reason), -1);
 }
+
+/* Puts a certificate in the store as a source sync would, with both responses signed. */
+static void put_as_source(uint16_t serial, uint8_t status, uint8_t source, int64_t now)
+{
+    struct store_txn t;
+    uint8_t s[2] = {(uint8_t)(serial >> 8), (uint8_t)serial};
+    struct store_cert c = {.status = status,
+                           .reason = status == STORE_GOOD ? STORE_REASON_NONE : 4,
+                           .source = source,
+                           .listed = STORE_SRC_BIT(source),
+                           .revoked_at = status == STORE_GOOD ? 0 : now - 60};
+    uint8_t *buf = malloc(SYNC_RESP_MAX);
+    cr_assert_eq(store_txn_begin(store, &t, false), 0);
+    cr_assert_eq(store_put_cert(&t, si.id, s, 2, &c, now), 1);
+    cr_assert_eq(sync_sign_cert(&si, &t, s, 2, &c, now, &params, buf), 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    free(buf);
+}
+
+static int64_t next_update_of(uint16_t serial)
+{
+    struct store_txn t;
+    uint8_t s[2] = {(uint8_t)(serial >> 8), (uint8_t)serial};
+    struct store_resp r;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(
+        store_get_response(&t, STORE_HASH_SHA1, si.hashes.name_sha1, si.hashes.key_sha1, s, 2, &r),
+        0);
+    int64_t nu = r.hdr->next_update;
+    store_txn_abort(&t);
+    return nu;
+}
+
+Test(revokctl_store, indexer_refreshes_what_only_revokctl_holds)
+{
+    char *out, *err;
+    int64_t now = time(NULL);
+    cr_assert_eq(change(REVOKCTL_REVOKE, 1, 0x2001, audit_path, &out, &err), REVOKCTL_EXIT_OK);
+    free(out);
+    free(err);
+    put_as_source(0x2002, STORE_REVOKED, STORE_SRC_INDEX, now); /* the source sync's job */
+    int64_t nu1 = next_update_of(0x2001), nu2 = next_update_of(0x2002);
+
+    si.oldest_next_update = 0;
+    cr_assert_eq(revokctl_refresh(&si, store, &params, now), 0, "fresh: nothing to sign");
+    cr_assert_eq(si.oldest_next_update, nu1, "the refresh clock knows the revokctl entry");
+
+    /* Within `refresh` of nextUpdate: re-signed, the index.txt entry left to its sync. */
+    int64_t later = nu1 - (int64_t)params.refresh + 60;
+    cr_assert_eq(revokctl_refresh(&si, store, &params, later), 2);
+    cr_assert_gt(next_update_of(0x2001), nu1);
+    cr_assert_eq(next_update_of(0x2002), nu2, "not revokctl's: untouched");
+    cr_assert_eq(revokctl_refresh(&si, store, &params, later), 0, "done once");
+    int reason;
+    cr_assert_eq(ocsp_status(0x2001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+}
