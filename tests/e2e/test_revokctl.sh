@@ -153,6 +153,13 @@ else
 fi
 pycheck "python: good.pem revoked (keyCompromise), signature checked" ocsp --url "$URL" \
     --issuer "$P/ca.pem" --cert "$P/good.pem" --expect revoked --reason key_compromise --hash sha256
+out=$(timeout -k 5 30 ocsptool --ask="$URL" --no-nonce --load-issuer "$P/ca.pem" \
+    --load-cert "$P/good.pem" --outfile "$T/gnutls-good.der" 2>&1)
+rc=$?
+out2=$(timeout 20 ocsptool -e --load-trust "$P/chain.pem" --load-response "$T/gnutls-good.der" 2>&1)
+expect "GnuTLS ocsptool: good.pem revoked, response verified against chain.pem" "rc=$rc
+$out
+$out2" '+^rc=0$' '+Certificate Status: revoked' '+Verifying OCSP Response: Success' '-Failure'
 
 rctl again revoke --issuer "$NAME" --serial "$GOOD" --reason keyCompromise
 expect "the same revoke again: exit 0, nothing changed" "rc=$RC
