@@ -76,6 +76,9 @@ static void teardown(void)
     store_close(store);
     X509_free(ca);
     EVP_PKEY_free(ca_key);
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }
 
 TestSuite(revokctl_store, .init = setup, .fini = teardown);
