@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,17 +695,27 @@ int revokctl_change(struct sync_issuer *si, struct store *store, const struct sy
     int fd = -1, rc, ret = REVOKCTL_EXIT_REFUSED;
     bool known = false;
     uint64_t rnd;
+    sigset_t block, saved;
 
     sync_serial_hex(serial, serial_len, hex, sizeof(hex));
     if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
         rnd = (uint64_t)rc_now_ms() ^ ((uint64_t)getpid() << 40);
     snprintf(op, sizeof(op), "%016llx", (unsigned long long)rnd);
 
+    /* Ctrl-C or a SIGTERM between the intent line and the commit would leave an intent
+     * without its outcome: they wait until the outcome is on disk. */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGQUIT);
+    sigprocmask(SIG_BLOCK, &block, &saved);
     if ((rc = rc_audit_open(audit_path, &fd)) < 0) {
         fprintf(err,
                 "revokctl: audit log %s: %s: nothing changed (no change is made that the audit "
                 "log does not record; [indexer] audit_log names it)\n",
                 audit_path, strerror(-rc));
+        sigprocmask(SIG_SETMASK, &saved, NULL);
         return REVOKCTL_EXIT_REFUSED;
     }
     if (!(resp = malloc(SYNC_RESP_MAX))) {
@@ -804,6 +815,7 @@ out:
     store_txn_abort(&t);
     free(resp);
     close(fd); /* releases the lock */
+    sigprocmask(SIG_SETMASK, &saved, NULL);
     return ret;
 }
 
