@@ -307,6 +307,38 @@ expect "audit log: JSON lines; intent+committed per change with before/after, wh
 mode=$(stat -c %a "$AUDIT")
 expect "audit log is not world-readable" "$mode" '+^640$'
 
+# --- ten revokctl at once: the flock keeps each intent next to its outcome -------------------
+pids=()
+for i in $(seq 10); do
+    "$RCTL" -c "$CONF" revoke --issuer "$NAME" --serial "$(printf '7B0000%02X' "$i")" \
+        --reason superseded >"$T/rctl-par$i.out" 2>"$T/rctl-par$i.err" &
+    pids+=("$!")
+done
+bad=0
+for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+if [ "$bad" -eq 0 ]; then pass "10 concurrent revokctl revoke: all exit 0"; else fail "concurrent revokctl: $bad failed" "$(cat "$T"/rctl-par*.err)"; fi
+out=$("$PY" - "$AUDIT" <<'EOF2' 2>&1
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])][-20:]
+seqs = []
+for i in range(0, 20, 2):
+    a, b = lines[i], lines[i + 1]
+    assert a["phase"] == "intent" and b["phase"] == "committed" and a["op"] == b["op"], (a, b)
+    assert a["what"]["serial"].startswith("7B0000"), a
+    seqs.append(b["seq"])
+assert len(set(seqs)) == 10 and seqs == sorted(seqs), seqs
+print("OK", len(set(l["what"]["serial"] for l in lines)), "serials")
+EOF2
+)
+expect "audit log after 10 concurrent runs: intent then committed per op, seqs in commit order" \
+    "$out" '+^OK 10 serials$'
+n=0
+for i in $(seq 10); do
+    "$RCTL" -c "$CONF" status --issuer "$NAME" --serial "$(printf '7B0000%02X' "$i")" --json \
+        | grep -q '"status":"revoked","reason":"superseded"' && n=$((n + 1))
+done
+expect "all 10 stored revoked (superseded)" "$n" '+^10$'
+
 # --- the indexer's next sync of index.txt keeps revokctl's state ----------------------------
 issue n1 # openssl ca rewrites index.txt: the indexer re-reads all of it
 ok=
