@@ -11,7 +11,8 @@
  * "intent" line fsync'd *before* the store transaction commits, then a
  * "committed" (or "failed") line after it. So no change is ever unaudited: a crash
  * between the two leaves an intent without an outcome, and the certificate's
- * change seq in the store (named in the intent line) says whether it committed.
+ * stored state (the intent line's "after" and change seq) says whether it
+ * committed. SIGINT, SIGTERM, SIGHUP and SIGQUIT wait until the outcome is written.
  * Attempts that change nothing are one line: "unchanged" or "refused".
  *
  * The rules when sources disagree (docs/operations.md, "Revoking by hand"):
