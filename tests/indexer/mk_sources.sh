@@ -10,7 +10,7 @@
 #                                         in index.txt: l1 keyCompromise, l2 certificateHold,
 #                                         l3 keyCompromise with keyTime (invalidity date)
 #   foreign.pem                           a leaf of other
-#   impostor.pem                          a leaf of fake (names our CA as issuer)
+#   impostor.pem                          a leaf of fake (names our CA as issuer), serial 2001
 #   certdir/                              l1 l3 l4 PEM, l2 DER, l5 PEM+key in one file,
 #                                         foreign, impostor, junk.pem, .hidden, sub/
 #   full.crl (PEM) full.der               openssl ca -gencrl: l1 l2 l3; CRL Number 4096 (0x1000)
@@ -78,6 +78,9 @@ CNF
 ca_setup ca "/CN=revokd source test CA"
 ca_setup other "/CN=revokd other CA"
 ca_setup fake "/CN=revokd source test CA"
+# The impostor's serial is one our CA never issued: a CertID names only issuer and
+# serial, so an impostor sharing l1's serial would be indistinguishable from l1.
+printf '2001\n' >fake.db/serial
 run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out leaf.key
 run openssl req -new -key leaf.key -subj "/CN=leaf" -out leaf.csr
 issue() { run openssl ca -config "$1.cnf" -batch -notext -in leaf.csr -out "$2"; }
