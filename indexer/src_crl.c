@@ -126,7 +126,7 @@ static uint64_t crl_bn_u64(const BIGNUM *bn)
  * One entry. Returns 0 with *e filled, 1 if the entry is unreadable (counted as
  * malformed by the caller), or -EBADMSG if it makes the whole CRL unusable.
  */
-static int crl_map_entry(X509_REVOKED *r, bool delta, struct src_entry *e)
+static int crl_map_entry(X509_REVOKED *r, struct src_entry *e)
 {
     memset(e, 0, sizeof(*e));
     for (int i = 0; i < X509_REVOKED_get_ext_count(r); i++) {
@@ -163,7 +163,6 @@ static int crl_map_entry(X509_REVOKED *r, bool delta, struct src_entry *e)
     } else if (crit != -1) {
         return 1;
     }
-    (void)delta;
     if (e->reason == CRL_REASON_REMOVE) {
         /* RFC 5280 5.3.1: removeFromCRL (deltas; OpenSSL also writes it in full CRLs)
          * means no longer revoked: a released hold. The store refuses it for a real
@@ -178,13 +177,13 @@ static int crl_map_entry(X509_REVOKED *r, bool delta, struct src_entry *e)
     return 0;
 }
 
-static int crl_map(X509_CRL *crl, bool delta, struct src_snapshot *out)
+static int crl_map(X509_CRL *crl, struct src_snapshot *out)
 {
     STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(crl);
     int n = revs ? sk_X509_REVOKED_num(revs) : 0;
     for (int i = 0; i < n; i++) {
         struct src_entry e;
-        int r = crl_map_entry(sk_X509_REVOKED_value(revs, i), delta, &e);
+        int r = crl_map_entry(sk_X509_REVOKED_value(revs, i), &e);
         if (r < 0)
             return r;
         if (r > 0) {
@@ -205,8 +204,14 @@ int src_crl_parse(const uint8_t *buf, size_t len, bool delta, struct src_snapsho
     if (!crl)
         return -EBADMSG;
     int rc = crl_check_scope(crl, &why);
+    BIGNUM *base = NULL;
+    /* The same structural rule as src_crl_read(): a delta has a Delta CRL Indicator,
+     * a full CRL has none. */
+    if (rc == 0 && (crl_number(crl, NID_delta_crl, &base) < 0 || (base != NULL) != delta))
+        rc = -EBADMSG;
+    BN_free(base);
     if (rc == 0)
-        rc = crl_map(crl, delta, out);
+        rc = crl_map(crl, out);
     X509_CRL_free(crl);
     return rc;
 }
@@ -331,11 +336,16 @@ int src_crl_read(const char *name, const char *full_path, const char *delta_path
             goto fail;
         }
     }
-    if ((rc = crl_map(full, false, &fs)) < 0 || (delta && (rc = crl_map(delta, true, &ds)) < 0)) {
+    const char *mapping = full_path;
+    if ((rc = crl_map(full, &fs)) == 0 && delta) {
+        mapping = delta_path;
+        rc = crl_map(delta, &ds);
+    }
+    if (rc < 0) {
         if (rc == -EBADMSG)
             log_err("[issuer %s] %s has an indirect-CRL entry (certificateIssuer) or a critical "
                     "entry extension revokd does not process: rejected whole",
-                    name, delta && fs.n ? delta_path : full_path);
+                    name, mapping);
         goto fail;
     }
     if (fs.malformed + ds.malformed)

@@ -56,9 +56,11 @@ int src_crl_read(const char *name, const char *full_path, const char *delta_path
 /*
  * Decodes one CRL (PEM or DER) and maps its entries into out WITHOUT checking
  * signature, issuer or dates: the mapping half of src_crl_read(), for the fuzz
- * target and tests. Returns 0, or -EBADMSG when the CRL cannot be decoded or an
- * entry makes the whole CRL unusable (certificateIssuer, an unknown critical
- * extension); an entry that is merely unreadable counts in out->malformed.
+ * target and tests. Returns 0, or -EBADMSG when the CRL cannot be decoded, is
+ * a delta when delta is false or not one when it is true, has an unsupported
+ * scope, or an entry makes the whole CRL unusable (certificateIssuer, an unknown
+ * critical extension); an entry that is merely unreadable counts in
+ * out->malformed.
  */
 int src_crl_parse(const uint8_t *buf, size_t len, bool delta, struct src_snapshot *out);
 

@@ -146,8 +146,30 @@ Test(src_crl, rejects_unreadable_files)
     expect_rejected("certdir", NULL, now, -EINVAL); /* a directory */
 }
 
+static void parse_file(const char *name, bool delta, int want)
+{
+    FILE *f = fopen(fx(name), "rb");
+    cr_assert_not_null(f);
+    static uint8_t buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    src_snapshot_free(&s);
+    src_snapshot_init(&s, STORE_SRC_CRL);
+    cr_expect_eq(src_crl_parse(buf, n, delta, &s), want, "%s as %s", name,
+                 delta ? "delta" : "full");
+}
+
 Test(src_crl, parse_maps_without_checks)
 {
     cr_expect_eq(src_crl_parse((const uint8_t *)"garbage", 7, false, &s), -EBADMSG);
     cr_expect_eq(s.n, 0);
+    parse_file("fakesig.crl", false, 0); /* no signature check here: src_crl_read's job */
+    parse_file("full.der", false, 0);
+    cr_expect_eq(s.n, 3);
+    parse_file("full.der", true, -EBADMSG); /* not a delta */
+    parse_file("delta.crl", true, 0);
+    cr_expect_eq(s.n, 3);
+    cr_expect_eq(fx_find(&s, "l2.pem")->status, STORE_GOOD, "removeFromCRL: released");
+    parse_file("delta.crl", false, -EBADMSG);
+    parse_file("indirect.crl", false, -EBADMSG);
 }
