@@ -20,38 +20,72 @@ struct certdir_walk {
     X509 *ca;
     struct src_snapshot *out;
     uint32_t index; /* file number, for src_entry.origin */
+    /* what the current file held, for the cache and for certdir_apply() */
+    struct src_cache_cert *res;
+    size_t n_res, cap_res;
 };
 
 static int certdir_one(void *arg, X509 *x)
 {
     struct certdir_walk *w = arg;
-    struct src_entry e;
-    switch (src_cert_check(x, w->ca, &e)) {
-    case SRC_CERT_OURS:
-        e.origin = w->index;
-        return src_snapshot_push(w->out, &e);
-    case SRC_CERT_FOREIGN:
-        w->out->foreign++;
-        log_warn("[issuer %s] cert_dir %s/%s: issued by another CA than ca_cert: ignored", w->name,
-                 w->dir, w->file);
-        return 0;
-    case SRC_CERT_BAD_SIG:
+    if (w->n_res == w->cap_res) {
+        size_t cap = w->cap_res ? w->cap_res * 2 : 4;
+        struct src_cache_cert *v = reallocarray(w->res, cap, sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        w->res = v;
+        w->cap_res = cap;
+    }
+    struct src_cache_cert *r = &w->res[w->n_res++];
+    memset(r, 0, sizeof(*r));
+    r->verdict = (uint8_t)src_cert_check(x, w->ca, &r->e);
+    return 0;
+}
+
+/* Acts on what one file held (read now or remembered by the cache). */
+static int certdir_apply(struct certdir_walk *w, const struct src_cache_cert *v, size_t n)
+{
+    if (n == 0) {
         w->out->malformed++;
-        log_err("[issuer %s] cert_dir %s/%s: names ca_cert as issuer but its signature does not "
-                "verify with the CA key (forged or corrupt): ignored, sync incomplete",
+        log_err("[issuer %s] cert_dir %s/%s: no readable certificate (PEM or DER): ignored, "
+                "sync incomplete until it is fixed or removed",
                 w->name, w->dir, w->file);
         return 0;
-    case SRC_CERT_BAD_SERIAL:
-        w->out->malformed++;
-        log_err("[issuer %s] cert_dir %s/%s: serial or validity the store cannot hold: ignored, "
-                "sync incomplete",
-                w->name, w->dir, w->file);
-        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        switch ((enum src_cert_verdict)v[i].verdict) {
+        case SRC_CERT_OURS: {
+            struct src_entry e = v[i].e;
+            e.origin = w->index;
+            int rc = src_snapshot_push(w->out, &e);
+            if (rc < 0)
+                return rc;
+            break;
+        }
+        case SRC_CERT_FOREIGN:
+            w->out->foreign++;
+            log_warn("[issuer %s] cert_dir %s/%s: issued by another CA than ca_cert: ignored",
+                     w->name, w->dir, w->file);
+            break;
+        case SRC_CERT_BAD_SIG:
+            w->out->malformed++;
+            log_err("[issuer %s] cert_dir %s/%s: names ca_cert as issuer but its signature does "
+                    "not verify with the CA key (forged or corrupt): ignored, sync incomplete",
+                    w->name, w->dir, w->file);
+            break;
+        case SRC_CERT_BAD_SERIAL:
+            w->out->malformed++;
+            log_err("[issuer %s] cert_dir %s/%s: serial or validity the store cannot hold: "
+                    "ignored, sync incomplete",
+                    w->name, w->dir, w->file);
+            break;
+        }
     }
     return 0;
 }
 
-int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_snapshot *out)
+int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_cache *cache,
+                     struct src_snapshot *out)
 {
     src_snapshot_free(out);
     src_snapshot_init(out, STORE_SRC_CERTDIR);
@@ -87,9 +121,19 @@ int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_sna
             out->malformed++;
             continue;
         }
+        w.file = de->d_name;
+        struct stat st;
+        size_t n;
+        const struct src_cache_cert *hit;
+        if (cache && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            (hit = src_cache_get(cache, path, &st, &n)) != NULL) {
+            /* Unchanged since it was verified: not read again. */
+            if ((rc = certdir_apply(&w, hit, n)) < 0)
+                break;
+            continue;
+        }
         uint8_t *buf;
         size_t len;
-        struct stat st;
         int r = src_read_file(path, SRC_CERT_FILE_MAX, &buf, &len, &st);
         if (r < 0) {
             if (r == -ENOENT)
@@ -100,24 +144,28 @@ int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_sna
             log_err("[issuer %s] cert_dir %s: %s: sync incomplete", name, path, strerror(-r));
             continue;
         }
-        w.file = de->d_name;
+        w.n_res = 0;
         r = src_x509_each(buf, len, certdir_one, &w);
         free(buf);
-        if (r == -EBADMSG) {
-            out->malformed++;
-            log_err("[issuer %s] cert_dir %s: no readable certificate (PEM or DER): ignored, sync "
-                    "incomplete until it is fixed or removed",
-                    name, path);
-        } else if (r < 0) {
+        if (r < 0 && r != -EBADMSG) {
             rc = r;
             break;
         }
+        if (r == -EBADMSG)
+            w.n_res = 0;
+        if (cache && (rc = src_cache_put(cache, path, &st, w.res, w.n_res)) < 0)
+            break;
+        if ((rc = certdir_apply(&w, w.res, w.n_res)) < 0)
+            break;
     }
     closedir(d);
+    free(w.res);
     if (rc < 0) {
         src_snapshot_free(out);
         return rc;
     }
+    if (cache)
+        src_cache_sweep(cache); /* forget files that are gone */
     src_snapshot_fold(out);
     return 0;
 }

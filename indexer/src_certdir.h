@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "source.h"
+#include "src_x509.h"
 
 /* Files read at most per directory: a wrong path (/usr) must not read forever. */
 #define SRC_CERTDIR_FILES_MAX 10000000u
@@ -30,9 +31,12 @@
 /*
  * Reads every certificate file in dir into out (source STORE_SRC_CERTDIR;
  * sorted, one entry per serial). name is the issuer's config name for log
- * lines. Returns 0 (check out->malformed), or a negative errno when the
- * directory itself cannot be read (logged); out is then emptied.
+ * lines. cache (src_cache_new(), one per cert_dir, kept across reads; may be
+ * NULL) spares re-reading and re-verifying files that did not change. Returns 0
+ * (check out->malformed), or a negative errno when the directory itself cannot
+ * be read (logged); out is then emptied.
  */
-int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_snapshot *out);
+int src_certdir_read(const char *name, const char *dir, X509 *ca, struct src_cache *cache,
+                     struct src_snapshot *out);
 
 #endif

@@ -636,8 +636,8 @@ static int certmate_cert(void *arg, X509 *x)
 }
 
 /* Reads one <usage>/<id>/ directory. Returns 0 (an entry pushed or counted), or -ENOMEM. */
-static int certmate_id(const char *name, const char *dir, X509 *ca, uint32_t origin,
-                       struct src_snapshot *out)
+static int certmate_id(const char *name, const char *dir, X509 *ca, struct src_cache *cache,
+                       uint32_t origin, struct src_snapshot *out)
 {
     char path[4096];
     uint8_t *buf = NULL;
@@ -652,18 +652,41 @@ static int certmate_id(const char *name, const char *dir, X509 *ca, uint32_t ori
         why = "path too long";
         goto bad;
     }
-    if ((r = src_read_file(path, SRC_CERT_FILE_MAX, &buf, &len, &st)) < 0) {
-        why = r == -ENOENT ? "no cert.crt" : strerror(-r);
-        goto bad;
+    size_t nc;
+    const struct src_cache_cert *hit;
+    if (cache && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (hit = src_cache_get(cache, path, &st, &nc)) != NULL) {
+        /* Unchanged since it was verified: not read again. */
+        o.count = (int)nc;
+        if (nc) {
+            o.verdict = hit[0].verdict;
+            o.e = hit[0].e;
+        }
+    } else {
+        if ((r = src_read_file(path, SRC_CERT_FILE_MAX, &buf, &len, &st)) < 0) {
+            why = r == -ENOENT ? "no cert.crt" : strerror(-r);
+            goto bad;
+        }
+        r = src_x509_each(buf, len, certmate_cert, &o);
+        free(buf);
+        buf = NULL;
+        if (r < 0 && r != -EBADMSG)
+            return r;
+        if (r == -EBADMSG)
+            o.count = 0;
+        /* The first certificate's verdict, twice when there were more, so a cache hit
+         * refuses a cert.crt of several certificates exactly as a read does. */
+        struct src_cache_cert cc[2] = {{.verdict = (uint8_t)o.verdict, .e = o.e},
+                                       {.verdict = (uint8_t)o.verdict, .e = o.e}};
+        if (cache &&
+            (r = src_cache_put(cache, path, &st, cc, o.count > 1 ? 2 : (size_t)o.count)) < 0)
+            return r;
     }
-    r = src_x509_each(buf, len, certmate_cert, &o);
-    free(buf);
-    buf = NULL;
-    if (r < 0) {
+    if (o.count == 0) {
         why = "cert.crt holds no readable certificate";
         goto bad;
     }
-    if (o.count != 1) {
+    if (o.count > 1) {
         why = "cert.crt holds more than one certificate: which one is this entry's?";
         goto bad;
     }
@@ -756,6 +779,7 @@ static int certmate_subdirs(const char *dir, int (*fn)(void *arg, const char *su
 struct certmate_walk {
     const char *name;
     X509 *ca;
+    struct src_cache *cache;
     struct src_snapshot *out;
     uint32_t n;
 };
@@ -765,7 +789,7 @@ static int certmate_on_id(void *arg, const char *dir)
     struct certmate_walk *w = arg;
     if (++w->n > SRC_CERTMATE_MAX)
         return -EFBIG;
-    return certmate_id(w->name, dir, w->ca, w->n, w->out);
+    return certmate_id(w->name, dir, w->ca, w->cache, w->n, w->out);
 }
 
 static int certmate_on_usage(void *arg, const char *dir)
@@ -781,11 +805,12 @@ static int certmate_on_usage(void *arg, const char *dir)
     return rc;
 }
 
-int src_certmate_read(const char *name, const char *root, X509 *ca, struct src_snapshot *out)
+int src_certmate_read(const char *name, const char *root, X509 *ca, struct src_cache *cache,
+                      struct src_snapshot *out)
 {
     src_snapshot_free(out);
     src_snapshot_init(out, STORE_SRC_CERTMATE);
-    struct certmate_walk w = {.name = name, .ca = ca, .out = out};
+    struct certmate_walk w = {.name = name, .ca = ca, .cache = cache, .out = out};
     int rc = certmate_subdirs(root, certmate_on_usage, &w);
     if (rc < 0) {
         log_err("[issuer %s] certmate_dir %s: %s", name, root,
@@ -793,6 +818,8 @@ int src_certmate_read(const char *name, const char *root, X509 *ca, struct src_s
         src_snapshot_free(out);
         return rc;
     }
+    if (cache)
+        src_cache_sweep(cache);
     src_snapshot_fold(out);
     return 0;
 }

@@ -38,6 +38,7 @@
 #include <openssl/x509.h>
 
 #include "source.h"
+#include "src_x509.h"
 
 #define SRC_META_MAX       ((size_t)64 * 1024)
 #define SRC_META_DEPTH_MAX 16
@@ -74,10 +75,13 @@ int src_certmate_parse_time(const char *s, size_t n, int64_t *out);
 
 /*
  * Reads every <root>/<usage>/<id>/ into out (source STORE_SRC_CERTMATE; sorted,
- * one entry per serial, revoked winning over a duplicate). Returns 0 (check
+ * one entry per serial, revoked winning over a duplicate). cache (one per store,
+ * kept across reads; may be NULL) spares re-verifying unchanged cert.crt files;
+ * metadata.json is parsed on every read (it is what changes). Returns 0 (check
  * out->malformed), or a negative errno when root itself cannot be read; out is
  * then emptied.
  */
-int src_certmate_read(const char *name, const char *root, X509 *ca, struct src_snapshot *out);
+int src_certmate_read(const char *name, const char *root, X509 *ca, struct src_cache *cache,
+                      struct src_snapshot *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include "src_x509.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -193,4 +194,153 @@ int src_x509_each(const uint8_t *buf, size_t len, int (*fn)(void *arg, X509 *x),
     rc = fn(arg, x);
     X509_free(x);
     return rc < 0 ? rc : 1;
+}
+
+/* ---- the file cache: open addressing on FNV-1a of the path ---- */
+
+struct src_cache_item {
+    char *path; /* NULL: empty slot */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns, ctime_ns;
+    uint32_t round; /* last round it was used in */
+    size_t n;
+    struct src_cache_cert *v;
+};
+
+struct src_cache {
+    struct src_cache_item *t;
+    size_t cap, used; /* cap is a power of two; used <= cap / 2 */
+    uint32_t round;
+};
+
+static uint64_t src_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+int src_cache_new(struct src_cache **out)
+{
+    struct src_cache *c = calloc(1, sizeof(*c));
+    if (!c || !(c->t = calloc(1024, sizeof(*c->t)))) {
+        free(c);
+        return -ENOMEM;
+    }
+    c->cap = 1024;
+    c->round = 1;
+    *out = c;
+    return 0;
+}
+
+void src_cache_free(struct src_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->cap; i++) {
+        free(c->t[i].path);
+        free(c->t[i].v);
+    }
+    free(c->t);
+    free(c);
+}
+
+static struct src_cache_item *src_cache_slot(struct src_cache_item *t, size_t cap, const char *p)
+{
+    for (size_t i = src_hash(p) & (cap - 1);; i = (i + 1) & (cap - 1))
+        if (!t[i].path || strcmp(t[i].path, p) == 0)
+            return &t[i];
+}
+
+static bool src_cache_same(const struct src_cache_item *it, const struct stat *st)
+{
+    return it->dev == st->st_dev && it->ino == st->st_ino && it->size == st->st_size &&
+           it->mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec &&
+           it->ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+const struct src_cache_cert *src_cache_get(struct src_cache *c, const char *path,
+                                           const struct stat *st, size_t *n)
+{
+    struct src_cache_item *it = src_cache_slot(c->t, c->cap, path);
+    if (!it->path || !src_cache_same(it, st))
+        return NULL;
+    it->round = c->round;
+    *n = it->n;
+    return it->v;
+}
+
+/* Re-inserts every item of round `keep` (or all if keep is 0) into a table of cap slots. */
+static int src_cache_rehash(struct src_cache *c, size_t cap, uint32_t keep)
+{
+    struct src_cache_item *t = calloc(cap, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    size_t used = 0;
+    for (size_t i = 0; i < c->cap; i++) {
+        struct src_cache_item *it = &c->t[i];
+        if (!it->path)
+            continue;
+        if (keep && it->round != keep) {
+            free(it->path);
+            free(it->v);
+            continue;
+        }
+        *src_cache_slot(t, cap, it->path) = *it;
+        used++;
+    }
+    free(c->t);
+    c->t = t;
+    c->cap = cap;
+    c->used = used;
+    return 0;
+}
+
+int src_cache_put(struct src_cache *c, const char *path, const struct stat *st,
+                  const struct src_cache_cert *v, size_t n)
+{
+    if ((c->used + 1) * 2 > c->cap && src_cache_rehash(c, c->cap * 2, 0) < 0)
+        return -ENOMEM;
+    struct src_cache_cert *copy = NULL;
+    if (n && !(copy = malloc(n * sizeof(*copy))))
+        return -ENOMEM;
+    if (n)
+        memcpy(copy, v, n * sizeof(*copy));
+    struct src_cache_item *it = src_cache_slot(c->t, c->cap, path);
+    if (!it->path) {
+        if (!(it->path = strdup(path))) {
+            free(copy);
+            return -ENOMEM;
+        }
+        c->used++;
+    }
+    free(it->v);
+    it->v = copy;
+    it->n = n;
+    it->dev = st->st_dev;
+    it->ino = st->st_ino;
+    it->size = st->st_size;
+    it->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    it->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    it->round = c->round;
+    return 0;
+}
+
+void src_cache_sweep(struct src_cache *c)
+{
+    size_t cap = c->cap;
+    /* Shrink when mostly empty after the sweep; never below the initial size. */
+    size_t live = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        live += c->t[i].path && c->t[i].round == c->round;
+    while (cap > 1024 && live * 8 < cap)
+        cap /= 2;
+    if (src_cache_rehash(c, cap, c->round) < 0) {
+        /* Out of memory: drop stale items in place is not possible with linear probing;
+         * keep them (they only cost memory) and try again next round. */
+    }
+    c->round++;
 }

@@ -67,6 +67,38 @@ enum src_cert_verdict src_cert_check(X509 *x, X509 *ca, struct src_entry *e);
 int src_x509_each(const uint8_t *buf, size_t len, int (*fn)(void *arg, X509 *x), void *arg);
 
 /*
+ * A cache of what reading a certificate file yielded, keyed by path and checked
+ * against the file's identity (device, inode, size, mtime and ctime in
+ * nanoseconds: ctime cannot be set by a writer, so any rewrite misses), so an
+ * unchanged file is neither read nor verified again: signature checks cost
+ * ~200 us CPU per certificate, which a directory of a million certificates
+ * cannot pay on every change of one file. The readers keep working without one
+ * (cache NULL).
+ */
+struct src_cache;
+
+/* What one certificate in a file turned out to be. */
+struct src_cache_cert {
+    uint8_t verdict;    /* enum src_cert_verdict */
+    struct src_entry e; /* filled when SRC_CERT_OURS */
+};
+
+int src_cache_new(struct src_cache **out);
+void src_cache_free(struct src_cache *c);
+/*
+ * The results stored for path if st is the same file as when they were stored
+ * (*n set, the array owned by the cache until the next put or sweep), else NULL.
+ * A hit marks the item as used in this round.
+ */
+const struct src_cache_cert *src_cache_get(struct src_cache *c, const char *path,
+                                           const struct stat *st, size_t *n);
+/* Stores (replaces) the results for path. Returns 0 or -ENOMEM. */
+int src_cache_put(struct src_cache *c, const char *path, const struct stat *st,
+                  const struct src_cache_cert *v, size_t n);
+/* Ends a round: forgets every item neither got nor put since the last sweep. */
+void src_cache_sweep(struct src_cache *c);
+
+/*
  * How much an entry weighs when one source lists a serial twice (two files of the
  * same certificate, or a CertMate renewal keeping the serial): revoked > on hold >
  * good, so a duplicate can never hide a revocation.

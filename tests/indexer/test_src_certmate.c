@@ -6,6 +6,7 @@
  * reader accepts what Python's json module writes and refuses everything else.
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "src_certmate.h"
 #include "src_fixture.h"
@@ -29,7 +30,7 @@ TestSuite(src_certmate, .init = setup, .fini = teardown);
 
 Test(src_certmate, store_as_documented)
 {
-    cr_assert_eq(src_certmate_read("t", fx("certmate"), ca, &s), 0);
+    cr_assert_eq(src_certmate_read("t", fx("certmate"), ca, NULL, &s), 0);
     cr_expect_eq(s.source, STORE_SRC_CERTMATE);
     cr_expect_eq(s.n, 3, "%zu entries", s.n);
     const struct src_entry *e = fx_find(&s, "l4.pem");
@@ -55,9 +56,49 @@ Test(src_certmate, store_as_documented)
     cr_expect_null(fx_find(&s, "l3.pem"), "no metadata.json: state unknown");
 }
 
+Test(src_certmate, cache_gives_the_same_and_follows_changes)
+{
+    char dir[300], cmd[700], meta[400];
+    snprintf(dir, sizeof(dir), "%s/cmcopy-%d", getenv("REVOKD_SRC_FX"), (int)getpid());
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", fx("certmate"), dir);
+    cr_assert_eq(system(cmd), 0);
+    struct src_cache *cache;
+    cr_assert_eq(src_cache_new(&cache), 0);
+    for (int round = 0; round < 2; round++) { /* cold, then from the cache */
+        cr_assert_eq(src_certmate_read("t", dir, ca, cache, &s), 0);
+        cr_expect_eq(s.n, 3, "round %d: %zu", round, s.n);
+        cr_expect_eq(s.malformed, 3);
+        cr_expect_eq(s.foreign, 1);
+        cr_expect_eq(fx_find(&s, "l5.pem")->status, STORE_REVOKED);
+    }
+    /* metadata.json is read every time: a revocation is seen with cert.crt cached */
+    snprintf(meta, sizeof(meta), "%s/api-mtls/cert-001/metadata.json", dir);
+    FILE *f = fopen(meta, "w");
+    cr_assert_not_null(f);
+    fputs("{\"revocation\": {\"revoked\": true, \"revoked_at\": \"2025-01-02T03:04:05Z\", "
+          "\"reason_revoked\": \"superseded\"}}",
+          f);
+    fclose(f);
+    cr_assert_eq(src_certmate_read("t", dir, ca, cache, &s), 0);
+    const struct src_entry *e = fx_find(&s, "l4.pem");
+    cr_assert_not_null(e);
+    cr_expect_eq(e->status, STORE_REVOKED);
+    cr_expect_eq(e->reason, 4);
+    /* cert.crt replaced by two certificates: refused, cached or not */
+    snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s/api-mtls/cert-001/cert.crt'", fx("l4.pem"),
+             fx("l6.pem"), dir);
+    cr_assert_eq(system(cmd), 0);
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(src_certmate_read("t", dir, ca, cache, &s), 0);
+        cr_expect_null(fx_find(&s, "l4.pem"), "round %d", round);
+        cr_expect_eq(s.malformed, 4);
+    }
+    src_cache_free(cache);
+}
+
 Test(src_certmate, missing_root_is_an_error)
 {
-    cr_expect_eq(src_certmate_read("t", fx("nope"), ca, &s), -ENOENT);
+    cr_expect_eq(src_certmate_read("t", fx("nope"), ca, NULL, &s), -ENOENT);
 }
 
 static int meta(const char *json, struct src_certmate_meta *m)
