@@ -25,7 +25,7 @@
  *
  * metadata.json is parsed by a strict JSON reader of our own (RFC 8259: no
  * comments, no trailing commas, UTF-8 checked, nesting at most
- * SRC_META_DEPTH_MAX, at most SRC_META_MAX bytes, a key repeated in the top
+ * SRC_META_DEPTH_MAX, at most SRC_META_MAX bytes, a key revokd reads repeated in the top
  * object or the revocation block rejected) that keeps only the fields above.
  */
 #ifndef REVOKD_SRC_CERTMATE_H
