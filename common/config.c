@@ -339,9 +339,39 @@ static const struct config_key config_keys[] = {
     {.sect = CONFIG_S_ISSUER,
      .name = "index",
      .type = CONFIG_PATH,
-     .required = true,
      .off = CONFIG_ISS(index, char *),
-     .doc = "The CA's OpenSSL database (index.txt), the source of every certificate's status."},
+     .doc = "Source: the CA's OpenSSL database (index.txt from `openssl ca` or easy-rsa): status, "
+            "reason and expiry of every certificate it issued. Every issuer needs at least one "
+            "of index, cert_dir, certmate_dir, crl_file."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "cert_dir",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(cert_dir, char *),
+     .doc = "Source: a directory holding every certificate the CA issued, one PEM or DER file "
+            "each (e.g. `openssl ca`'s newcerts/); with it `good` is answered only for serials "
+            "found there, and expiry is known. Certificates whose signature the CA key does not "
+            "verify are ignored."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "certmate_dir",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(certmate_dir, char *),
+     .doc = "Source: a CertMate client certificate store (its data/certs/client): "
+            "<usage>/<id>/cert.crt with metadata.json, whose revocation block gives the status; "
+            "followed as files appear and change."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "crl_file",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(crl_file, char *),
+     .doc = "Source: the CA's full CRL (PEM or DER), for a CA whose only export is a CRL. It "
+            "must be signed by ca_cert's key and current (nextUpdate in the future), or it is "
+            "rejected whole and the last good state kept."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "delta_crl_file",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(delta_crl_file, char *),
+     .doc = "The CA's delta CRL (PEM or DER), applied over crl_file; its Delta CRL Indicator "
+            "must be at most crl_file's CRL Number and its own number above it. Needs "
+            "crl_file."},
     {.sect = CONFIG_S_ISSUER,
      .name = "signer_cert",
      .type = CONFIG_PATH,
@@ -365,7 +395,7 @@ static const struct config_key config_keys[] = {
      .type = CONFIG_PATH,
      .off = CONFIG_ISS(crlnumber, char *),
      .doc = "The CA's `openssl ca` crlnumber file; CRL Numbers are issued above it. Unset: the "
-            "file crlnumber beside index, if it exists."},
+            "file crlnumber beside index, if it exists (none without index)."},
     {.sect = CONFIG_S_ISSUER,
      .name = "require_nocheck",
      .type = CONFIG_BOOL,
@@ -1074,6 +1104,26 @@ static int config_cross_check(struct config_parser *p)
     return rc;
 }
 
+/*
+ * An issuer without a revocation source would have nothing to answer from; a
+ * delta CRL without its full CRL cannot be applied (RFC 5280 5.2.4).
+ */
+static int config_check_sources(struct config_parser *p, const struct config_issuer *iss,
+                                unsigned line)
+{
+    if (!iss->index && !iss->cert_dir && !iss->certmate_dir && !iss->crl_file)
+        return config_err(p, line,
+                          "[issuer %s]: no revocation source (expected at least one of index, "
+                          "cert_dir, certmate_dir, crl_file)",
+                          iss->name);
+    if (iss->delta_crl_file && !iss->crl_file) {
+        size_t k = config_key_index(CONFIG_S_ISSUER, "delta_crl_file");
+        return config_key_err(p, p->iss_set_line[iss - p->c->issuers][k], &config_keys[k], iss,
+                              "set without crl_file (a delta CRL applies to a full CRL)");
+    }
+    return 0;
+}
+
 static int config_parse_text(struct config_parser *p, const char *text, size_t len)
 {
     const char *nul = memchr(text, '\0', len);
@@ -1095,6 +1145,8 @@ static int config_parse_text(struct config_parser *p, const char *text, size_t l
     int r = config_defaults(p, NULL, false);
     for (size_t i = 0; r == 0 && i < p->c->n_issuers; i++)
         r = config_defaults(p, &p->c->issuers[i], true);
+    for (size_t i = 0; r == 0 && i < p->c->n_issuers; i++)
+        r = config_check_sources(p, &p->c->issuers[i], p->iss_line[i]);
     if (r == 0)
         r = config_cross_check(p);
     return r;

@@ -24,14 +24,19 @@
 #define CONFIG_WARN_LEN    320 /* bytes per warning, NUL included */
 
 struct config_issuer {
-    char *name;        /* from the section header [issuer NAME]: [A-Za-z0-9._-], <64 bytes */
-    char *ca_cert;     /* issuing CA certificate, PEM (required) */
-    char *index;       /* OpenSSL CA database, index.txt (required) */
-    char *signer_cert; /* OCSP signer certificate, PEM; default: ca_cert */
-    char *signer_key;  /* its private key, PEM (required) */
-    char *crl_key;     /* CA private key for CRLs; NULL: no CRL for this issuer */
-    char *digest;      /* signature digest: sha256 (default), sha384, sha512 */
-    char *crlnumber;   /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
+    char *name;    /* from the section header [issuer NAME]: [A-Za-z0-9._-], <64 bytes */
+    char *ca_cert; /* issuing CA certificate, PEM (required) */
+    /* Revocation sources: at least one of index, cert_dir, certmate_dir, crl_file. */
+    char *index;          /* OpenSSL CA database, index.txt; NULL: none */
+    char *cert_dir;       /* directory of the certificates it issued (PEM or DER); NULL: none */
+    char *certmate_dir;   /* CertMate store root (<root>/<usage>/<id>/...); NULL: none */
+    char *crl_file;       /* the CA's full CRL (PEM or DER); NULL: none */
+    char *delta_crl_file; /* its delta CRL; only with crl_file; NULL: none */
+    char *signer_cert;    /* OCSP signer certificate, PEM; default: ca_cert */
+    char *signer_key;     /* its private key, PEM (required) */
+    char *crl_key;        /* CA private key for CRLs; NULL: no CRL for this issuer */
+    char *digest;         /* signature digest: sha256 (default), sha384, sha512 */
+    char *crlnumber; /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
     bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */
 };
 

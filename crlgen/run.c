@@ -107,6 +107,10 @@ static int crl_crlnumber_path(const struct config_issuer *ci, char *buf, size_t 
     *explicit = ci->crlnumber != NULL;
     if (*explicit) {
         n = snprintf(buf, cap, "%s", ci->crlnumber);
+    } else if (!ci->index) {
+        /* Sources without an openssl ca database (a CRL, a CertMate store): no file to
+         * check; the store's and the published CRL's numbers still bound the next one. */
+        return -ENOENT;
     } else {
         const char *slash = strrchr(ci->index, '/');
         if (slash == NULL)
@@ -154,6 +158,8 @@ static int crl_floor_crlnumber(const struct crl_issuer *is, struct crl_floor *f)
     uint64_t v;
 
     int rc = crl_crlnumber_path(is->ci, path, sizeof(path), &explicit);
+    if (rc == -ENOENT)
+        return 0;
     if (rc < 0) {
         log_err("issuer %s: crlnumber path too long", name);
         return rc;

@@ -291,6 +291,11 @@ static int indexer_unrevoke(const struct config *cfg, struct store *store,
         log_err("--unrevoke %s: expected ISSUER:SERIALHEX, e.g. demo:1002", arg);
         return 2;
     }
+    if (!cfg->issuers[idx].index) {
+        log_err("--unrevoke %s: [issuer %s] has no index, the only source --unrevoke can check",
+                arg, cfg->issuers[idx].name);
+        return 1;
+    }
     struct sync_issuer si;
     if (sync_issuer_init(&si, &cfg->issuers[idx], store) < 0)
         return 1;
@@ -404,6 +409,15 @@ int main(int argc, char **argv)
         goto out;
     }
     for (; n_ok < cfg.n_issuers; n_ok++) {
+        /* Until the sync engine calls the other sources' readers (src_certdir.h,
+         * src_certmate.h, src_crl.h), an issuer without index cannot be synced:
+         * refuse it by name rather than run with nothing to answer from. */
+        if (!cfg.issuers[n_ok].index) {
+            log_err("[issuer %s] has no index: this revokd-indexer syncs index.txt only "
+                    "(cert_dir, certmate_dir and crl_file need the generic sync engine)",
+                    cfg.issuers[n_ok].name);
+            goto out;
+        }
         if (sync_issuer_init(&iss[n_ok], &cfg.issuers[n_ok], store) < 0)
             goto out;
     }

@@ -37,6 +37,8 @@ struct src_snapshot {
     struct src_entry *v;
     size_t n, cap;
     uint64_t malformed; /* items the reader could not read: the sync is partial */
+    uint64_t foreign;   /* certificates of another CA (issuer name differs): skipped, logged;
+                           they do not make the sync partial (they were never ours) */
 };
 
 void src_snapshot_init(struct src_snapshot *s, enum store_source source);

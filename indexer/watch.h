@@ -10,6 +10,17 @@
  * dropped; the target is then reported for polling every WATCH_RETRY_MS while
  * the watch is re-established by path, and reported once more when it is.
  *
+ * Besides single files (an index.txt, a CRL), a target may be a directory
+ * (WATCH_DIR: a cert_dir, where any file appearing, changing, renamed in or out,
+ * or removed is a change) or a directory tree (WATCH_TREE: a CertMate store,
+ * <root>/<usage>/<id>/files, where every directory down to WATCH_TREE_DEPTH gets
+ * its own watch, added as directories appear, so a new certificate directory
+ * is followed from its first file). Names starting with '.' are ignored in
+ * directories and trees: the readers skip them too (temporary files renamed
+ * into place are seen by their final name). If a tree's subdirectory cannot be
+ * watched (fs.inotify.max_user_watches reached), the target is reported for
+ * polling every WATCH_RETRY_MS until it can.
+ *
  * Single-threaded: the caller polls watch_fd() with watch_timeout() and calls
  * watch_run(), which invokes the callback for what is due. Times are
  * CLOCK_MONOTONIC milliseconds supplied by the caller.
@@ -42,13 +53,27 @@
  */
 #define WATCH_RETRY_MS 1000
 
+/* Levels below a WATCH_TREE root that are watched: <root>/<usage>/<id>. */
+#define WATCH_TREE_DEPTH 2
+
 struct watch;
+
+enum watch_kind {
+    WATCH_FILE, /* a file: its directory is watched, events on its name count */
+    WATCH_DIR,  /* a directory: events on any name in it count */
+    WATCH_TREE, /* a directory and its subdirectories down to WATCH_TREE_DEPTH */
+};
+
+struct watch_spec {
+    const char *path;
+    enum watch_kind kind;
+};
 
 enum watch_event {
     WATCH_CHANGED,  /* the file changed (debounced): sync it */
     WATCH_LOST,     /* the watch ended (err 0: the directory was moved or deleted) or could
                        not be added (err = errno); reported once per outage */
-    WATCH_POLL,     /* still no watch: check the file as polling would */
+    WATCH_POLL,     /* still no (complete) watch: check the target as polling would */
     WATCH_RESTORED, /* the watch is back: sync, the file may have changed meanwhile */
 };
 
@@ -62,6 +87,8 @@ typedef void (*watch_fn)(void *ctx, size_t idx, enum watch_event ev, int err);
  * polls it.
  */
 int watch_open(struct watch **out, const char *const *paths, size_t n);
+/* Like watch_open() with a kind per target (specs[i].path is copied). */
+int watch_open_specs(struct watch **out, const struct watch_spec *specs, size_t n);
 void watch_close(struct watch *w);
 
 /* The descriptor to poll for POLLIN. */
@@ -78,7 +105,7 @@ int64_t watch_timeout(const struct watch *w, int64_t now_ms);
  */
 int watch_run(struct watch *w, int64_t now_ms, watch_fn fn, void *ctx);
 
-/* The directory watched for target idx (for log lines). */
+/* The directory watched for target idx (for log lines): a file's directory, or the path. */
 const char *watch_dir(const struct watch *w, size_t idx);
 
 /* How many targets have no watch now (they are polled every WATCH_RETRY_MS). */

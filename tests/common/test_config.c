@@ -493,9 +493,11 @@ Test(config, nul_byte_rejected_in_mem)
 
 Test(config, missing_required_key)
 {
+    /* index is one source among several (issue 8): none at all names the issuer */
     expect_fail("[issuer ca1]\nca_cert = ca.pem\nsigner_key = k.pem\n",
-                "t.conf: [issuer ca1] index: required key missing", NULL);
-    cr_assert_str_eq(errbuf, "t.conf: [issuer ca1] index: required key missing");
+                "t.conf:1: [issuer ca1]: no revocation source", NULL);
+    cr_assert_str_eq(errbuf, "t.conf:1: [issuer ca1]: no revocation source (expected at least "
+                             "one of index, cert_dir, certmate_dir, crl_file)");
     expect_fail("[issuer ca1]\nindex = i\nsigner_key = k.pem\n",
                 "[issuer ca1] ca_cert:", "required key missing");
     expect_fail(ISSUER_MIN "[issuer ca2]\nca_cert = a\nindex = b\n",
@@ -748,7 +750,11 @@ Test(config, doc_covers_every_key)
         "| `interval` | duration | `1h` |",
         "## [issuer NAME]",
         "| `ca_cert` | path | required |",
-        "| `index` | path | required |",
+        "| `index` | path | none |",
+        "| `cert_dir` | path | none |",
+        "| `certmate_dir` | path | none |",
+        "| `crl_file` | path | none |",
+        "| `delta_crl_file` | path | none |",
         "| `signer_cert` | path | value of `ca_cert` |",
         "| `signer_key` | path | required |",
         "| `crl_key` | path | none |",
@@ -757,4 +763,29 @@ Test(config, doc_covers_every_key)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
         cr_assert(strstr(doc, rows[i]), "doc lacks \"%s\"", rows[i]);
     free(doc);
+}
+
+/* Issue 8: every issuer needs a revocation source, and index is only one of them. */
+Test(config, issuer_sources)
+{
+    struct config c;
+    int r = load(&c, "[issuer ext]\nca_cert = ca.pem\nsigner_key = key.pem\n"
+                     "crl_file = ext.crl\ndelta_crl_file = ext-delta.crl\n"
+                     "[issuer cm]\nca_cert = cm.pem\nsigner_key = key.pem\n"
+                     "certmate_dir = /srv/certmate/data/certs/client\ncert_dir = issued\n");
+    cr_assert_eq(r, 0, "%s", errbuf);
+    cr_expect_null(c.issuers[0].index);
+    cr_expect(strstr(c.issuers[0].crl_file, "ext.crl") != NULL);
+    cr_expect(strstr(c.issuers[0].delta_crl_file, "ext-delta.crl") != NULL);
+    cr_expect_null(c.issuers[0].cert_dir);
+    cr_expect_str_eq(c.issuers[1].certmate_dir, "/srv/certmate/data/certs/client");
+    cr_expect(strstr(c.issuers[1].cert_dir, "issued") != NULL);
+    cr_expect_null(c.issuers[1].crl_file);
+    config_free(&c);
+
+    expect_fail("[issuer lonely]\nca_cert = ca.pem\nsigner_key = key.pem\n", "[issuer lonely]",
+                "no revocation source");
+    expect_fail("[issuer d]\nca_cert = ca.pem\nsigner_key = key.pem\nindex = i.txt\n"
+                "delta_crl_file = d.crl\n",
+                "[issuer d] delta_crl_file", "without crl_file");
 }

@@ -334,3 +334,143 @@ Test(watch, bad_paths_are_refused)
     const char *dir_only[] = {"/tmp/"};
     cr_expect_eq(watch_open(&w, dir_only, 1), -EINVAL);
 }
+
+/* ---- issue 8: directories (cert_dir) and trees (a CertMate store) ---- */
+
+static void mkdir_p(const char *p)
+{
+    cr_assert_eq(mkdir(p, 0755), 0, "%s: %s", p, strerror(errno));
+}
+
+static void write_in(const char *dir, const char *name, const char *text)
+{
+    char p[400];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    write_file(p, text);
+}
+
+/* Target 0: cert dir a (WATCH_DIR); 1: tree b (WATCH_TREE); 2: index.txt in a (WATCH_FILE,
+ * sharing a's kernel watch with target 0). */
+static struct watch *open_kinds(void)
+{
+    struct watch_spec specs[] = {
+        {.path = a_dir, .kind = WATCH_DIR},
+        {.path = b_dir, .kind = WATCH_TREE},
+        {.path = a_idx, .kind = WATCH_FILE},
+    };
+    struct watch *w;
+    cr_assert_eq(watch_open_specs(&w, specs, 3), 0);
+    cr_expect_str_eq(watch_dir(w, 0), a_dir);
+    cr_expect_str_eq(watch_dir(w, 1), b_dir);
+    return w;
+}
+
+Test(watch, cert_dir_any_file_counts)
+{
+    struct watch *w = open_kinds();
+    struct seen s = {0};
+    write_in(a_dir, "1001.pem", "x\n"); /* a new certificate */
+    pump(w, &s, 50);
+    expect_counts(&s, 0, 1, 0, 0, 0);
+    expect_counts(&s, 2, 0, 0, 0, 0); /* index.txt untouched */
+    expect_counts(&s, 1, 0, 0, 0, 0);
+    write_in(a_dir, ".1002.pem.tmp", "x\n"); /* a writer's temporary file: ignored */
+    pump(w, &s, 50);
+    expect_counts(&s, 0, 1, 0, 0, 0);
+    char from[300], to[300];
+    snprintf(from, sizeof(from), "%s/.1002.pem.tmp", a_dir);
+    snprintf(to, sizeof(to), "%s/1002.pem", a_dir);
+    cr_assert_eq(rename(from, to), 0); /* ... renamed into place: seen by its final name */
+    pump(w, &s, 50);
+    expect_counts(&s, 0, 2, 0, 0, 0);
+    snprintf(from, sizeof(from), "%s/gone.pem", root);
+    cr_assert_eq(rename(to, from), 0); /* renamed out of the directory: gone */
+    pump(w, &s, 50);
+    expect_counts(&s, 0, 3, 0, 0, 0);
+    write_file(a_idx, "V\n"); /* both the dir and the file target see index.txt */
+    pump(w, &s, 50);
+    expect_counts(&s, 0, 4, 0, 0, 0);
+    expect_counts(&s, 2, 1, 0, 0, 0);
+    watch_close(w);
+}
+
+Test(watch, tree_follows_new_directories)
+{
+    struct watch *w = open_kinds();
+    struct seen s = {0};
+    char usage[200], id[260], deep[300];
+    snprintf(usage, sizeof(usage), "%s/vpn", b_dir);
+    snprintf(id, sizeof(id), "%s/cert-001", usage);
+    snprintf(deep, sizeof(deep), "%s/deeper", id);
+    mkdir_p(usage);
+    mkdir_p(id);
+    write_in(id, "cert.crt", "c\n");
+    pump(w, &s, 50);
+    unsigned after_create = s.n[1][WATCH_CHANGED];
+    cr_expect_geq(after_create, 1);
+    /* The new <id> directory has its own watch now: a change of its metadata counts. */
+    write_in(id, "metadata.json", "{}\n");
+    pump(w, &s, 50);
+    cr_expect_eq(s.n[1][WATCH_CHANGED], after_create + 1);
+    /* Below <root>/<usage>/<id> nothing is watched. */
+    mkdir_p(deep);
+    pump(w, &s, 50);
+    unsigned n = s.n[1][WATCH_CHANGED];
+    write_in(deep, "x", "x\n");
+    pump(w, &s, 50);
+    cr_expect_eq(s.n[1][WATCH_CHANGED], n, "depth 3 is not watched");
+    expect_counts(&s, 0, 0, 0, 0, 0);
+    watch_close(w);
+}
+
+Test(watch, tree_directory_moved_in_is_followed)
+{
+    /* A certificate directory prepared elsewhere and renamed into the store whole. */
+    char usage[200], staged[200], staged_id[260], id[260];
+    snprintf(usage, sizeof(usage), "%s/api", b_dir);
+    mkdir_p(usage);
+    struct watch *w = open_kinds();
+    struct seen s = {0};
+    snprintf(staged, sizeof(staged), "%s/staged", root);
+    mkdir_p(staged);
+    write_in(staged, "cert.crt", "c\n");
+    snprintf(staged_id, sizeof(staged_id), "%s", staged);
+    snprintf(id, sizeof(id), "%s/cert-002", usage);
+    cr_assert_eq(rename(staged_id, id), 0);
+    pump(w, &s, 50);
+    unsigned n = s.n[1][WATCH_CHANGED];
+    cr_expect_geq(n, 1);
+    write_in(id, "metadata.json", "{}\n");
+    pump(w, &s, 50);
+    cr_expect_eq(s.n[1][WATCH_CHANGED], n + 1, "the moved-in directory is watched");
+    watch_close(w);
+}
+
+Test(watch, tree_existing_at_start_and_after_restore)
+{
+    char usage[200], id[260], away[200];
+    snprintf(usage, sizeof(usage), "%s/other", b_dir);
+    snprintf(id, sizeof(id), "%s/cert-003", usage);
+    mkdir_p(usage);
+    mkdir_p(id);
+    struct watch *w = open_kinds();
+    struct seen s = {0};
+    write_in(id, "metadata.json", "{\"revocation\":{}}\n");
+    pump(w, &s, 50);
+    expect_counts(&s, 1, 1, 0, 0, 0);
+    /* The whole store moved away and back: lost, polled, restored, and its
+     * subdirectories watched again. */
+    snprintf(away, sizeof(away), "%s/b.away", root);
+    cr_assert_eq(rename(b_dir, away), 0);
+    pump(w, &s, 50);
+    cr_expect_eq(s.n[1][WATCH_LOST], 1);
+    cr_assert_eq(rename(away, b_dir), 0);
+    pump(w, &s, WATCH_RETRY_MS + 100);
+    cr_expect_eq(s.n[1][WATCH_RESTORED], 1);
+    unsigned n = s.n[1][WATCH_CHANGED];
+    write_in(id, "metadata.json", "{\"revocation\":{\"revoked\":true}}\n");
+    pump(w, &s, 50);
+    cr_expect_eq(s.n[1][WATCH_CHANGED], n + 1, "cert-003 watched again after the restore");
+    expect_counts(&s, 0, 0, 0, 0, 0);
+    watch_close(w);
+}
