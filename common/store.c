@@ -986,8 +986,8 @@ int store_warm(struct store *s, uint64_t *bytes)
 {
     MDB_envinfo info;
     MDB_stat est;
-    uint8_t *base;
-    size_t maplen;
+    uint8_t *base = NULL;
+    size_t maplen = 0;
     int rc;
     *bytes = 0;
     if ((rc = store_err(mdb_env_info(s->env, &info))) < 0 ||

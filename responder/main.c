@@ -119,9 +119,16 @@ static void main_warm_join(struct main_warm *w)
     w->running = false;
 }
 
+/* Bench hook: set in the environment, no warm-up (bench/store_size.sh measures without). */
+#define MAIN_NO_WARMUP "REVOKD_BENCH_NO_WARMUP"
+
 static void main_warm_start(struct main_warm *w, struct store *st)
 {
     main_warm_join(w);
+    if (getenv(MAIN_NO_WARMUP)) {
+        log_info("store warm-up: off (" MAIN_NO_WARMUP " is set)");
+        return;
+    }
     w->st = st;
     w->running = pthread_create(&w->tid, NULL, main_warm_run, w) == 0;
     if (!w->running)
