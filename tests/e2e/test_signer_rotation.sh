@@ -5,6 +5,8 @@
 # yet re-signed still go out with the old signer's certificate: openssl ocsp, with
 # the CA as trust anchor, verifies every answer before, during and after the
 # rotation, and -VAfile (trust exactly this signer) shows which signer it was.
+# Last, a store of schema 2 (no signers database) is refused by the responder and
+# the indexer with the message that says how to rebuild it.
 #
 #   REVOKD_BUILD=build REVOKD_SRC=. bash tests/e2e/test_signer_rotation.sh   (ctest sets both)
 #   E2E_KEEP=1 keeps the temp dir; it is always kept when something failed.
@@ -23,7 +25,7 @@ RSP=$BUILD/revokd-responder
 EXTRA=1500 # synthetic certificates, so the re-signing takes long enough to be asked during it
 
 echo "e2e: build $BUILD, temp $T"
-need_programs "$IDX" "$RSP"
+need_programs "$IDX" "$RSP" "$(command -v mdb_dump || echo mdb_dump)" "$(command -v mdb_load || echo mdb_load)"
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
@@ -174,4 +176,42 @@ expect "after: python cryptography parses the response; it carries exactly ocsp2
     '+status SUCCESSFUL certs 1 match True cert_status GOOD'
 stop_bg indexer
 stop_bg responder
+
+# --- a store of schema 2 is refused with the way to rebuild it ------------------------
+# Made from this store with lmdb-utils: schema number 2, no signers database.
+mdb_dump -a "$T/store" >"$T/dump.txt" 2>"$T/dump.err"
+"$PY" - "$T/dump.txt" "$T/dump2.txt" <<'EOF'
+import sys
+blocks, cur = [], []
+for line in open(sys.argv[1]):
+    cur.append(line)
+    if line.strip() == "DATA=END":
+        blocks.append(cur)
+        cur = []
+out = []
+for b in blocks:
+    text = "".join(b)
+    if "database=signers\n" in text:
+        continue
+    if "database=meta\n" in text:
+        text = text.replace(" 736368656d61\n 03000000\n", " 736368656d61\n 02000000\n")
+    out.append(text)
+open(sys.argv[2], "w").write("".join(out))
+EOF
+mkdir -p "$T/old/store"
+if mdb_load -f "$T/dump2.txt" "$T/old/store" 2>>"$T/dump.err" && grep -q '^ 02000000$' "$T/dump2.txt" &&
+    ! grep -q 'database=signers' "$T/dump2.txt"; then
+    pass "a schema 2 store (no signers database) made with mdb_dump/mdb_load"
+    sed 's|^path = store|path = old/store|' "$T/revokd.conf" >"$T/old.conf"
+    run_logged old-rsp 20 env -C "$T" "$RSP" -c "$T/old.conf"
+    rc=$?
+    expect "revokd-responder refuses a schema 2 store (exit $rc) and says how to rebuild it" \
+        "exit $rc $(cat "$T/old-rsp.log")" '-^exit 0 ' '+schema mismatch' '+revokd-indexer -c CONFIG --once'
+    run_logged old-idx 20 env -C "$T" "$IDX" -c "$T/old.conf" --once
+    rc=$?
+    expect "revokd-indexer refuses a schema 2 store (exit $rc) and says how to rebuild it" \
+        "exit $rc $(cat "$T/old-idx.log")" '-^exit 0 ' '+schema mismatch' '+revokd-indexer -c CONFIG --once'
+else
+    fail "making a schema 2 store with mdb_load" "$(cat "$T/dump.err")"
+fi
 finish
