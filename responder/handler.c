@@ -191,7 +191,14 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
     const char *reason = handler_reason(status);
     handler_w_mem(&w, reason, strlen(reason) - 1);
     handler_w_str(&w, "\r\nDate: ");
-    handler_w_date(&w, h->now);
+    if (h->date_at != h->now || h->date_len == 0) {
+        /* Formatted once per second, not per response: every answer carries it. */
+        struct handler_w dw = {h->date, 0, sizeof(h->date), false};
+        handler_w_date(&dw, h->now);
+        h->date_len = dw.err ? 0 : dw.len;
+        h->date_at = h->now;
+    }
+    handler_w_mem(&w, h->date, h->date_len);
     handler_w_str(&w, "\r\n");
     if (!r->not_modified) {
         /* A 304 has no content; RFC 9110 15.4.5 asks only for the validators and

@@ -623,6 +623,16 @@ Test(handler, imf_fixdate)
     handler_batch_begin(&h, NS(951782400)); /* 2000-02-29, a leap day */
     s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
+    /* The Date is formatted once per second: it must still follow the clock, also back. */
+    handler_batch_begin(&h, NS(951782400) + 999999999);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
+    handler_batch_begin(&h, NS(951782401));
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:01 GMT\r\n"), "%s", s->hdr);
+    handler_batch_begin(&h, NS(784111777)); /* a clock stepped back */
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "%s", s->hdr);
 }
 
 Test(handler, header_buffer_too_small)
