@@ -323,7 +323,6 @@ int main(int argc, char **argv)
         goto fail;
     }
     main_store_id(cfg.store.path, &dev, &ino);
-    main_warm_start(&warm, st);
 
     /* Workers never see a signal: main takes them all with sigtimedwait. */
     sigset_t sigs;
@@ -335,6 +334,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &sa, NULL); /* belt and braces: sends use MSG_NOSIGNAL */
+    /* After the mask: the thread inherits it, so no signal meant for main lands there. */
+    main_warm_start(&warm, st);
 
     /* max_conns bounds the process: each worker gets its share of the slots. */
     struct server_params sp = {.listen = cfg.responder.listen,
