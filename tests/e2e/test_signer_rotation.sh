@@ -44,12 +44,16 @@ else
     finish
 fi
 "$PY" "$SRC/bench/synth-index.py" --n $((EXTRA + $(wc -l <"$P/index.txt"))) --out "$T/index.big" \
-    --base "$P/index.txt" >"$T/synth.log" 2>&1 && cp "$T/index.big" "$P/index.txt" ||
-    { fail "synth-index.py" "$(cat "$T/synth.log")"; finish; }
+    --base "$P/index.txt" >"$T/synth.log" 2>&1 || { fail "synth-index.py" "$(cat "$T/synth.log")"; finish; }
+cp "$T/index.big" "$P/index.txt"
 # A few synthetic serials to ask about, spread over the file (sorted order is not file order).
 mapfile -t SERIALS < <(awk -F'\t' '$1 == "V" && NR > 8 && NR % 97 == 0 { print $4 }' "$P/index.txt" | head -n 12)
-[ "${#SERIALS[@]}" -ge 10 ] && pass "index.txt: $(wc -l <"$P/index.txt") certificates" ||
-    { fail "synthetic serials" "${SERIALS[*]}"; finish; }
+if [ "${#SERIALS[@]}" -ge 10 ]; then
+    pass "index.txt: $(wc -l <"$P/index.txt") certificates"
+else
+    fail "synthetic serials" "${SERIALS[*]}"
+    finish
+fi
 
 # write_conf SIGNER: the config with [issuer $NAME] signed by SIGNER.pem/.key
 write_conf() {
@@ -101,8 +105,12 @@ else
     finish
 fi
 start_bg responder env -C "$T" "$RSP" -c "$T/revokd.conf"
-wait_port "$PORT" 15 && pass "revokd-responder listens on $URL" ||
-    { fail "responder listens within 15 s" "$(cat "$T/responder.log")"; finish; }
+if wait_port "$PORT" 15; then
+    pass "revokd-responder listens on $URL"
+else
+    fail "responder listens within 15 s" "$(cat "$T/responder.log")"
+    finish
+fi
 out=$(ask "$P/good.pem" -CAfile "$P/chain.pem")
 expect "before: good.pem good, verified with the CA as trust anchor, signer ocsp" \
     "$out $(signer_of "$out")" '+Response verify OK' '+good.pem: good' '+ ocsp$'
@@ -151,8 +159,11 @@ for s in "${SERIALS[@]}" "$P/good.pem"; do
         badout=$out
     fi
 done
-[ "$bad" -eq 0 ] && pass "after: every answer signed by ocsp2 (verified with -VAfile ocsp2.pem)" ||
+if [ "$bad" -eq 0 ]; then
+    pass "after: every answer signed by ocsp2 (verified with -VAfile ocsp2.pem)"
+else
     fail "after: $bad answers not signed by ocsp2" "$badout"
+fi
 out=$(ask "$P/revoked.pem" -CAfile "$P/chain.pem")
 expect "after: revoked.pem still revoked, verified with the CA as trust anchor" \
     "$out $(signer_of "$out")" '+Response verify OK' '+revoked.pem: revoked' '+ ocsp2$'
