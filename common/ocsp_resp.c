@@ -61,6 +61,15 @@ static int ocsp_reason(const struct ocsp_single *s, uint8_t *reason)
     return 0;
 }
 
+void ocsp_resp_certs(struct derw *w, const struct signer *sg)
+{
+    derw_open(w, DER_CTX_CONS(0)); /* certs: the signer, so clients can verify */
+    derw_open(w, DER_SEQUENCE);
+    derw_raw(w, sg->cert_der, sg->cert_len);
+    derw_close(w);
+    derw_close(w);
+}
+
 int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
                     const struct signer *sg)
 {
@@ -117,11 +126,7 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
         return rc;
     derw_raw(w, sg->alg, sg->alg_len);
     derw_bitstring(w, sig, sig_len);
-    derw_open(w, DER_CTX_CONS(0)); /* certs: the signer, so clients can verify */
-    derw_open(w, DER_SEQUENCE);
-    derw_raw(w, sg->cert_der, sg->cert_len);
-    derw_close(w);
-    derw_close(w);
+    ocsp_resp_certs(w, sg); /* last: the store splits it off (store_put_response) */
 
     derw_close(w); /* BasicOCSPResponse */
     derw_close(w); /* OCTET STRING */

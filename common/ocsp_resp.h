@@ -41,4 +41,12 @@ struct ocsp_single {
 int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
                     const struct signer *sg);
 
+/*
+ * Appends the `certs` field every response of sg ends with: [0] { SEQUENCE {
+ * signer certificate } }. It is the last field of every enclosing value, so a
+ * response built by ocsp_resp_build() ends with exactly these bytes; the store
+ * keeps them once per signer (store_put_signer) and each response without them.
+ */
+void ocsp_resp_certs(struct derw *w, const struct signer *sg);
+
 #endif

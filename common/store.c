@@ -11,7 +11,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <openssl/sha.h>
@@ -25,11 +30,12 @@ enum store_db {
     DB_RESPONSES,
     DB_CHANGES,
     DB_CRLS,
+    DB_SIGNERS,
     DB_COUNT
 };
 
 static const char *const store_db_names[DB_COUNT] = {
-    "meta", "issuers", "issuer_hash", "certs", "revoked", "responses", "changes", "crls",
+    "meta", "issuers", "issuer_hash", "certs", "revoked", "responses", "changes", "crls", "signers",
 };
 
 struct store {
@@ -139,12 +145,11 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
         goto fail;
     if ((rc = store_err(mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
-    for (int i = 0; i < DB_COUNT; i++) {
-        rc =
-            store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]));
-        if (rc < 0)
-            goto fail;
-    }
+    /* meta first: a store of another schema may lack databases this one has (schema 2
+     * had no signers), and must be refused as such, not as a missing database. */
+    rc = mdb_dbi_open(txn, store_db_names[DB_META], s->rdonly ? 0 : MDB_CREATE, &s->dbi[DB_META]);
+    if ((rc = store_err(rc)) < 0)
+        goto fail;
     MDB_val k = {6, (void *)"schema"}, v;
     rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
     if (rc == MDB_NOTFOUND && !s->rdonly) {
@@ -163,6 +168,14 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
         memcpy(&ver, v.mv_data, sizeof(ver));
         if (ver != STORE_SCHEMA_VERSION)
             goto bad_version;
+    }
+    for (int i = 0; i < DB_COUNT; i++) {
+        if (i == DB_META)
+            continue;
+        rc =
+            store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]));
+        if (rc < 0)
+            goto fail;
     }
     rc = store_err(mdb_txn_commit(txn));
     txn = NULL;
@@ -223,10 +236,12 @@ void store_txn_abort(struct store_txn *t)
 void store_txn_reset(struct store_txn *t)
 {
     mdb_txn_reset(TX(t));
+    t->sig_id = 0; /* it pointed into the old snapshot */
 }
 
 int store_txn_renew(struct store_txn *t)
 {
+    t->sig_id = 0;
     int rc = mdb_txn_renew(TX(t));
     if (rc == MDB_MAP_RESIZED) {
         /* The writer grew the map: adopt the new size, then take a fresh txn. */
@@ -252,6 +267,80 @@ static size_t store_resp_key(uint8_t *key, enum store_hash hash, const uint8_t *
     return 1 + 2 * hl + serial_len;
 }
 
+int store_get_signer(struct store_txn *t, uint32_t id, const uint8_t **block, size_t *len)
+{
+    if (t->rdonly && t->sig_id != 0 && t->sig_id == id) {
+        *block = t->sig;
+        *len = t->sig_len;
+        return 0;
+    }
+    uint8_t key[4];
+    be32(key, id);
+    MDB_val k = {4, key}, v;
+    int rc = mdb_get(TX(t), t->s->dbi[DB_SIGNERS], &k, &v);
+    if (rc)
+        return store_err(rc);
+    const struct store_signer_hdr *h = v.mv_data;
+    if (v.mv_size < sizeof(*h) || h->len != v.mv_size - sizeof(*h))
+        return -EPROTO;
+    *block = (const uint8_t *)v.mv_data + sizeof(*h);
+    *len = h->len;
+    /* Write txns may move pages on the next put: only a read snapshot is cached. */
+    if (t->rdonly) {
+        t->sig_id = id;
+        t->sig = *block;
+        t->sig_len = *len;
+    }
+    return 0;
+}
+
+int store_put_signer(struct store_txn *t, const uint8_t *block, size_t len, uint32_t *id_out)
+{
+    struct store_signer_hdr h = {.len = (uint32_t)len, .registered_at = (int64_t)time(NULL)};
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint32_t last = 0;
+    if (len == 0 || len > UINT32_MAX)
+        return -EINVAL;
+    SHA256(block, len, h.sha256);
+    int rc = mdb_cursor_open(TX(t), t->s->dbi[DB_SIGNERS], &c);
+    if (rc)
+        return store_err(rc);
+    /* A handful of entries (one per signer ever configured): a scan is cheap. */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        const struct store_signer_hdr *o = v.mv_data;
+        if (k.mv_size != 4 || v.mv_size < sizeof(*o) || o->len != v.mv_size - sizeof(*o)) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        last = rd_be32(k.mv_data);
+        if (o->len == len && memcmp(o->sha256, h.sha256, sizeof(h.sha256)) == 0 &&
+            memcmp((const uint8_t *)v.mv_data + sizeof(*o), block, len) == 0) {
+            mdb_cursor_close(c);
+            *id_out = last;
+            return 0;
+        }
+    }
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND)
+        return rc == MDB_CORRUPTED ? -EPROTO : store_err(rc);
+    if (last == UINT32_MAX)
+        return -ENOSPC;
+    uint8_t key[4];
+    be32(key, last + 1);
+    k.mv_size = 4;
+    k.mv_data = key;
+    v.mv_size = sizeof(h) + len;
+    v.mv_data = NULL;
+    if ((rc = mdb_put(TX(t), t->s->dbi[DB_SIGNERS], &k, &v, MDB_RESERVE | MDB_APPEND)))
+        return store_err(rc);
+    memcpy(v.mv_data, &h, sizeof(h));
+    memcpy((uint8_t *)v.mv_data + sizeof(h), block, len);
+    *id_out = last + 1;
+    return 0;
+}
+
 int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        struct store_resp *out)
@@ -264,37 +353,58 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     if (rc)
         return store_err(rc);
     const struct store_resp_hdr *h = v.mv_data;
-    if (v.mv_size < sizeof(*h) || h->der_len != v.mv_size - sizeof(*h))
+    if (v.mv_size < sizeof(*h) || h->der_len != v.mv_size - sizeof(*h) || h->version != 2)
         return -EPROTO;
     out->hdr = h;
     out->der = (const uint8_t *)v.mv_data + sizeof(*h);
     out->der_len = h->der_len;
+    out->tail = NULL;
+    out->tail_len = 0;
+    uint32_t signer = h->signer;
+    if (signer != 0) {
+        /* A response whose block is gone would go out truncated: refuse it instead. */
+        rc = store_get_signer(t, signer, &out->tail, &out->tail_len);
+        if (rc < 0)
+            return rc == -ENOENT ? -EPROTO : rc;
+    }
     return 0;
 }
 
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        int64_t this_update, int64_t next_update, int64_t produced_at,
-                       const uint8_t *der, size_t der_len)
+                       const uint8_t *der, size_t der_len, uint32_t signer)
 {
     uint8_t key[STORE_KEY_MAX];
+    const uint8_t *block = NULL;
+    size_t block_len = 0;
     if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
         der_len > UINT32_MAX)
         return -EINVAL;
+    if (signer != 0) {
+        int rc = store_get_signer(t, signer, &block, &block_len);
+        if (rc < 0)
+            return rc == -ENOENT ? -EINVAL : rc;
+        /* The stored bytes plus this block must be exactly what was signed. */
+        if (block_len >= der_len || memcmp(der + der_len - block_len, block, block_len) != 0)
+            return -EINVAL;
+    }
+    size_t keep = der_len - block_len;
+    struct store_resp_hdr h = {.version = 2,
+                               .der_len = (uint32_t)keep,
+                               .signer = signer,
+                               .this_update = this_update,
+                               .next_update = next_update,
+                               .produced_at = produced_at};
+    store_etag(der, der_len, h.etag); /* over the full DER: the body clients get */
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
-    MDB_val v = {sizeof(struct store_resp_hdr) + der_len, NULL};
+    MDB_val v = {sizeof(struct store_resp_hdr) + keep, NULL};
     /* MDB_RESERVE: LMDB hands us the space in the map, saving a copy. */
     int rc = mdb_put(TX(t), t->s->dbi[DB_RESPONSES], &k, &v, MDB_RESERVE);
     if (rc)
         return store_err(rc);
-    struct store_resp_hdr h = {.version = 1,
-                               .der_len = (uint32_t)der_len,
-                               .this_update = this_update,
-                               .next_update = next_update,
-                               .produced_at = produced_at};
-    store_etag(der, der_len, h.etag);
     memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(h), der, der_len);
+    memcpy((uint8_t *)v.mv_data + sizeof(h), der, keep);
     return 0;
 }
 
@@ -815,8 +925,9 @@ int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
 
 int store_stats(struct store_txn *t, struct store_stats *out)
 {
-    uint64_t *fields[DB_COUNT] = {NULL,          &out->issuers,   NULL,          &out->certs,
-                                  &out->revoked, &out->responses, &out->changes, &out->crls};
+    uint64_t *fields[DB_COUNT] = {NULL,          &out->issuers, NULL,
+                                  &out->certs,   &out->revoked, &out->responses,
+                                  &out->changes, &out->crls,    &out->signers};
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < DB_COUNT; i++) {
         MDB_stat st;
@@ -833,5 +944,74 @@ int store_stats(struct store_txn *t, struct store_stats *out)
     mdb_env_stat(t->s->env, &est);
     out->map_size_bytes = info.me_mapsize;
     out->map_used_bytes = (uint64_t)(info.me_last_pgno + 1) * est.ms_psize;
+    return 0;
+}
+
+/*
+ * Where LMDB mapped the data file in this process: mdb_env_info() reports an
+ * address only for MDB_FIXEDMAP, so find the mapping of the file's inode at
+ * offset 0 in /proc/self/maps. Returns 0 or a negative errno.
+ */
+static int store_map_addr(struct store *s, uint8_t **addr, size_t *len)
+{
+    mdb_filehandle_t fd;
+    struct stat sb;
+    int rc = store_err(mdb_env_get_fd(s->env, &fd));
+    if (rc < 0)
+        return rc;
+    if (fstat(fd, &sb) < 0)
+        return -errno;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -errno;
+    char line[512];
+    rc = -ENOENT;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long start, end, off, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &start, &end, &off, &maj, &min, &ino) != 6)
+            continue;
+        if (ino == (unsigned long)sb.st_ino && off == 0 && makedev(maj, min) == sb.st_dev) {
+            *addr = (uint8_t *)start;
+            *len = end - start;
+            rc = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int store_warm(struct store *s, uint64_t *bytes)
+{
+    MDB_envinfo info;
+    MDB_stat est;
+    uint8_t *base = NULL;
+    size_t maplen = 0;
+    int rc;
+    *bytes = 0;
+    if ((rc = store_err(mdb_env_info(s->env, &info))) < 0 ||
+        (rc = store_err(mdb_env_stat(s->env, &est))) < 0 ||
+        (rc = store_map_addr(s, &base, &maplen)) < 0)
+        return rc;
+    size_t used = (size_t)(info.me_last_pgno + 1) * est.ms_psize;
+    if (used > maplen)
+        used = maplen;
+    *bytes = used;
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14; older headers lack it */
+#endif
+    if (madvise(base, used, MADV_POPULATE_READ) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    /* Older kernel: read ahead, then touch one byte per page to map it. */
+    (void)madvise(base, used, MADV_WILLNEED);
+    long pg = sysconf(_SC_PAGESIZE);
+    volatile const uint8_t *p = base;
+    uint8_t sum = 0;
+    for (size_t off = 0; off < used; off += (size_t)(pg > 0 ? pg : 4096))
+        sum ^= p[off];
+    (void)sum;
     return 0;
 }

@@ -11,6 +11,8 @@
  *   certs       u32 issuer_id | serial -> struct store_cert
  *   revoked     u32 issuer_id | serial -> struct store_cert (revoked/on hold only; crlgen walks it)
  *   responses   u8 hash | nameHash | keyHash | serial -> struct store_resp_hdr + OCSPResponse DER
+ *               without its trailing certs field (the signer's block, kept once in signers)
+ *   signers     u32 signer_id -> struct store_signer_hdr + certs field DER ([0] { Certificate })
  *   changes     u64 seq -> struct store_change_hdr + serial (append-only change log)
  *   crls        u32 issuer_id | u8 kind | u16 shard -> struct store_crl_hdr + CRL DER
  *
@@ -123,14 +125,28 @@ struct store_cert {
     uint64_t seq;       /* change seq of the last change to this entry */
 } STORE_PACKED;
 
-/* Header of a pre-signed response value; the OCSPResponse DER follows. */
+/*
+ * Header of a pre-signed response value. The OCSPResponse DER follows, without
+ * its last field when signer != 0: the BasicOCSPResponse's `certs` ([0] with the
+ * delegated signer's certificate), which is the same for every response of that
+ * signer and is kept once in the signers database. The outer lengths in the
+ * stored bytes already count it, so stored bytes + that block = the full DER.
+ */
 struct store_resp_hdr {
-    uint32_t version; /* 1 */
-    uint32_t der_len;
+    uint32_t version; /* 2 */
+    uint32_t der_len; /* bytes stored after this header */
+    uint32_t signer;  /* signers id of the block that completes the DER; 0: stored whole */
     int64_t this_update;
     int64_t next_update;
     int64_t produced_at;
-    uint8_t etag[STORE_ETAG_LEN]; /* SHA-256(DER) prefix, set by store_put_response() */
+    uint8_t etag[STORE_ETAG_LEN]; /* SHA-256 prefix of the full DER, set by store_put_response() */
+} STORE_PACKED;
+
+/* Header of a signers value: the certs field DER (the block responses end with) follows. */
+struct store_signer_hdr {
+    uint32_t len;          /* block bytes */
+    uint8_t sha256[32];    /* of the block: found by content when registered */
+    int64_t registered_at; /* when store_put_signer() first stored it */
 } STORE_PACKED;
 
 /* One change-log record: a certificate's status changed (or first appeared). */
@@ -160,6 +176,11 @@ struct store_txn {
     void *txn; /* MDB_txn */
     bool rdonly;
     uint64_t next_seq; /* write txns: next change seq, 0 until first looked up */
+    /* Read txns: the last signer block looked up, valid for this snapshot only
+     * (nearly every response of a store shares one signer, so a batch looks it up once). */
+    uint32_t sig_id; /* 0: none cached */
+    const uint8_t *sig;
+    size_t sig_len;
 };
 
 /* flags for store_open */
@@ -180,26 +201,51 @@ void store_txn_abort(struct store_txn *t);
 void store_txn_reset(struct store_txn *t);
 int store_txn_renew(struct store_txn *t);
 
-/* A read-only view into the map, valid until the txn ends. */
+/*
+ * A read-only view into the map, valid until the txn ends. The response DER is
+ * der[0..der_len) followed by tail[0..tail_len) (the signer's certs block; none
+ * when tail_len is 0): send both, in that order, for the bytes that were signed.
+ */
 struct store_resp {
     const struct store_resp_hdr *hdr;
     const uint8_t *der;
     size_t der_len;
+    const uint8_t *tail;
+    size_t tail_len;
 };
 
 /*
- * The responder's hot path: one get keyed by the request's CertID.
- * Returns 0, -ENOENT, or another negative errno.
+ * The responder's hot path: one get keyed by the request's CertID, plus the
+ * signer block it names (cached in read txns, so once per signer per snapshot).
+ * Returns 0, -ENOENT, or another negative errno (-EPROTO: a malformed value, or
+ * a signer block that is missing: never answer with a response cut short).
  */
 int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        struct store_resp *out);
 
-/* Writes (replaces) the pre-signed response for one CertID; computes its ETag. */
+/*
+ * Writes (replaces) the pre-signed response for one CertID; computes its ETag
+ * over the full DER. With signer != 0 (an id from store_put_signer()), der must
+ * end with exactly that signer's block, which is then not stored with it
+ * (-EINVAL if it does not: a response can never be served with another signer's
+ * certificate appended). signer 0 stores der whole.
+ */
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        int64_t this_update, int64_t next_update, int64_t produced_at,
-                       const uint8_t *der, size_t der_len);
+                       const uint8_t *der, size_t der_len, uint32_t signer);
+
+/*
+ * Registers a signer block (the certs field a response ends with) and gives its
+ * id in *id_out: the existing id if the same bytes are stored already, else a
+ * new one. Blocks are never rewritten, so a response stored against an id keeps
+ * its bytes; a rotated-out signer's block stays as long as the store (a few
+ * hundred bytes per rotation). Returns 0 or a negative errno.
+ */
+int store_put_signer(struct store_txn *t, const uint8_t *block, size_t len, uint32_t *id_out);
+/* The block of signer id; *block points into the map. -ENOENT if none. */
+int store_get_signer(struct store_txn *t, uint32_t id, const uint8_t **block, size_t *len);
 
 /*
  * Deletes the pre-signed response for one CertID, so the responder answers
@@ -293,9 +339,18 @@ int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
 
 /* Entry counts and bytes in use, for /metrics and bench/ (bytes per certificate). */
 struct store_stats {
-    uint64_t issuers, certs, revoked, responses, changes, crls;
+    uint64_t issuers, certs, revoked, responses, changes, crls, signers;
     uint64_t map_used_bytes, map_size_bytes;
 };
 int store_stats(struct store_txn *t, struct store_stats *out);
+
+/*
+ * Faults the used part of the map into this process's page tables
+ * (MADV_POPULATE_READ, Linux 5.14; else MADV_WILLNEED and a read of one byte
+ * per page), so the first requests after a start do not each pay page faults
+ * and, on a cold page cache, disk reads. Blocks until done: run it on a thread
+ * of its own. *bytes gets the length covered. Returns 0 or a negative errno.
+ */
+int store_warm(struct store *s, uint64_t *bytes);
 
 #endif

@@ -24,7 +24,6 @@
 #include "cadb.h"
 #include "log.h"
 
-
 /* Expiry warnings and signer alarms are repeated at most this often. */
 #define SYNC_WARN_EVERY 3600
 
@@ -222,12 +221,21 @@ int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, s
     memcpy(rec.key_sha1, si->hashes.key_sha1, 20);
     memcpy(rec.name_sha256, si->hashes.name_sha256, 32);
     memcpy(rec.key_sha256, si->hashes.key_sha256, 32);
-    if ((rc = store_txn_begin(store, &t, false)) < 0 ||
+    /* The certs block every response of this signer ends with, kept once in the store:
+     * a new signer gets a new id, and sync_needs_sign() re-signs whatever names another. */
+    struct derw bw;
+    if ((rc = derw_init_alloc(&bw, si->signer.cert_len + 16)) < 0)
+        goto fail;
+    ocsp_resp_certs(&bw, &si->signer);
+    if ((rc = bw.err) < 0 || (rc = store_txn_begin(store, &t, false)) < 0 ||
         (rc = store_put_issuer(&t, &rec, si->ca_der, si->ca_len, &si->id)) < 0 ||
+        (rc = store_put_signer(&t, bw.buf, bw.len, &si->signer_id)) < 0 ||
         (rc = store_txn_commit(&t)) < 0) {
+        derw_free(&bw);
         log_err("[issuer %s] cannot register issuer in store: %s", conf->name, strerror(-rc));
         goto fail;
     }
+    derw_free(&bw);
     X509_free(signer);
     X509_free(ca);
     return 0;
@@ -261,8 +269,8 @@ static int64_t sync_max_next_update(const struct sync_issuer *si, int64_t now,
 }
 
 int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
-                          size_t serial_len, const struct store_cert *c, int64_t now,
-                          const struct sync_params *p, uint8_t *buf)
+                   size_t serial_len, const struct store_cert *c, int64_t now,
+                   const struct sync_params *p, uint8_t *buf)
 {
     static const enum store_hash hashes[] = {STORE_HASH_SHA1, STORE_HASH_SHA256};
     int64_t this_update = now - (int64_t)p->backdate;
@@ -298,7 +306,7 @@ int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *s
         if (rc < 0)
             return rc;
         rc = store_put_response(t, h, s.name_hash, s.key_hash, serial, serial_len, this_update,
-                                next_update, now, w.buf, w.len);
+                                next_update, now, w.buf, w.len, si->signer_id);
         if (rc < 0)
             return rc;
     }
@@ -322,8 +330,10 @@ static int sync_withdraw_cert(struct sync_issuer *si, struct store_txn *t, const
 /*
  * True if a stored response is missing, is due for refresh and re-signing would
  * extend it (once nextUpdate is capped at the signer's notAfter, re-signing gains
- * nothing, so a capped response is not re-signed on every run), or predates the
- * revocation time it reports.
+ * nothing, so a capped response is not re-signed on every run), predates the
+ * revocation time it reports, or was signed by another signer than the configured
+ * one (a rotation: until it is re-signed it is served with its own signer's
+ * certificate, so there is no gap).
  */
 static bool sync_needs_sign(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
                             size_t serial_len, const struct store_cert *c, int64_t now,
@@ -335,6 +345,8 @@ static bool sync_needs_sign(struct sync_issuer *si, struct store_txn *t, const u
         const uint8_t *nh = h == STORE_HASH_SHA1 ? si->hashes.name_sha1 : si->hashes.name_sha256;
         const uint8_t *kh = h == STORE_HASH_SHA1 ? si->hashes.key_sha1 : si->hashes.key_sha256;
         if (store_get_response(t, (enum store_hash)h, nh, kh, serial, serial_len, &r) < 0)
+            return true;
+        if (r.hdr->signer != si->signer_id)
             return true;
         if (r.hdr->next_update - now < (int64_t)p->refresh && r.hdr->next_update < max_next)
             return true;

@@ -52,6 +52,7 @@ struct sync_issuer {
     uint8_t *ca_der;
     size_t ca_len;
     uint32_t id;               /* issuer id in the store */
+    uint32_t signer_id;        /* store signers id of this signer's certs block */
     bool delegated;            /* signer is not the CA itself */
     int64_t signer_not_before; /* signer certificate validity, Unix seconds */
     int64_t signer_not_after;

@@ -51,9 +51,10 @@ enum log_level conn_warn_level(struct conn_pool *p)
 
 /* A reference to the shared copy of body (keyed) or a private copy; NULL if out of memory. */
 static struct conn_blob *conn_blob_get(struct conn_pool *p, const uint8_t *key, const uint8_t *body,
-                                       size_t len)
+                                       size_t body_len, const uint8_t *tail, size_t tail_len)
 {
     struct conn_blob *b;
+    size_t len = body_len + tail_len;
     for (b = key ? p->blobs : NULL; b; b = b->next) {
         if (b->len == len && memcmp(b->key, key, STORE_ETAG_LEN) == 0) {
             b->refs++;
@@ -63,7 +64,9 @@ static struct conn_blob *conn_blob_get(struct conn_pool *p, const uint8_t *key, 
     b = malloc(sizeof(*b) + len); /* once per distinct body, not per connection */
     if (!b)
         return NULL;
-    memcpy(b->data, body, len);
+    memcpy(b->data, body, body_len);
+    if (tail_len)
+        memcpy(b->data + body_len, tail, tail_len);
     b->len = len;
     b->refs = 1;
     b->keyed = key != NULL;
@@ -248,19 +251,28 @@ void conn_release(struct conn_pool *p, struct conn *c)
  * which also leaves wbuf at least CONN_WBUF - CONN_WBUF_HIGH bytes for the head.
  */
 static int conn_queue(struct conn_pool *p, struct conn *c, const uint8_t *hdr, size_t hdr_len,
-                      const uint8_t *body, size_t body_len, const uint8_t *key)
+                      const uint8_t *body, size_t body_len, const uint8_t *tail, size_t tail_len,
+                      const uint8_t *key)
 {
     if (c->blob || CONN_WBUF - c->wlen < hdr_len)
         return -ENOBUFS; /* cannot happen: see conn_process */
-    bool fits = CONN_WBUF - c->wlen - hdr_len >= body_len;
-    if (!fits && !(c->blob = conn_blob_get(p, key, body, body_len)))
+    bool fits = CONN_WBUF - c->wlen - hdr_len >= body_len + tail_len;
+    if (!fits && !(c->blob = conn_blob_get(p, key, body, body_len, tail, tail_len)))
         return -ENOMEM;
     c->blob_off = 0;
     memcpy(c->wbuf + c->wlen, hdr, hdr_len);
     c->wlen += hdr_len;
+    /* One copy of the stored bytes and the signer block behind them, so a batch's
+     * answers leave in one send from wbuf: the stored bytes are valid only while the
+     * batch's read txn lives, and the block's copy is ~1% of an answer's CPU
+     * (docs/architecture.md). */
     if (fits && body_len) {
         memcpy(c->wbuf + c->wlen, body, body_len);
         c->wlen += body_len;
+    }
+    if (fits && tail_len) {
+        memcpy(c->wbuf + c->wlen, tail, tail_len);
+        c->wlen += tail_len;
     }
     conn_out_start(p, c);
     return 0;
@@ -313,7 +325,7 @@ int conn_process(struct conn_pool *p, struct conn *c)
             } else if (req.expect_continue && left == (size_t)n && !c->continued) {
                 /* Queued after earlier pipelined responses, so wire order holds. */
                 rc = conn_queue(p, c, (const uint8_t *)HTTP_100_CONTINUE,
-                                sizeof(HTTP_100_CONTINUE) - 1, NULL, 0, NULL);
+                                sizeof(HTTP_100_CONTINUE) - 1, NULL, 0, NULL, 0, NULL);
                 c->continued = true;
             }
             break;
@@ -326,7 +338,8 @@ int conn_process(struct conn_pool *p, struct conn *c)
         }
         /* Copy now: the body may point into the store map, valid only this batch. */
         if (rc == 0)
-            rc = conn_queue(p, c, out.hdr, out.hdr_len, out.body, out.body_len, out.body_key);
+            rc = conn_queue(p, c, out.hdr, out.hdr_len, out.body, out.body_len, out.tail,
+                            out.tail_len, out.body_key);
         if (out.close)
             c->close_after = true;
     }

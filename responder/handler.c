@@ -1,7 +1,8 @@
 /*
  * handler — routing and response formatting for the responder. An OCSP request
  * becomes one store get keyed by its CertID; the answer is the pre-signed DER
- * straight from the LMDB map, or one of the fixed 5-byte OCSP error responses
+ * straight from the LMDB map (the stored bytes, then the signer's certificate
+ * block the store keeps once per signer), or one of the fixed 5-byte OCSP error responses
  * (over HTTP 200, as RFC 6960 responders do). Everything here runs per request
  * on the hot path, so headers are formatted by hand into the caller's buffer
  * (no snprintf, no strftime and its locale, no allocation) and the only state
@@ -159,6 +160,8 @@ struct handler_resp {
     const char *ctype;
     const uint8_t *body;
     size_t body_len;
+    const uint8_t *tail; /* sent after body (an OCSP response's signer block), or NULL */
+    size_t tail_len;
     const struct handler_cache *cache; /* or NULL */
     bool no_store;                     /* OCSP errors over GET: never cache them */
     const char *allow;                 /* for 405, or NULL */
@@ -188,7 +191,14 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
     const char *reason = handler_reason(status);
     handler_w_mem(&w, reason, strlen(reason) - 1);
     handler_w_str(&w, "\r\nDate: ");
-    handler_w_date(&w, h->now);
+    if (h->date_at != h->now || h->date_len == 0) {
+        /* Formatted once per second, not per response: every answer carries it. */
+        struct handler_w dw = {h->date, 0, sizeof(h->date), false};
+        handler_w_date(&dw, h->now);
+        h->date_len = dw.err ? 0 : dw.len;
+        h->date_at = h->now;
+    }
+    handler_w_mem(&w, h->date, h->date_len);
     handler_w_str(&w, "\r\n");
     if (!r->not_modified) {
         /* A 304 has no content; RFC 9110 15.4.5 asks only for the validators and
@@ -196,7 +206,7 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         handler_w_str(&w, "Content-Type: ");
         handler_w_str(&w, r->ctype);
         handler_w_str(&w, "\r\nContent-Length: ");
-        handler_w_u64(&w, r->body_len);
+        handler_w_u64(&w, r->body_len + r->tail_len);
         handler_w_str(&w, "\r\n");
     }
     if (r->cache) {
@@ -237,6 +247,8 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
     out->hdr_len = w.len;
     out->body = nobody ? NULL : r->body;
     out->body_len = nobody ? 0 : r->body_len;
+    out->tail = nobody ? NULL : r->tail;
+    out->tail_len = nobody ? 0 : r->tail_len;
     out->body_key = nobody ? NULL : r->body_key;
     out->status = status;
     out->close = close;
@@ -368,13 +380,15 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
                              .ctype = handler_ct_ocsp,
                              .body = sr.der,
                              .body_len = sr.der_len,
+                             .tail = sr.tail,
+                             .tail_len = sr.tail_len,
                              .cache = get ? &cache : NULL,
                              .not_modified = get && handler_not_modified(h, req, &cache),
                              .body_key = sr.hdr->etag};
     handler_count(h, req, HANDLER_R_OK);
     rc = handler_emit(h, req, &r, out);
     if (rc == 0 && out->body_len)
-        h->ocsp_bytes += sr.der_len;
+        h->ocsp_bytes += sr.der_len + sr.tail_len;
     return rc;
 }
 

@@ -54,6 +54,9 @@ struct handler {
     int64_t now;          /* Unix seconds (floor of now_ns), for Date and max-age */
     int64_t now_ns;       /* Unix nanoseconds, from handler_batch_begin: staleness is exact */
     uint32_t max_age;     /* Cache-Control max-age cap for GET, seconds */
+    int64_t date_at;      /* the second date[] was formatted for */
+    size_t date_len;      /* 0: not formatted yet */
+    char date[32];        /* IMF-fixdate of date_at, for the Date header */
     bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
     /* The network backend that runs, for revokd_backend_info; set by main. */
     const char *backend_name;

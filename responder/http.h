@@ -130,7 +130,8 @@ bool http_media_type_is(const char *v, size_t n, const char *type);
 /*
  * A response ready to send: the caller points hdr at hdr_cap bytes it owns, the
  * handler writes the status line and header fields there and sets body. Send
- * hdr[0..hdr_len) then body[0..body_len).
+ * hdr[0..hdr_len), body[0..body_len), then tail[0..tail_len) (a pre-signed OCSP
+ * response is stored without its signer's certificate block, which follows it).
  */
 struct http_out {
     uint8_t *hdr;
@@ -138,7 +139,9 @@ struct http_out {
     size_t hdr_len;
     const uint8_t *body; /* not owned: see the handler for how long it is valid */
     size_t body_len;     /* 0 for HEAD (Content-Length still gives the GET length) */
-    /* STORE_ETAG_LEN bytes naming the body's bytes (equal keys, equal bytes), or NULL */
+    const uint8_t *tail; /* the rest of the body, valid as long as body; or NULL */
+    size_t tail_len;     /* 0 when none, and for HEAD */
+    /* STORE_ETAG_LEN bytes naming body + tail (equal keys, equal bytes), or NULL */
     const uint8_t *body_key;
     int status;
     bool close; /* close the connection once this response is sent */

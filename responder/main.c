@@ -83,6 +83,58 @@ static const struct server_backend *main_pick(const char *name, const char *path
     return &server_backend_ev;
 }
 
+/*
+ * Warm-up of a store's map on a thread of its own (store_warm), so the first
+ * requests after a start or a reopen find the pages mapped instead of each
+ * paying page faults; at 1M certificates they were 2x slower without it.
+ * Joined before the store it warms is closed.
+ */
+struct main_warm {
+    pthread_t tid;
+    bool running;
+    struct store *st;
+};
+
+static void *main_warm_run(void *arg)
+{
+    struct main_warm *w = arg;
+    struct timespec a, b;
+    uint64_t bytes = 0;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = store_warm(w->st, &bytes);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (long)((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000);
+    if (rc < 0)
+        log_warn("store warm-up: %s (answers are right, the first ones only slower)",
+                 strerror(-rc));
+    else
+        log_info("store warm-up: %llu MB mapped in %ld ms", (unsigned long long)(bytes >> 20), ms);
+    return NULL;
+}
+
+static void main_warm_join(struct main_warm *w)
+{
+    if (w->running)
+        pthread_join(w->tid, NULL);
+    w->running = false;
+}
+
+/* Bench hook: set in the environment, no warm-up (bench/store_size.sh measures without). */
+#define MAIN_NO_WARMUP "REVOKD_BENCH_NO_WARMUP"
+
+static void main_warm_start(struct main_warm *w, struct store *st)
+{
+    main_warm_join(w);
+    if (getenv(MAIN_NO_WARMUP)) {
+        log_info("store warm-up: off (" MAIN_NO_WARMUP " is set)");
+        return;
+    }
+    w->st = st;
+    w->running = pthread_create(&w->tid, NULL, main_warm_run, w) == 0;
+    if (!w->running)
+        log_warn("store warm-up: cannot start a thread; skipped");
+}
+
 static uint32_t main_workers(uint32_t configured)
 {
     if (configured)
@@ -155,7 +207,8 @@ static bool main_store_id(const char *path, dev_t *dev, ino_t *ino)
 
 /* SIGHUP: open the store at the configured path again and move every worker to it. */
 static void main_reload(const struct config *cfg, struct server_ctl *ctl, struct main_thread *th,
-                        uint32_t n, struct store **st, dev_t *dev, ino_t *ino)
+                        uint32_t n, struct store **st, dev_t *dev, ino_t *ino,
+                        struct main_warm *warm)
 {
     dev_t ndev;
     ino_t nino;
@@ -175,6 +228,10 @@ static void main_reload(const struct config *cfg, struct server_ctl *ctl, struct
                 cfg->store.path, rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
         return;
     }
+    /* Map the new store in before the workers move to it; the old one serves meanwhile. */
+    main_warm_join(warm);
+    warm->st = ns;
+    main_warm_run(warm);
     atomic_store(&ctl->reload_acks, 0);
     atomic_store(&ctl->reload_store, ns);
     atomic_fetch_add(&ctl->reload_gen, 1);
@@ -249,6 +306,7 @@ int main(int argc, char **argv)
     struct server_ctl ctl = {0};
     dev_t dev = 0;
     ino_t ino = 0;
+    struct main_warm warm = {0};
     uint32_t n = main_workers(cfg.responder.workers), inited = 0;
 
     const struct server_backend *be = main_pick(cfg.responder.backend, path);
@@ -276,6 +334,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigaction(SIGPIPE, &sa, NULL); /* belt and braces: sends use MSG_NOSIGNAL */
+    /* After the mask: the thread inherits it, so no signal meant for main lands there. */
+    main_warm_start(&warm, st);
 
     /* max_conns bounds the process: each worker gets its share of the slots. */
     struct server_params sp = {.listen = cfg.responder.listen,
@@ -369,7 +429,7 @@ int main(int argc, char **argv)
             main_wake(th, started);
         } else if (sig == SIGHUP && !stopping) {
             log_info("SIGHUP: reopening the store");
-            main_reload(&cfg, &ctl, th, started, &st, &dev, &ino);
+            main_reload(&cfg, &ctl, th, started, &st, &dev, &ino, &warm);
         }
         if (!stopping && atomic_load(&main_running) < started) {
             /* A worker that returns on its own could not start (logged): stop all. */
@@ -399,6 +459,7 @@ fail:
     free(peers);
     free(hs);
     free(th);
+    main_warm_join(&warm);
     if (st)
         store_close(st);
     config_free(&cfg);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <lmdb.h>
+#include <openssl/sha.h>
 
 #include "store.h"
 
@@ -141,15 +142,15 @@ Test(store, hold_is_released_and_etags_follow_bytes)
     static const uint8_t nh[20], kh[20];
     const uint8_t a[] = {1, 2, 3}, b[] = {1, 2, 4};
     struct store_resp ra, rb;
-    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, a, 3), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, a, 3, 0), 0);
     cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &ra), 0);
     uint8_t ea[STORE_ETAG_LEN];
     memcpy(ea, ra.hdr->etag, sizeof(ea));
     /* Same times, other bytes (a good and a revoked answer signed in one second). */
-    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, b, 3), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, b, 3, 0), 0);
     cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &rb), 0);
     cr_assert_neq(memcmp(ea, rb.hdr->etag, sizeof(ea)), 0, "different bytes, different ETag");
-    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 7, 8, 9, a, 3), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 7, 8, 9, a, 3, 0), 0);
     cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &ra), 0);
     cr_assert_eq(memcmp(ea, ra.hdr->etag, sizeof(ea)), 0, "same bytes, same ETag");
     cr_assert_eq(store_txn_commit(&t), 0);
@@ -241,10 +242,10 @@ Test(store, response_key_includes_issuer_hashes)
     cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
     cr_assert_eq(store_txn_begin(s, &t, false), 0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 2, 10, 20, 11,
-                                    (const uint8_t *)"sha1-resp", 9),
+                                    (const uint8_t *)"sha1-resp", 9, 0),
                  0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA256, nh, kh, serial, 2, 10, 20, 11,
-                                    (const uint8_t *)"sha256-resp", 11),
+                                    (const uint8_t *)"sha256-resp", 11, 0),
                  0);
     cr_assert_eq(store_txn_commit(&t), 0);
 
@@ -278,9 +279,9 @@ Test(store, reader_renew_sees_new_commits)
     cr_assert_eq(store_txn_begin(rd, &rt, true), 0);
     cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
     cr_assert_eq(store_txn_begin(w, &wt, false), 0);
-    cr_assert_eq(
-        store_put_response(&wt, STORE_HASH_SHA1, h, h, serial, 1, 1, 2, 1, (const uint8_t *)"x", 1),
-        0);
+    cr_assert_eq(store_put_response(&wt, STORE_HASH_SHA1, h, h, serial, 1, 1, 2, 1,
+                                    (const uint8_t *)"x", 1, 0),
+                 0);
     cr_assert_eq(store_txn_commit(&wt), 0);
     /* The old snapshot still does not see it; a renewed one does. */
     cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, h, h, serial, 1, &r), -ENOENT);
@@ -335,4 +336,187 @@ Test(store, refuses_other_schema_version_and_missing_store)
     cr_assert_eq(store_open(&s, dir, MAP, 0), -EPROTO);
     cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), -EPROTO);
     cr_assert_lt(store_open(&s, "/nonexistent/revokd-store", 0, STORE_RDONLY), 0);
+}
+
+/* A full "response": stored bytes then the block; the store must give back exactly it. */
+static void resp_join(const struct store_resp *r, uint8_t *out, size_t *len)
+{
+    memcpy(out, r->der, r->der_len);
+    if (r->tail_len)
+        memcpy(out + r->der_len, r->tail, r->tail_len);
+    *len = r->der_len + r->tail_len;
+}
+
+Test(store, signer_block_is_kept_once_and_appended)
+{
+    struct store *s;
+    struct store_txn t;
+    const char *dir = tmp_store();
+    static const uint8_t nh[20], kh[20];
+    const uint8_t s1[] = {0x01}, s2[] = {0x02}, s3[] = {0x03};
+    const uint8_t blk_a[] = "<block of signer A>", blk_b[] = "<block of signer B, longer>";
+    uint8_t full_a[64], full_b[64], got[128];
+    size_t len_a = 0, len_b = 0, got_len;
+    memcpy(full_a, "resp-one|", 9);
+    memcpy(full_a + 9, blk_a, sizeof(blk_a));
+    len_a = 9 + sizeof(blk_a);
+    memcpy(full_b, "resp-two!!|", 11);
+    memcpy(full_b + 11, blk_b, sizeof(blk_b));
+    len_b = 11 + sizeof(blk_b);
+
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    uint32_t ida, idb, again;
+    cr_assert_eq(store_put_signer(&t, blk_a, sizeof(blk_a), &ida), 0);
+    cr_assert_eq(store_put_signer(&t, blk_b, sizeof(blk_b), &idb), 0);
+    cr_assert_eq(store_put_signer(&t, blk_a, sizeof(blk_a), &again), 0);
+    cr_assert_neq(ida, 0);
+    cr_assert_neq(ida, idb);
+    cr_assert_eq(again, ida, "the same block is registered once");
+    cr_assert_eq(
+        store_put_response(&t, STORE_HASH_SHA1, nh, kh, s1, 1, 1, 2, 3, full_a, len_a, ida), 0);
+    cr_assert_eq(
+        store_put_response(&t, STORE_HASH_SHA1, nh, kh, s2, 1, 1, 2, 3, full_b, len_b, idb), 0);
+    /* A response that does not end with its signer's block is refused, never stored. */
+    cr_assert_eq(
+        store_put_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, full_a, len_a, idb),
+        -EINVAL);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, full_a, len_a, 99),
+                 -EINVAL, "unknown signer id");
+    cr_assert_eq(
+        store_put_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, blk_a, sizeof(blk_a), ida),
+        -EINVAL, "nothing left once the block is split off");
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+
+    /* Read back through a read-only open, as the responder does, alternating signers so
+     * the per-txn cache has to switch, and across a reset/renew. */
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct store_resp r;
+    uint8_t md[32];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 3; i++) {
+            bool a = i % 2 == 0;
+            cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, a ? s1 : s2, 1, &r), 0);
+            cr_assert_eq(r.hdr->version, 2);
+            cr_assert_eq(r.hdr->signer, a ? ida : idb);
+            cr_assert_eq(r.der_len, a ? 9u : 11u, "the block is not stored with the response");
+            resp_join(&r, got, &got_len);
+            cr_assert_eq(got_len, a ? len_a : len_b);
+            cr_assert_arr_eq(got, a ? full_a : full_b, got_len);
+            SHA256(a ? full_a : full_b, a ? len_a : len_b, md);
+            cr_assert_arr_eq(r.hdr->etag, md, STORE_ETAG_LEN, "ETag over the full DER");
+        }
+        store_txn_reset(&t);
+        cr_assert_eq(store_txn_renew(&t), 0);
+    }
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, &r), -ENOENT);
+    struct store_stats st;
+    cr_assert_eq(store_stats(&t, &st), 0);
+    cr_assert_eq(st.signers, 2);
+    cr_assert_eq(st.responses, 2);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, response_whose_signer_block_is_missing_is_refused)
+{
+    struct store *s;
+    struct store_txn t;
+    const char *dir = tmp_store();
+    static const uint8_t nh[20], kh[20];
+    const uint8_t serial[] = {0x07}, blk[] = "BLOCK", full[] = "respBLOCK";
+    uint32_t id;
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    cr_assert_eq(store_put_signer(&t, blk, 5, &id), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, 1, 2, 3, full, 9, id),
+                 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+    /* Remove the block behind the store's back: the response must not go out cut short. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    cr_assert_eq(mdb_dbi_open(txn, "signers", 0, &dbi), 0);
+    cr_assert_eq(mdb_drop(txn, dbi, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct store_resp r;
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, serial, 1, &r), -EPROTO);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+/*
+ * A store written by schema 2 (responses carrying the signer certificate, no
+ * signers database) is refused by every kind of open, so a program prints
+ * STORE_SCHEMA_HINT instead of misreading it, and the read-write open adds nothing.
+ */
+Test(store, refuses_schema_2_store)
+{
+    const char *dir = tmp_store();
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    static const char *const v2_dbs[] = {"meta",    "issuers",   "issuer_hash", "certs",
+                                         "revoked", "responses", "changes",     "crls"};
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    for (size_t i = 0; i < sizeof(v2_dbs) / sizeof(v2_dbs[0]); i++)
+        cr_assert_eq(mdb_dbi_open(txn, v2_dbs[i], MDB_CREATE, &dbi), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint32_t v = 2;
+    MDB_val k = {6, "schema"}, val = {4, &v};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    struct store *s;
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), -EPROTO, "responder: schema 2 refused");
+    cr_assert_eq(store_open(&s, dir, MAP, 0), -EPROTO, "indexer: schema 2 refused");
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_RDONLY, 0644), 0);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    cr_assert_eq(mdb_dbi_open(txn, "signers", 0, &dbi), MDB_NOTFOUND, "nothing was added");
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    cr_assert_not_null(strstr(STORE_SCHEMA_HINT, "revokd-indexer -c CONFIG --once"));
+}
+
+Test(store, warm_covers_the_used_map)
+{
+    struct store *s;
+    struct store_txn t;
+    const char *dir = tmp_store();
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    for (uint32_t i = 0; i < 2000; i++) {
+        uint8_t serial[4] = {(uint8_t)(i >> 24) | 0x10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+                             (uint8_t)i};
+        struct store_cert c = {.status = STORE_GOOD, .reason = STORE_REASON_NONE};
+        cr_assert_geq(store_put_cert(&t, 1, serial, 4, &c, 1), 0);
+    }
+    cr_assert_eq(store_txn_commit(&t), 0);
+    store_close(s);
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct store_stats st;
+    cr_assert_eq(store_stats(&t, &st), 0);
+    store_txn_abort(&t);
+    uint64_t bytes;
+    cr_assert_eq(store_warm(s, &bytes), 0);
+    cr_assert_eq(bytes, st.map_used_bytes);
+    cr_assert_gt(bytes, 2000u * 8);
+    store_close(s);
 }

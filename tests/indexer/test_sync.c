@@ -132,6 +132,9 @@ static struct config_issuer conf_for(const char *signer)
     return c;
 }
 
+/* CN of the certificate the last response status_of() read carries (its signer). */
+static char last_signer_cn[64];
+
 /* Looks up serial's SHA-256 response and returns OpenSSL's view of its status. */
 static int status_of(struct sync_issuer *si, long serial, int *reason)
 {
@@ -149,12 +152,26 @@ static int status_of(struct sync_issuer *si, long serial, int *reason)
         store_txn_abort(&t);
         return -1;
     }
-    const unsigned char *p = r.der;
-    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.der_len);
+    /* The bytes a client gets: the stored response, then its signer's block. */
+    static uint8_t full[SYNC_RESP_MAX];
+    cr_assert_leq(r.der_len + r.tail_len, sizeof(full));
+    memcpy(full, r.der, r.der_len);
+    if (r.tail_len)
+        memcpy(full + r.der_len, r.tail, r.tail_len);
+    const unsigned char *p = full;
+    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)(r.der_len + r.tail_len));
+    cr_assert_not_null(resp);
+    cr_assert_eq(p, full + r.der_len + r.tail_len, "one DER value, nothing after it");
     OCSP_BASICRESP *bs = OCSP_response_get1_basic(resp);
     X509_STORE *xs = X509_STORE_new();
     X509_STORE_add_cert(xs, ca);
+    /* Flags 0: the signer is found among the certificates the response carries. */
     cr_assert_eq(OCSP_basic_verify(bs, NULL, xs, 0), 1);
+    last_signer_cn[0] = '\0';
+    STACK_OF(X509) *certs = (STACK_OF(X509) *)OCSP_resp_get0_certs(bs);
+    if (sk_X509_num(certs) > 0)
+        X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(certs, 0)), NID_commonName,
+                                  last_signer_cn, sizeof(last_signer_cn));
     ASN1_INTEGER *sn = ASN1_INTEGER_new();
     ASN1_INTEGER_set(sn, serial);
     OCSP_CERTID *id =
@@ -656,4 +673,84 @@ Test(sync, signer_expiry_caps_next_update_then_stops_signing)
     cr_assert_eq(sc.status, STORE_REVOKED, "the status itself still reaches the store (CRL)");
     store_txn_abort(&t);
     sync_issuer_free(&si);
+}
+
+/*
+ * Issue 8 item 5: a new signer in the config re-signs every response, and until
+ * then each stored response is served with the certificate of the signer that
+ * signed it (never another's), so clients verify every answer throughout.
+ */
+Test(sync, signer_rotation_resigns_without_a_gap)
+{
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=good\n"
+                "R\t301231000000Z\t261101120000Z,keyCompromise\t1002\tunknown\t/CN=bad\n"
+                "V\t301231000000Z\t\t1003\tunknown\t/CN=three\n");
+    X509 *x;
+    EVP_PKEY_free(write_cert("ocsp2", ca, ca_key, "OCSPSigning", &x));
+    X509_free(x);
+    /* path_of() reuses 8 buffers: keep copies of what the configs point at. */
+    char ca_pem[128], index[128], a_pem[128], a_key[128], b_pem[128], b_key[128];
+    snprintf(ca_pem, sizeof(ca_pem), "%s", path_of("ca.pem"));
+    snprintf(index, sizeof(index), "%s", path_of("index.txt"));
+    snprintf(a_pem, sizeof(a_pem), "%s", path_of("ocsp.pem"));
+    snprintf(a_key, sizeof(a_key), "%s", path_of("ocsp.key"));
+    snprintf(b_pem, sizeof(b_pem), "%s", path_of("ocsp2.pem"));
+    snprintf(b_key, sizeof(b_key), "%s", path_of("ocsp2.key"));
+    struct config_issuer ca_a = {.name = "test",
+                                 .ca_cert = ca_pem,
+                                 .index = index,
+                                 .digest = "sha256",
+                                 .signer_cert = a_pem,
+                                 .signer_key = a_key,
+                                 .require_nocheck = false};
+    struct config_issuer ca_b = ca_a;
+    ca_b.signer_cert = b_pem;
+    ca_b.signer_key = b_key;
+    struct sync_issuer a, b, a2;
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    int reason;
+    cr_assert_eq(sync_issuer_init(&a, &ca_a, store), 0);
+    cr_assert_eq(sync_issuer_run(&a, store, &params, now, 0, &st), 0);
+    cr_assert_eq(st.signed_, 6);
+    cr_assert_eq(status_of(&a, 0x1001, &reason), V_OCSP_CERTSTATUS_GOOD);
+    cr_assert_str_eq(last_signer_cn, "ocsp");
+
+    /* The operator configures signer B; the indexer restarts with it. Before its first
+     * sync every response still verifies, carrying A's certificate. */
+    cr_assert_eq(sync_issuer_init(&b, &ca_b, store), 0);
+    cr_assert_neq(b.signer_id, a.signer_id);
+    struct store_resp_hdr h;
+    cr_assert(resp_hdr(&b, 0x1002, &h));
+    cr_assert_eq(h.signer, a.signer_id);
+    cr_assert_eq(status_of(&b, 0x1002, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_str_eq(last_signer_cn, "ocsp");
+
+    /* Its first sync re-signs everything with B, though nothing else changed. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&b, store, &params, now + 1, 0, &st), 0);
+    cr_assert_eq(st.changed, 0);
+    cr_assert_eq(st.signed_, 6, "every response re-signed by the new signer");
+    for (long s = 0x1001; s <= 0x1003; s++) {
+        cr_assert(resp_hdr(&b, s, &h));
+        cr_assert_eq(h.signer, b.signer_id);
+        cr_assert_eq(status_of(&b, s, &reason),
+                     s == 0x1002 ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD);
+        cr_assert_str_eq(last_signer_cn, "ocsp2");
+    }
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&b, store, &params, now + 2, 1, &st), 0);
+    cr_assert_eq(st.signed_, 0, "once re-signed, nothing more to do");
+
+    /* Back to A (a rollback): its block is found again by content, same id. */
+    cr_assert_eq(sync_issuer_init(&a2, &ca_a, store), 0);
+    cr_assert_eq(a2.signer_id, a.signer_id);
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&a2, store, &params, now + 3, 0, &st), 0);
+    cr_assert_eq(st.signed_, 6);
+    cr_assert_eq(status_of(&a2, 0x1003, &reason), V_OCSP_CERTSTATUS_GOOD);
+    cr_assert_str_eq(last_signer_cn, "ocsp");
+    sync_issuer_free(&a);
+    sync_issuer_free(&b);
+    sync_issuer_free(&a2);
 }

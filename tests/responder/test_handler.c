@@ -43,6 +43,7 @@ static const uint8_t serial_missing[] = {0x12, 0x34};
 
 /* "Pre-signed" bodies: any bytes; the handler must serve them verbatim. */
 static const uint8_t resp_fresh[] = {0x30, 0x82, 0x00, 0x04, 0xde, 0xad, 0xbe, 0xef};
+static const uint8_t resp_fresh_block[] = {0xad, 0xbe, 0xef}; /* its "signer block" */
 static const uint8_t resp_fresh256[] = {0x30, 0x02, 0x25, 0x6a};
 static const uint8_t resp_stale[] = {0x30, 0x01, 0x00};
 static const uint8_t resp_soon[] = {0x30, 0x01, 0x50};
@@ -119,21 +120,27 @@ static void setup(void)
     cr_assert_eq(store_txn_begin(st, &t, false), 0);
     static const uint8_t fake_cert[] = {0x30, 0x00};
     cr_assert_eq(store_put_issuer(&t, &rec, fake_cert, sizeof(fake_cert), &id), 0);
+    /* resp_fresh is stored as the indexer stores a delegated signer's responses: without
+     * its trailing block, which the store keeps once and the handler appends. */
+    uint32_t blk_id;
+    cr_assert_eq(store_put_signer(&t, resp_fresh + sizeof(resp_fresh) - sizeof(resp_fresh_block),
+                                  sizeof(resp_fresh_block), &blk_id),
+                 0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_fresh,
                                     sizeof(serial_fresh), T0 - 3600, T0 + 86400, T0 - 60,
-                                    resp_fresh, sizeof(resp_fresh)),
+                                    resp_fresh, sizeof(resp_fresh), blk_id),
                  0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA256, rec.name_sha256, rec.key_sha256,
                                     serial_fresh, sizeof(serial_fresh), T0 - 3600, T0 + 86400,
-                                    T0 - 60, resp_fresh256, sizeof(resp_fresh256)),
+                                    T0 - 60, resp_fresh256, sizeof(resp_fresh256), 0),
                  0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_stale,
                                     sizeof(serial_stale), T0 - 90000, T0 - 1, T0 - 90000,
-                                    resp_stale, sizeof(resp_stale)),
+                                    resp_stale, sizeof(resp_stale), 0),
                  0);
     cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, rec.name_sha1, rec.key_sha1, serial_soon,
                                     sizeof(serial_soon), T0 - 3600, T0 + 100, T0 - 3600, resp_soon,
-                                    sizeof(resp_soon)),
+                                    sizeof(resp_soon), 0),
                  0);
     struct store_crl_hdr ch = {.version = 1,
                                .der_len = sizeof(crl_der),
@@ -239,8 +246,13 @@ static bool has_hdr(const struct served *s, const char *line)
 
 static void assert_body(const struct served *s, const uint8_t *want, size_t len)
 {
-    cr_assert_eq(s->out.body_len, len, "body length %zu, want %zu", s->out.body_len, len);
-    cr_assert_arr_eq(s->out.body, want, len);
+    /* What goes on the wire: body, then tail (a response's signer block). */
+    size_t got = s->out.body_len + s->out.tail_len;
+    cr_assert_eq(got, len, "body length %zu, want %zu", got, len);
+    cr_assert_leq(s->out.body_len, len);
+    cr_assert_arr_eq(s->out.body, want, s->out.body_len);
+    if (s->out.tail_len)
+        cr_assert_arr_eq(s->out.tail, want + s->out.body_len, s->out.tail_len);
     char cl[64];
     snprintf(cl, sizeof(cl), "\r\nContent-Length: %zu\r\n", len);
     cr_assert(has_hdr(s, cl), "no %s in:\n%s", cl, s->hdr);
@@ -275,6 +287,7 @@ Test(handler, post_hit_serves_stored_bytes)
     cr_assert(!has_hdr(s, "Connection:"));
     cr_assert(strcmp((const char *)s->hdr + s->out.hdr_len - 4, "\r\n\r\n") == 0);
     assert_body(s, resp_fresh, sizeof(resp_fresh));
+    cr_assert_eq(s->out.tail_len, sizeof(resp_fresh_block), "the signer block is appended");
     cr_assert_eq(count(HTTP_POST, HANDLER_R_OK), 1);
     cr_assert_eq(h.ocsp_bytes, sizeof(resp_fresh));
 }
@@ -438,6 +451,7 @@ Test(handler, head_has_length_but_no_body)
     struct served *s = get_req("", der, n, false, "HEAD");
     cr_assert_eq(s->out.status, 200);
     cr_assert_eq(s->out.body_len, 0);
+    cr_assert_eq(s->out.tail_len, 0);
     char cl[64];
     snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", sizeof(resp_fresh));
     cr_assert(has_hdr(s, cl), "%s", s->hdr);
@@ -609,6 +623,16 @@ Test(handler, imf_fixdate)
     handler_batch_begin(&h, NS(951782400)); /* 2000-02-29, a leap day */
     s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
+    /* The Date is formatted once per second: it must still follow the clock, also back. */
+    handler_batch_begin(&h, NS(951782400) + 999999999);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:00 GMT\r\n"), "%s", s->hdr);
+    handler_batch_begin(&h, NS(951782401));
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Tue, 29 Feb 2000 00:00:01 GMT\r\n"), "%s", s->hdr);
+    handler_batch_begin(&h, NS(784111777)); /* a clock stepped back */
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert(has_hdr(s, "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"), "%s", s->hdr);
 }
 
 Test(handler, header_buffer_too_small)
@@ -655,7 +679,7 @@ Test(handler, snapshot_per_batch)
         int ok =
             store_open(&w, dir, 64ull << 20, 0) == 0 && store_txn_begin(w, &t, false) == 0 &&
             store_put_response(&t, STORE_HASH_SHA1, nh, kh, serial_missing, sizeof(serial_missing),
-                               T0 - 10, T0 + 1000, T0 - 10, resp_soon, sizeof(resp_soon)) == 0 &&
+                               T0 - 10, T0 + 1000, T0 - 10, resp_soon, sizeof(resp_soon), 0) == 0 &&
             store_txn_commit(&t) == 0;
         _exit(ok ? 0 : 1);
     }
@@ -721,11 +745,11 @@ static void write_resigned(struct store_txn *t)
     uint8_t nh[20], kh[20];
     id_hashes(EVP_sha1(), nh, kh);
     if (store_put_response(t, STORE_HASH_SHA1, nh, kh, serial_fresh, sizeof(serial_fresh),
-                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned,
-                           sizeof(resp_resigned)) < 0 ||
+                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned, sizeof(resp_resigned),
+                           0) < 0 ||
         store_put_response(t, STORE_HASH_SHA1, nh, kh, serial_missing, sizeof(serial_missing),
-                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned,
-                           sizeof(resp_resigned)) < 0)
+                           T0 - 3600, T0 + 86400, T0 - 60, resp_resigned, sizeof(resp_resigned),
+                           0) < 0)
         _exit(1);
 }
 
