@@ -846,6 +846,8 @@ static bool rc_due(struct rc_refresh *r, const uint8_t *serial, size_t serial_le
                                h == 0 ? si->hashes.key_sha1 : si->hashes.key_sha256, serial,
                                serial_len, &resp) < 0)
             return true;
+        if (resp.hdr->signer != si->signer_id)
+            return true; /* signed by a rotated-out signer: re-sign with the configured one */
         int64_t nu = resp.hdr->next_update;
         if (nu - r->now < (int64_t)r->p->refresh && nu < max_next)
             return true;
