@@ -127,8 +127,15 @@ static int ocsp_status(uint16_t serial, int *reason)
         store_txn_abort(&t);
         return -1;
     }
-    const unsigned char *p = r.der;
-    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)r.der_len);
+    /* The stored bytes and the signer's certificate block are one DER value on the wire. */
+    uint8_t full[SYNC_RESP_MAX];
+    cr_assert_leq(r.der_len + r.tail_len, sizeof(full));
+    memcpy(full, r.der, r.der_len);
+    if (r.tail_len)
+        memcpy(full + r.der_len, r.tail, r.tail_len);
+    const unsigned char *p = full;
+    OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)(r.der_len + r.tail_len));
+    cr_assert_not_null(resp);
     OCSP_BASICRESP *bs = OCSP_response_get1_basic(resp);
     X509_STORE *xs = X509_STORE_new();
     X509_STORE_add_cert(xs, ca);
