@@ -116,8 +116,15 @@ static void teardown(void)
     EVP_PKEY_free(ca_key);
 }
 
-static const struct sync_params params = {
-    .validity = 4 * 86400, .refresh = 86400, .backdate = 3600, .batch = 2};
+/* Retention long enough that the 2020 expiry below is still answered (the drop after
+ * retention has its own test); two signing threads, so the pool is exercised. */
+static const struct sync_params params = {.validity = 4 * 86400,
+                                          .refresh = 86400,
+                                          .backdate = 3600,
+                                          .batch = 2,
+                                          .refresh_pct = 50,
+                                          .retention = 100u * 366 * 86400,
+                                          .sign_threads = 2};
 
 static struct config_issuer conf_for(const char *signer)
 {
