@@ -163,7 +163,16 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
                        &sg->subject_len)) < 0)
         goto fail;
 
-    sg->pctx = sign_pkey_ctx(pkey, md);
+    /* An explicitly fetched digest: EVP_DigestInit_ex2() with it does no name lookup
+     * (locks, string compares) per signature, as an implicitly fetched one would. */
+    if ((sg->pctx = sign_pkey_ctx(pkey, md)) &&
+        (!(sg->dgst = EVP_MD_fetch(NULL, EVP_MD_get0_name(md), NULL)) ||
+         !(sg->dctx = EVP_MD_CTX_new()))) {
+        EVP_PKEY_CTX_free(sg->pctx);
+        EVP_MD_free(sg->dgst);
+        sg->pctx = sg->dgst = NULL;
+        ERR_clear_error();
+    }
     sg->pkey = pkey;
     sg->mdctx = tmpl;
     sg->work = work;
@@ -199,13 +208,24 @@ int signer_thread_init(struct signer *t, const struct signer *sg)
             return -ENOMEM;
         }
     }
-    if (sg->pctx)
-        t->pctx = sign_pkey_ctx(sg->pkey, sg->md);
+    t->dctx = NULL;
+    if (sg->pctx && (t->dctx = EVP_MD_CTX_new()) && EVP_MD_up_ref(sg->dgst) == 1 &&
+        !(t->pctx = sign_pkey_ctx(sg->pkey, sg->md))) {
+        EVP_MD_free(t->dgst);
+        EVP_MD_CTX_free(t->dctx);
+        t->dgst = t->dctx = NULL;
+    } else if (!t->pctx) {
+        EVP_MD_CTX_free(t->dctx);
+        t->dgst = t->dctx = NULL;
+    }
     return 0;
 }
 
 void signer_thread_free(struct signer *t)
 {
+    if (t->pctx)
+        EVP_MD_free(t->dgst);
+    EVP_MD_CTX_free(t->dctx);
     EVP_PKEY_CTX_free(t->pctx);
     EVP_MD_CTX_free(t->work);
     EVP_MD_CTX_free(t->mdctx);
@@ -219,6 +239,8 @@ void signer_free(struct signer *sg)
         return;
     }
     EVP_PKEY_CTX_free(sg->pctx);
+    EVP_MD_CTX_free(sg->dctx);
+    EVP_MD_free(sg->dgst);
     OPENSSL_free(sg->cert_der);
     OPENSSL_free(sg->subject_der);
     EVP_MD_CTX_free(sg->work);
@@ -235,7 +257,9 @@ int signer_sign(const struct signer *sg, const uint8_t *tbs, size_t tbs_len, uin
     if (sg->pctx) {
         uint8_t md[EVP_MAX_MD_SIZE];
         unsigned mdlen;
-        if (EVP_Digest(tbs, tbs_len, md, &mdlen, sg->md, NULL) != 1 ||
+        if (EVP_DigestInit_ex2(sg->dctx, sg->dgst, NULL) != 1 ||
+            EVP_DigestUpdate(sg->dctx, tbs, tbs_len) != 1 ||
+            EVP_DigestFinal_ex(sg->dctx, md, &mdlen) != 1 ||
             EVP_PKEY_sign(sg->pctx, sig, &n, md, mdlen) != 1)
             goto fail;
         *sig_len = n;

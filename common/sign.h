@@ -23,6 +23,8 @@ struct signer {
     void *mdctx;       /* EVP_MD_CTX initialised once for signing: the template */
     void *work;        /* EVP_MD_CTX each signature copies the template into */
     void *pctx;        /* EVP_PKEY_CTX set up once to sign a digest (ECDSA, RSA PKCS#1), or NULL */
+    void *dgst;        /* EVP_MD fetched once (owned, also by thread copies), for pctx */
+    void *dctx;        /* EVP_MD_CTX the digest for pctx is computed in, reused */
     int shared;        /* signer_thread_init() copy: key and certificates belong to another */
     const void *md;    /* EVP_MD, or NULL for Ed25519/Ed448 */
     uint8_t *cert_der; /* signer certificate, DER (owned) */
