@@ -1,9 +1,11 @@
 /*
- * sync — index.txt -> store + pre-signed responses, one issuer at a time.
- * The whole index.txt is read into memory once per sync (OpenSSL rewrites it
- * whole on every change, so there is no append-only tail to follow) and walked
- * with the cadb iterator; every batch of entries is one write transaction in
- * which status, change log and both responses of a certificate change together.
+ * sync — sources -> store + pre-signed responses, one issuer at a time. Each
+ * source is read whole into a snapshot (OpenSSL rewrites index.txt whole on every
+ * change, so there is no append-only tail to follow), sorted, and walked beside a
+ * cursor over the issuer's certs in a read transaction. What needs work goes in
+ * chunks to the signing threads; this thread writes each signed chunk in key
+ * order, and every batch is one write transaction in which status, change log
+ * and both responses of a certificate change together.
  */
 #include "sync.h"
 

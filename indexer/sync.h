@@ -1,10 +1,13 @@
 /*
- * sync — mirrors one issuer's OpenSSL CA database into the store and keeps a
- * pre-signed OCSP response for every certificate it lists, for both CertID hash
- * algorithms. A sync compares each index.txt entry with the stored status and
- * re-signs only what changed, what is new, or what nears its nextUpdate, so
- * running it again is cheap and a crash mid-way loses nothing: each batch is one
- * LMDB transaction, and the next run redoes whatever did not commit.
+ * sync — mirrors one issuer's sources (index.txt today; each a snapshot reader,
+ * source.h) into the store and keeps a pre-signed OCSP response for every
+ * certificate they list, for both CertID hash algorithms. A sync sorts each
+ * snapshot into key order and merge-walks it with the stored certificates, and
+ * writes or re-signs only what changed, what is new, what no source lists any
+ * more, or what is due for refresh, so running it again is cheap and a crash
+ * mid-way loses nothing: each batch is one LMDB transaction, and the next run
+ * redoes whatever did not commit. Signing runs on sign_threads threads
+ * (presign.h); the sync's own thread is the one writer.
  *
  * Ownership: sync_issuer_init() loads the CA certificate and the signer into a
  * caller-owned struct that sync_issuer_free() releases; the config outlives it.
