@@ -17,9 +17,12 @@
 #   import     the whole import: status, 2 signed responses per certificate, durable commit
 #   resync     the same again with nothing changed (a restart)
 #   sig/s      responses signed / wall time of the import, beside `openssl speed
-#              -seconds 3 -multi CPUS` for that key type (the same cores)
+#              -seconds 3 -multi CPUS` for that key type (the same cores); and
+#              responses signed per CPU-second of the indexer beside `openssl speed`
+#              on one core (what a busy machine does not distort)
 #   peak RSS   of the indexer: RssAnon and RssFile (file-backed: the store map and
-#              the mapped index.txt) sampled from /proc/PID/status every 50 ms
+#              the mapped index.txt) sampled from /proc/PID/status every 50 ms, and
+#              the kernel's maximum RSS (GNU time %M) in the JSON
 #   openssl    `openssl ocsp -index` from start to its first answer to one request
 # Every time is wall and CPU (user+sys of the process, all threads): on a busy
 # machine trust the CPU column. Results: a table on stdout and
@@ -28,7 +31,7 @@ set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
-INDEXER=${REVOKD_INDEXER:-$ROOT/build/revokd-indexer}
+INDEXER=${REVOKD_INDEXER:-}
 SIZES=10000,100000,1000000
 RSA_SIZES=10000,100000
 THREADS=0
@@ -47,8 +50,14 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -x "$INDEXER" ] || { echo "no $INDEXER: build first (cmake --build build)" >&2; exit 1; }
-for p in openssl curl python3; do command -v $p >/dev/null || { echo "needs $p" >&2; exit 1; }; done
+if [ -z "$INDEXER" ]; then
+    # An optimised build of its own (the default build type), whatever build/ is.
+    cmake -S "$ROOT" -B "$ROOT/build-scale" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+        cmake --build "$ROOT/build-scale" -j"$(nproc)" --target revokd-indexer >/dev/null ||
+        { echo "building revokd-indexer failed" >&2; exit 1; }
+    INDEXER=$ROOT/build-scale/revokd-indexer
+fi
+for p in openssl curl python3 /usr/bin/time; do command -v $p >/dev/null || { echo "needs $p" >&2; exit 1; }; done
 
 WORK=$(mktemp -d "$WORK_PARENT/revokd-idxscale.XXXXXX")
 OPID=
@@ -97,26 +106,30 @@ digest      = sha256
 EOF
 }
 
-# run_idx LOG ARGS..: runs the indexer, samples its memory; sets WALL CPU ANON FILE
+# run_idx LOG ARGS..: runs the indexer under GNU time (CPU = user + sys of all its
+# threads), sampling its RssAnon and RssFile every 50 ms; sets WALL CPU ANON FILE
 run_idx() {
-    local log=$1 pid t0 t1 st a f
+    local log=$1 tpid pid= t0 t1 a f
     shift
     t0=$EPOCHREALTIME
-    "$INDEXER" "$@" >>"$log" 2>&1 &
-    pid=$!
-    ANON=0 FILE=0 CPU=0
-    while [ -r /proc/$pid/status ] && ! grep -q '^State:.*Z' /proc/$pid/status 2>/dev/null; do
-        a=$(awk '/^RssAnon/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
-        f=$(awk '/^RssFile/ {print $2}' /proc/$pid/status 2>/dev/null || echo 0)
-        st=$(cut -d' ' -f14,15 /proc/$pid/stat 2>/dev/null || echo "0 0")
-        [ "${a:-0}" -gt "$ANON" ] && ANON=$a
-        [ "${f:-0}" -gt "$FILE" ] && FILE=$f
-        CPU=$(awk -v s="$st" -v t="$(getconf CLK_TCK)" 'BEGIN { split(s, x, " "); printf "%.2f", (x[1] + x[2]) / t }')
+    /usr/bin/time -o "$WORK/time.out" -f "%U %S %M" "$INDEXER" "$@" >>"$log" 2>&1 &
+    tpid=$!
+    ANON=0 FILE=0
+    while kill -0 "$tpid" 2>/dev/null; do
+        [ -n "$pid" ] || pid=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | cut -d' ' -f1)
+        if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+            read -r a f < <(awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { print a + 0, f + 0 }' \
+                "/proc/$pid/status" 2>/dev/null || echo "0 0")
+            [ "${a:-0}" -gt "$ANON" ] && ANON=$a
+            [ "${f:-0}" -gt "$FILE" ] && FILE=$f
+        fi
         sleep 0.05
     done
-    wait "$pid" || { echo "revokd-indexer $* failed, see $log" >&2; tail -5 "$log" >&2; exit 1; }
+    wait "$tpid" || { echo "revokd-indexer $* failed, see $log" >&2; tail -5 "$log" >&2; exit 1; }
     t1=$EPOCHREALTIME
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    CPU=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/time.out")
+    MAXRSS=$(awk '{ print $3 }' "$WORK/time.out")
 }
 
 # openssl ocsp -index: from start to the first answer
@@ -139,8 +152,8 @@ ossl_first() { # DIR SIGNER
     OPID=
 }
 
-speed() { # ecdsap256 | rsa2048: signatures/s over all CPUs
-    openssl speed -seconds 3 -multi "$CPUS" "$1" 2>/dev/null |
+speed() { # ALG [MULTI]: signatures/s, over MULTI processes (default all CPUs)
+    openssl speed -seconds 3 -multi "${2:-$CPUS}" "$1" 2>/dev/null |
         awk -v alg="$1" '
             alg ~ /ecdsa/ && /256 bits ecdsa/ { print $(NF-1); exit }
             alg ~ /rsa/ && /^rsa 2048 bits/ { print $(NF-1); exit }
@@ -148,7 +161,7 @@ speed() { # ecdsap256 | rsa2048: signatures/s over all CPUs
 }
 
 one() { # one N KEY
-    local n=$1 k=$2 d=$WORK/n$1-$2 st_wall st_cpu st_anon st_file im_wall im_cpu im_anon im_file rs_wall rs_cpu rs_anon rs_file signed sps ossl
+    local n=$1 k=$2 d=$WORK/n$1-$2 spc st_wall st_cpu st_anon st_file im_wall im_cpu im_anon im_file rs_wall rs_cpu rs_anon rs_file im_max signed sps ossl
     mkdir -p "$d"
     python3 "$BENCH/synth-index.py" --n "$n" --out "$d/index.txt" 2>/dev/null
     conf "$d" "$k"
@@ -156,36 +169,40 @@ one() { # one N KEY
     st_wall=$WALL st_cpu=$CPU st_anon=$ANON st_file=$FILE
     rm -rf "$d/store"
     run_idx "$d/log" -c "$d/revokd.conf" --once
-    im_wall=$WALL im_cpu=$CPU im_anon=$ANON im_file=$FILE
+    im_wall=$WALL im_cpu=$CPU im_anon=$ANON im_file=$FILE im_max=$MAXRSS
     signed=$(grep -o '[0-9]* responses signed' "$d/log" | tail -1 | cut -d' ' -f1)
     run_idx "$d/log" -c "$d/revokd.conf" --once
     rs_wall=$WALL rs_cpu=$CPU rs_anon=$ANON rs_file=$FILE
     ossl=$(ossl_first "$d" "$k")
     sps=$(awk -v s="$signed" -v w="$im_wall" 'BEGIN { printf "%d", s / w }')
-    local ref=$SPEED_EC
-    [ "$k" = rsa ] && ref=$SPEED_RSA
-    printf '%-8s %-4s | %6s %6s | %6s %6s | %6s %6s | %8s %8s %5s%% | %5s %6s | %s\n' \
-        "$n" "$k" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "$sps" "$ref" \
-        "$(awk -v a="$sps" -v b="$ref" 'BEGIN { printf "%d", b ? 100 * a / b : 0 }')" \
+    spc=$(awk -v s="$signed" -v c="$im_cpu" 'BEGIN { printf "%d", (c > 0 ? s / c : 0) }')
+    local ref=$SPEED_EC ref1=$SPEED_EC1
+    [ "$k" = rsa ] && ref=$SPEED_RSA ref1=$SPEED_RSA1
+    printf '%-8s %-4s | %6s %6s | %6s %6s | %6s %6s | %7s %7s %4s%% | %7s %7s %4s%% | %5s %6s | %s\n' \
+        "$n" "$k" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "$sps" "${ref%.*}" \
+        "$(awk -v a="$sps" -v b="$ref" 'BEGIN { printf "%d", (b ? 100 * a / b : 0) }')" \
+        "$spc" "${ref1%.*}" "$(awk -v a="$spc" -v b="$ref1" 'BEGIN { printf "%d", (b ? 100 * a / b : 0) }')" \
         "$((im_anon / 1024))" "$((im_file / 1024))" "$ossl"
-    printf '{"n":%d,"key":"%s","cpus":%d,"status_wall_s":%s,"status_cpu_s":%s,"import_wall_s":%s,"import_cpu_s":%s,"resync_wall_s":%s,"resync_cpu_s":%s,"signed":%s,"sig_per_s":%s,"openssl_speed_per_s":%s,"rss_anon_kb":%d,"rss_file_kb":%d,"status_rss_anon_kb":%d,"resync_rss_anon_kb":%d,"openssl_ocsp_first_s":%s}\n' \
-        "$n" "$k" "$CPUS" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "${signed:-0}" "$sps" "${ref:-0}" \
-        "$im_anon" "$im_file" "$st_anon" "$rs_anon" "$ossl" >>"$RESULTS"
+    printf '{"n":%d,"key":"%s","cpus":%d,"status_wall_s":%s,"status_cpu_s":%s,"import_wall_s":%s,"import_cpu_s":%s,"resync_wall_s":%s,"resync_cpu_s":%s,"signed":%s,"sig_per_s":%s,"openssl_speed_per_s":%s,"sig_per_cpu_s":%s,"openssl_speed_1core":%s,"rss_anon_kb":%d,"rss_file_kb":%d,"maxrss_kb":%d,"status_rss_anon_kb":%d,"resync_rss_anon_kb":%d,"openssl_ocsp_first_s":%s}\n' \
+        "$n" "$k" "$CPUS" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "${signed:-0}" "$sps" "${ref:-0}" "$spc" "${ref1:-0}" \
+        "$im_anon" "$im_file" "$im_max" "$st_anon" "$rs_anon" "$ossl" >>"$RESULTS"
     [ "$KEEP" -eq 1 ] || rm -rf "$d"
 }
 
 pki >/dev/null 2>&1
 SPEED_EC=$(speed ecdsap256)
-SPEED_RSA=
-[ -n "$RSA_SIZES" ] && SPEED_RSA=$(speed rsa2048)
-echo "revokd-indexer scale, $CPUS CPUs, sign_threads=$THREADS; openssl speed -multi $CPUS: ecdsap256 ${SPEED_EC} sign/s, rsa2048 ${SPEED_RSA:-n/a} sign/s"
+SPEED_EC1=$(speed ecdsap256 1)
+SPEED_RSA= SPEED_RSA1=
+[ -n "$RSA_SIZES" ] && SPEED_RSA=$(speed rsa2048) && SPEED_RSA1=$(speed rsa2048 1)
+echo "revokd-indexer scale ($INDEXER), $CPUS CPUs, sign_threads=$THREADS"
+echo "openssl speed -seconds 3: ecdsap256 ${SPEED_EC1} sign/s on 1 core, ${SPEED_EC} with -multi $CPUS; rsa2048 ${SPEED_RSA1:-n/a} / ${SPEED_RSA:-n/a}"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (busy machine: compare the cpu columns)"
-printf '%-8s %-4s | %13s | %13s | %13s | %8s %8s %6s | %12s | %s\n' n key "status wall/cpu" \
-    "import wall/cpu" "resync wall/cpu" "sig/s" "speed" "ratio" "RSS anon/file MB" "openssl ocsp -index first answer s"
+printf '%-8s %-4s | %13s | %13s | %13s | %21s | %21s | %12s | %s\n' n key "status wall/cpu" \
+    "import wall/cpu" "resync wall/cpu" "sig/s wall vs -multi" "sig/cpu-s vs 1 core" "RSS anon/file MB" "openssl ocsp -index first answer s"
 IFS=, read -ra S <<<"$SIZES"
 for n in "${S[@]}"; do one "$n" ec; done
 if [ -n "$RSA_SIZES" ]; then
     IFS=, read -ra S <<<"$RSA_SIZES"
     for n in "${S[@]}"; do one "$n" rsa; done
 fi
-cp "$RESULTS" "${REVOKD_SCALE_OUT:-$BENCH/results/indexer_scale.jsonl}" 2>/dev/null || true
+cp "$RESULTS" "${REVOKD_SCALE_OUT:-$BENCH/results/indexer_scale.jsonl}"
