@@ -7,47 +7,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cadb.h"
 #include "log.h"
 
-int src_cadb_read(const char *issuer, const char *path, struct src_snapshot *out)
+/* Bytes read at a time: the file (100 MB at 1M lines) is never resident whole. */
+#define SRC_CADB_CHUNK ((size_t)8 << 20)
+
+/* Parses the complete lines of buf[0..len); lineno of its first line is base + 1. */
+static int src_cadb_lines(const char *issuer, const char *path, const char *buf, size_t len,
+                          unsigned base, struct src_snapshot *out)
 {
-    struct stat st;
-    void *map = NULL;
-    size_t len = 0;
-    int rc = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    len = (size_t)st.st_size;
-    if (len) {
-        /* A file truncated under the map raises SIGBUS on access; openssl ca writes a
-         * new file and renames it over the old one, so the mapped inode stays whole. */
-        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            map = NULL;
-            rc = -errno;
-            goto out;
-        }
-        madvise(map, len, MADV_SEQUENTIAL);
-    }
     struct cadb_iter it;
     struct cadb_entry e;
     unsigned lineno;
-    cadb_iter_init(&it, map, len);
+    cadb_iter_init(&it, buf, len);
     for (;;) {
         int r = cadb_next(&it, &e, &lineno);
         if (r == 0)
-            break;
+            return 0;
+        lineno += base;
         if (r < 0) {
             /* The certificate keeps whatever state the store has; the sync is partial. */
             log_err("[issuer %s] %s:%u: malformed line skipped: that certificate keeps its "
@@ -75,12 +58,64 @@ int src_cadb_read(const char *issuer, const char *path, struct src_snapshot *out
             .origin = lineno,
         };
         memcpy(s.serial, e.serial, e.serial_len);
-        if ((rc = src_snapshot_push(out, &s)) < 0)
+        int rc = src_snapshot_push(out, &s);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int src_cadb_read(const char *issuer, const char *path, struct src_snapshot *out)
+{
+    return src_cadb_read_rounds(issuer, path, out, SRC_CADB_CHUNK + CADB_LINE_MAX);
+}
+
+int src_cadb_read_rounds(const char *issuer, const char *path, struct src_snapshot *out, size_t cap)
+{
+    size_t have = 0;
+    unsigned base = 0;
+    int rc = 0;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (!(buf = malloc(cap))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + have, cap - have);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
             goto out;
+        }
+        size_t total = have + (size_t)r, end = total;
+        bool eof = r == 0;
+        if (!eof && total < cap)
+            goto more; /* fill the buffer first: fewer, larger parse rounds */
+        if (!eof) {
+            /* Complete lines only; the tail waits for the next read. A buffer with no
+             * newline at all is one over-long line: parsed as it is (malformed). */
+            const char *nl = memrchr(buf, '\n', total);
+            if (nl)
+                end = (size_t)(nl - buf) + 1;
+        }
+        if ((rc = src_cadb_lines(issuer, path, buf, end, base, out)) < 0)
+            goto out;
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + end - p))); p++)
+            base++;
+        memmove(buf, buf + end, total - end);
+        have = total - end;
+        if (eof)
+            break;
+        continue;
+    more:
+        have = total;
     }
 out:
-    if (map)
-        munmap(map, len);
+    free(buf);
     close(fd);
     return rc;
 }

@@ -1,9 +1,9 @@
 /*
  * src_cadb — the OpenSSL CA database (index.txt) as a source: reads the file and
  * turns every entry cadb.h parses into a struct src_entry of a snapshot
- * (source.h). The file is mapped, not copied, and unmapped before returning, so
- * a 1M-line index costs the snapshot (about 80 bytes a certificate), not the
- * file's 100 MB on top.
+ * (source.h). The file is read in rounds of 8 MB of complete lines, so a
+ * 1M-line index costs the snapshot (72 bytes a certificate) and one buffer, not
+ * the file's 100 MB on top.
  */
 #ifndef REVOKD_SRC_CADB_H
 #define REVOKD_SRC_CADB_H
@@ -16,5 +16,10 @@
  * out->malformed. Returns 0 or a negative errno (the file cannot be read).
  */
 int src_cadb_read(const char *issuer, const char *path, struct src_snapshot *out);
+
+/* The same with a read buffer of cap bytes (tests: lines split across rounds). A
+ * line longer than cap is read as malformed pieces. */
+int src_cadb_read_rounds(const char *issuer, const char *path, struct src_snapshot *out,
+                         size_t cap);
 
 #endif
