@@ -45,7 +45,11 @@ static int src_entry_cmp(const void *x, const void *y)
 
 void src_snapshot_sort(struct src_snapshot *s)
 {
-    if (s->n > 1)
+    /* A CA with sequential serials lists them in order already: one pass, no sort. */
+    size_t i = 1;
+    while (i < s->n && src_entry_cmp(&s->v[i - 1], &s->v[i]) <= 0)
+        i++;
+    if (i < s->n)
         qsort(s->v, s->n, sizeof(*s->v), src_entry_cmp);
 }
 
