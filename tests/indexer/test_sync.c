@@ -838,3 +838,50 @@ Test(sync, many_chunks_on_threads_commit_everything_in_order)
     cr_assert_eq(status_of(&si, 0x10000, &reason), V_OCSP_CERTSTATUS_REVOKED);
     sync_issuer_free(&si);
 }
+
+Test(sync, operator_statements_outrank_index_txt_per_precedence)
+{
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    /* revokctl: hold 1001, revoke 1002 (as revokctl does: status, then both responses). */
+    struct store_txn t;
+    uint8_t *buf = malloc(SYNC_RESP_MAX);
+    cr_assert_eq(store_txn_begin(store, &t, false), 0);
+    struct store_cert h = {
+        .status = STORE_HOLD, .reason = 6, .source = STORE_SRC_REVOKCTL, .revoked_at = now - 60};
+    struct store_cert r = {
+        .status = STORE_REVOKED, .reason = 1, .source = STORE_SRC_REVOKCTL, .revoked_at = now - 30};
+    cr_assert_eq(store_put_cert(&t, si.id, (const uint8_t *)"\x10\x01", 2, &h, now), 1);
+    cr_assert_eq(store_put_cert(&t, si.id, (const uint8_t *)"\x10\x02", 2, &r, now), 1);
+    cr_assert_eq(sync_sign_cert(&si, &t, (const uint8_t *)"\x10\x01", 2, &h, now, &params, buf), 0);
+    cr_assert_eq(sync_sign_cert(&si, &t, (const uint8_t *)"\x10\x02", 2, &r, now, &params, buf), 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    free(buf);
+    /* index.txt still says valid for both: neither is released or un-revoked, and it is
+     * no alarm (index.txt did not revoke them). */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(st.unrevoke_refused, 0);
+    int reason;
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.unrevoke_refused, 0);
+    cr_assert(store_issuer_healthy(&rec));
+    /* index.txt revokes 1001 too: revoked wins over the operator's hold. */
+    write_index("R\t301231000000Z\t261101120000Z,superseded\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_SUPERSEDED);
+    sync_issuer_free(&si);
+}
