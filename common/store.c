@@ -9,8 +9,10 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <lmdb.h>
@@ -147,7 +149,8 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
     if ((rc = store_err(mdb_env_set_maxreaders(s->env, 1024))) < 0)
         goto fail;
     /* MDB_NOTLS: read txns are tied to our struct, not the thread, so reset/renew is free. */
-    unsigned eflags = MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0);
+    unsigned eflags =
+        MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0) | (flags & STORE_NORDAHEAD ? MDB_NORDAHEAD : 0);
     if ((rc = store_err(mdb_env_open(s->env, path, eflags, 0644))) < 0)
         goto fail;
     if ((rc = store_err(mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn))) < 0)
@@ -200,6 +203,41 @@ void store_close(struct store *s)
         return;
     mdb_env_close(s->env);
     free(s);
+}
+
+/* The map's address: LMDB reports it only for MDB_FIXEDMAP, so find the mapping of
+ * data.mdb's inode with the map's size in /proc/self/maps. NULL if not found. */
+static void *store_map_addr(struct store *s, size_t *len)
+{
+    MDB_envinfo info;
+    struct stat st;
+    int fd;
+    void *found = NULL;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st))
+        return NULL;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return NULL;
+    char line[512];
+    while (!found && fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, ino;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %lu", &lo, &hi, &ino) == 3 && ino == st.st_ino &&
+            hi - lo == info.me_mapsize)
+            found = (void *)lo;
+    }
+    fclose(f);
+    *len = info.me_mapsize;
+    return found;
+}
+
+void store_release_pages(struct store *s)
+{
+    /* Looked up every time, never cached: a resize (MDB_MAP_RESIZED) moves the map,
+     * and DONTNEED on whatever took its old place could zero someone's memory. */
+    size_t len;
+    void *map = store_map_addr(s, &len);
+    if (map)
+        madvise(map, len, MADV_DONTNEED);
 }
 
 int store_txn_begin(struct store *s, struct store_txn *t, bool rdonly)

@@ -389,7 +389,7 @@ int main(int argc, char **argv)
     struct sync_issuer *iss = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*iss));
     if (!iss)
         goto out;
-    int rc = store_open(&store, cfg.store.path, cfg.store.map_size, 0);
+    int rc = store_open(&store, cfg.store.path, cfg.store.map_size, STORE_NORDAHEAD);
     if (rc < 0) {
         log_err("[store] path %s: cannot open store: %s", cfg.store.path,
                 rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));

@@ -476,6 +476,8 @@ struct sync_pass {
     bool complete;               /* every source read whole: unlisting is allowed */
     struct store_cert_iter it;
     bool it_done, have_cur;
+    uint32_t walked; /* stored entries stepped over since the map pages were released */
+    struct store *store;
     const uint8_t *cur_serial;
     size_t cur_len;
     struct store_cert cur;
@@ -654,6 +656,11 @@ static int sync_next(struct sync_pass *ps, struct sync_item *it, bool *end)
     struct sync_issuer *si = ps->si;
     int rc;
     if (!ps->have_cur && !ps->it_done) {
+        if (++ps->walked == 65536) {
+            /* Keep file-backed RSS to what the walk needs now (store_release_pages()). */
+            store_release_pages(ps->store);
+            ps->walked = 0;
+        }
         rc = store_cert_iter_next(&ps->it, &ps->cur_serial, &ps->cur_len, &ps->cur);
         if (rc < 0)
             return rc;
@@ -913,6 +920,7 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
         goto fail;
     }
     ps->si = si;
+    ps->store = store;
     ps->p = p;
     ps->now = now;
     ps->can_sign = si->signer_problem == 0 && !p->no_sign;

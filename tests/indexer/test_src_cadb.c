@@ -4,6 +4,7 @@
  * across two reads are neither lost nor doubled.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,4 +64,34 @@ Test(src_cadb, rounds_of_any_size_read_the_same)
     }
     src_snapshot_free(&whole);
     unlink(path);
+}
+
+Test(src_snapshot, sort_orders_as_lmdb_and_keeps_every_entry)
+{
+    enum { N = 5000 };
+    struct src_snapshot s;
+    src_snapshot_init(&s, STORE_SRC_INDEX);
+    static const uint8_t alphabet[] = {0x00, 0x01, 0x7f, 0xff};
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        struct src_entry e = {.origin = (uint32_t)i};
+        /* Short alphabet and lengths around the 8-byte sort prefix: many serials share
+         * a prefix or are a zero-extended prefix of another. */
+        e.serial_len = (uint8_t)(1 + rand() % 12);
+        for (int j = 0; j < e.serial_len; j++)
+            e.serial[j] = alphabet[rand() % 4];
+        cr_assert_eq(src_snapshot_push(&s, &e), 0);
+    }
+    src_snapshot_sort(&s);
+    static bool seen[N];
+    for (size_t i = 0; i < s.n; i++) {
+        cr_assert(!seen[s.v[i].origin], "entry %u twice", s.v[i].origin);
+        seen[s.v[i].origin] = true;
+        if (i)
+            cr_assert_leq(src_serial_cmp(s.v[i - 1].serial, s.v[i - 1].serial_len, s.v[i].serial,
+                                         s.v[i].serial_len),
+                          0, "out of order at %zu", i);
+    }
+    cr_assert_eq(s.n, N);
+    src_snapshot_free(&s);
 }
