@@ -636,8 +636,10 @@ static bool sync_decide(struct sync_pass *ps, struct sync_item *it)
         }
         return it->write || it->withdraw;
     }
-    int64_t tu = cur.signed_tu, max_next, nu, slack = sync_due_slack(p);
-    sync_times(si, &cur, ps->now, p, &max_next, &max_next); /* max_next: nextUpdate if signed now */
+    /* Re-signing a response whose nextUpdate is already capped at the signer's notAfter
+     * gains nothing: it is not due (or every run would re-sign it). */
+    int64_t tu = cur.signed_tu, tu_now, max_next, nu, slack = sync_due_slack(p);
+    sync_times(si, &cur, ps->now, p, &tu_now, &max_next);
     nu = tu + (int64_t)p->validity;
     if (nu > si->signer_not_after)
         nu = si->signer_not_after;
