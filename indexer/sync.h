@@ -56,8 +56,10 @@ struct sync_stats {
 
 /*
  * One source of an issuer: its kind, where it is, and the reader that turns it
- * into a snapshot (source.h). Wiring a new kind in is one entry in
- * sync_issuer_init()'s table.
+ * into a snapshot (source.h). Wiring a new kind in is one row of
+ * sync_source_kinds in sync.c (its config key, its kind, its reader). A source is
+ * re-read when stat() of its path changes (device, inode, size, mtime): a reader
+ * of a directory whose files change in place needs more than that.
  */
 typedef int (*sync_reader_fn)(const char *issuer, const char *path, struct src_snapshot *out);
 struct sync_source {
