@@ -19,7 +19,8 @@
 #   sig/s      responses signed / wall time of the import, beside `openssl speed
 #              -seconds 3 -multi CPUS` for that key type (the same cores); and
 #              responses signed per CPU-second of the indexer beside `openssl speed`
-#              on one core (what a busy machine does not distort)
+#              without -multi (its rate is per CPU-second of user time): what a
+#              busy machine distorts least
 #   peak RSS   of the indexer: RssAnon and RssFile (file-backed: the store map and
 #              the mapped index.txt) sampled from /proc/PID/status every 50 ms, and
 #              the kernel's maximum RSS (GNU time %M) in the JSON
@@ -152,8 +153,11 @@ ossl_first() { # DIR SIGNER
     OPID=
 }
 
-speed() { # ALG [MULTI]: signatures/s, over MULTI processes (default all CPUs)
-    openssl speed -seconds 3 -multi "${2:-$CPUS}" "$1" 2>/dev/null |
+speed() { # ALG [1]: signatures/s over all CPUs (-multi, wall time), or with 1: per
+    # CPU-second of one process (openssl speed without -multi counts its user time)
+    local multi=(-multi "$CPUS")
+    [ "${2:-}" = 1 ] && multi=()
+    openssl speed -seconds 3 "${multi[@]}" "$1" 2>/dev/null |
         awk -v alg="$1" '
             alg ~ /ecdsa/ && /256 bits ecdsa/ { print $(NF-1); exit }
             alg ~ /rsa/ && /^rsa 2048 bits/ { print $(NF-1); exit }
