@@ -213,6 +213,34 @@ static const struct config_key config_keys[] = {
             "before and after its store transaction. Unset: audit.log in the directory that holds "
             "the [store] path directory (/var/lib/revokd/audit.log by default), so moving a store "
             "aside keeps it."},
+    {.sect = CONFIG_S_INDEXER,
+     .name = "refresh_at",
+     .type = CONFIG_UINT,
+     .def = "50",
+     .min = 1,
+     .max = 99,
+     .off = CONFIG_AT(indexer.refresh_pct, uint32_t),
+     .doc = "Percent of a response's validity after which it is re-signed; each certificate gets "
+            "its own point between this and `refresh` before nextUpdate (from its serial), so "
+            "responses signed together are not all re-signed together."},
+    {.sect = CONFIG_S_INDEXER,
+     .name = "expired_retention",
+     .type = CONFIG_DURATION,
+     .def = "365d",
+     .min = 0,
+     .max = 100 * 366 * CONFIG_DAY,
+     .off = CONFIG_AT(indexer.retention, uint32_t),
+     .doc = "How long after its notAfter a certificate is still answered (and a revoked one "
+            "listed in CRLs); then it is dropped from the store and answered unauthorized."},
+    {.sect = CONFIG_S_INDEXER,
+     .name = "sign_threads",
+     .type = CONFIG_UINT,
+     .def = "0",
+     .min = 0,
+     .max = 256,
+     .off = CONFIG_AT(indexer.sign_threads, uint32_t),
+     .doc = "Threads that pre-sign responses, each with its own signing context; 0 means one per "
+            "CPU the indexer may run on."},
 
     {.sect = CONFIG_S_RESPONDER,
      .name = "listen",

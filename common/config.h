@@ -50,13 +50,16 @@ struct config {
         int level; /* enum log_level */
     } log;
     struct {
-        uint32_t validity;    /* seconds between thisUpdate and nextUpdate */
-        uint32_t refresh;     /* re-sign when less than this is left before nextUpdate */
-        uint32_t backdate;    /* thisUpdate = now - backdate (clock skew of clients) */
-        uint32_t interval;    /* seconds between syncs when not --once */
-        uint32_t batch;       /* certificates per write transaction */
-        uint32_t signer_warn; /* warn this long before a signer or CA certificate expires */
-        char *audit_log;      /* revokctl's audit log; NULL: audit.log beside [store] path */
+        uint32_t validity;     /* seconds between thisUpdate and nextUpdate */
+        uint32_t refresh;      /* re-sign when less than this is left before nextUpdate */
+        uint32_t backdate;     /* thisUpdate = now - backdate (clock skew of clients) */
+        uint32_t interval;     /* seconds between syncs when not --once */
+        uint32_t batch;        /* certificates per write transaction */
+        uint32_t signer_warn;  /* warn this long before a signer or CA certificate expires */
+        uint32_t refresh_pct;  /* re-sign once this % of a response's validity has passed */
+        uint32_t retention;    /* answer expired certificates this long, then drop them */
+        uint32_t sign_threads; /* signing threads; 0: one per CPU */
+        char *audit_log;       /* revokctl's audit log; NULL: audit.log beside [store] path */
     } indexer;
     struct {
         char *listen; /* host:port, [v6]:port */

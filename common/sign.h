@@ -22,6 +22,10 @@ struct signer {
     void *pkey;        /* EVP_PKEY */
     void *mdctx;       /* EVP_MD_CTX initialised once for signing: the template */
     void *work;        /* EVP_MD_CTX each signature copies the template into */
+    void *pctx;        /* EVP_PKEY_CTX set up once to sign a digest (ECDSA, RSA PKCS#1), or NULL */
+    void *dgst;        /* EVP_MD fetched once (owned, also by thread copies), for pctx */
+    void *dctx;        /* EVP_MD_CTX the digest for pctx is computed in, reused */
+    int shared;        /* signer_thread_init() copy: key and certificates belong to another */
     const void *md;    /* EVP_MD, or NULL for Ed25519/Ed448 */
     uint8_t *cert_der; /* signer certificate, DER (owned) */
     size_t cert_len;
@@ -42,7 +46,18 @@ struct signer {
 int signer_load(struct signer *sg, const char *cert_path, const char *key_path, const char *digest);
 void signer_free(struct signer *sg);
 
-/* Signs tbs; writes the signature to sig (cap bytes) and its length to *sig_len. */
+/*
+ * A signer for one more signing thread: its own contexts, the key and certificate
+ * of sg (which must outlive it and is not touched). Free with signer_thread_free().
+ * Returns 0 or a negative errno.
+ */
+int signer_thread_init(struct signer *t, const struct signer *sg);
+void signer_thread_free(struct signer *t);
+
+/*
+ * Signs tbs; writes the signature to sig (cap bytes) and its length to *sig_len.
+ * Uses sg's contexts: one thread at a time per struct signer.
+ */
 int signer_sign(const struct signer *sg, const uint8_t *tbs, size_t tbs_len, uint8_t *sig,
                 size_t cap, size_t *sig_len);
 

@@ -9,9 +9,9 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 
 enum store_db {
     DB_META,
@@ -105,10 +107,21 @@ size_t store_hash_len(enum store_hash hash)
  * The HTTP validator of stored bytes (RFC 9110 8.8.3, RFC 5019 6.2): computed once
  * when they are written, so equal ETags mean equal bytes and serving costs nothing.
  */
+static EVP_MD *store_sha256;
+static void store_sha256_fetch(void)
+{
+    store_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void store_etag(const uint8_t *der, size_t len, uint8_t out[STORE_ETAG_LEN])
 {
+    /* Fetched once: SHA256() looks the algorithm up on every call (a lock and string
+     * compares), which shows at two responses per certificate of an import. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     uint8_t md[SHA256_DIGEST_LENGTH];
-    SHA256(der, len, md);
+    pthread_once(&once, store_sha256_fetch);
+    if (!store_sha256 || EVP_Digest(der, len, md, NULL, store_sha256, NULL) != 1)
+        SHA256(der, len, md);
     memcpy(out, md, STORE_ETAG_LEN);
 }
 
@@ -140,7 +153,8 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
     if ((rc = store_err(mdb_env_set_maxreaders(s->env, 1024))) < 0)
         goto fail;
     /* MDB_NOTLS: read txns are tied to our struct, not the thread, so reset/renew is free. */
-    unsigned eflags = MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0);
+    unsigned eflags =
+        MDB_NOTLS | (s->rdonly ? MDB_RDONLY : 0) | (flags & STORE_NORDAHEAD ? MDB_NORDAHEAD : 0);
     if ((rc = store_err(mdb_env_open(s->env, path, eflags, 0644))) < 0)
         goto fail;
     if ((rc = store_err(mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn))) < 0)
@@ -200,6 +214,18 @@ void store_close(struct store *s)
         return;
     mdb_env_close(s->env);
     free(s);
+}
+
+static int store_map_addr(struct store *s, uint8_t **addr, size_t *len);
+
+void store_release_pages(struct store *s)
+{
+    /* Looked up every time, never cached: a resize (MDB_MAP_RESIZED) moves the map,
+     * and DONTNEED on whatever took its old place could zero someone's memory. */
+    size_t len;
+    uint8_t *map;
+    if (store_map_addr(s, &map, &len) == 0)
+        madvise(map, len, MADV_DONTNEED);
 }
 
 int store_txn_begin(struct store *s, struct store_txn *t, bool rdonly)
@@ -760,50 +786,110 @@ static int store_append_change(struct store_txn *t, uint32_t issuer_id, const ui
     return 0;
 }
 
+/* The source bit a statement by src sets in listed: none for an operator command. */
+static uint8_t store_src_bit(uint8_t src)
+{
+    return src == STORE_SRC_REVOKCTL || src >= 8 ? 0 : STORE_SRC_BIT(src);
+}
+
+/* The precedence rule (store.h, store_put_cert()); guard false: as given (correction). */
+static int store_merge(const struct store_cert *old, const struct store_cert *in,
+                       struct store_cert *out, bool guard)
+{
+    struct store_cert r = *in;
+    uint8_t bit = store_src_bit(in->source);
+    if (!old) {
+        r.listed = bit;
+        *out = r;
+        return 1;
+    }
+    r.listed = old->listed | bit;
+    r.seq = old->seq;
+    if (r.not_after == 0)
+        r.not_after = old->not_after;
+    int rc = 0;
+    bool keep = false;
+    if (guard && old->status == STORE_REVOKED) {
+        /* Revoked wins whatever the source; only the revoking source may restate
+         * (correct the details of) its revocation, and only it saying good or hold
+         * is an attempted un-revocation. */
+        if (in->status != STORE_REVOKED) {
+            keep = true;
+            if (in->source == old->source)
+                rc = -EPERM;
+        } else if (in->source != old->source) {
+            keep = true;
+        }
+    } else if (guard && old->status == STORE_HOLD && in->status != STORE_REVOKED &&
+               in->source != old->source) {
+        /* A hold is released only by the source that set it. */
+        keep = true;
+    }
+    if (keep) {
+        struct store_cert k = *old;
+        k.listed = r.listed;
+        k.not_after = r.not_after;
+        k.signed_tu = in->signed_tu;
+        k.signer = in->signer;
+        *out = k;
+        return rc;
+    }
+    /* The same status from another source: the first one that stated it stays its
+     * source, so two sources that agree do not rewrite the entry on every sync. */
+    if (old->status == in->status && old->status != STORE_HOLD && in->status == STORE_GOOD)
+        r.source = old->source;
+    *out = r;
+    return old->status != r.status || old->reason != r.reason || old->revoked_at != r.revoked_at ||
+           old->invalidity != r.invalidity;
+}
+
+int store_cert_merge(const struct store_cert *old, const struct store_cert *in,
+                     struct store_cert *out)
+{
+    return store_merge(old, in, out, true);
+}
+
 static int store_write_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
                             size_t serial_len, struct store_cert *c, int64_t now, bool guard)
 {
     uint8_t key[4 + STORE_SERIAL_MAX];
-    struct store_cert old;
+    struct store_cert old, out;
     if (serial_len == 0 || serial_len > STORE_SERIAL_MAX)
         return -EINVAL;
     int rc = store_get_cert(t, issuer_id, serial, serial_len, &old);
     if (rc < 0 && rc != -ENOENT)
         return rc;
     bool is_new = rc == -ENOENT;
-    if (guard && !is_new && old.status == STORE_REVOKED && c->status != STORE_REVOKED) {
-        *c = old;
-        return -EPERM;
-    }
-    bool changed = is_new || old.status != c->status || old.reason != c->reason ||
-                   old.revoked_at != c->revoked_at || old.invalidity != c->invalidity;
-    if (!changed && old.not_after == c->not_after && old.source == c->source) {
-        c->seq = old.seq;
-        return 0;
-    }
+    int merged = store_merge(is_new ? NULL : &old, c, &out, guard);
+    bool changed = merged == 1;
+    *c = out;
+    if (!is_new && !changed && old.not_after == out.not_after && old.source == out.source &&
+        old.listed == out.listed && old.signed_tu == out.signed_tu && old.signer == out.signer)
+        return merged;
     if (changed) {
         uint64_t seq;
-        rc = store_append_change(t, issuer_id, serial, serial_len, is_new ? 0xff : old.status, c,
+        rc = store_append_change(t, issuer_id, serial, serial_len, is_new ? 0xff : old.status, &out,
                                  now, &seq);
         if (rc < 0)
             return rc;
-        c->seq = seq;
+        out.seq = seq;
     } else {
-        c->seq = old.seq;
+        out.seq = old.seq;
     }
+    *c = out;
     MDB_val k = {store_cert_key(key, issuer_id, serial, serial_len), key};
-    MDB_val v = {sizeof(*c), c};
+    MDB_val v = {sizeof(out), &out};
     if ((rc = mdb_put(TX(t), t->s->dbi[DB_CERTS], &k, &v, 0)))
         return store_err(rc);
-    v.mv_size = sizeof(*c);
-    v.mv_data = c;
-    if (c->status != STORE_GOOD)
+    v.mv_size = sizeof(out);
+    v.mv_data = &out;
+    if (out.status != STORE_GOOD)
         rc = mdb_put(TX(t), t->s->dbi[DB_REVOKED], &k, &v, 0);
     else if (!is_new && old.status != STORE_GOOD)
         rc = mdb_del(TX(t), t->s->dbi[DB_REVOKED], &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return store_err(rc);
-    return changed ? 1 : 0;
+    return merged;
 }
 
 int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
@@ -816,6 +902,57 @@ int store_correct_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *s
                        size_t serial_len, struct store_cert *c, int64_t now)
 {
     return store_write_cert(t, issuer_id, serial, serial_len, c, now, false);
+}
+
+int store_unlist_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                      size_t serial_len, enum store_source src, bool drop, int64_t now)
+{
+    uint8_t key[4 + STORE_SERIAL_MAX];
+    struct store_cert old;
+    int rc = store_get_cert(t, issuer_id, serial, serial_len, &old);
+    if (rc < 0)
+        return rc;
+    struct store_cert c = old;
+    c.listed = (uint8_t)(old.listed & ~STORE_SRC_BIT(src));
+    MDB_val k = {store_cert_key(key, issuer_id, serial, serial_len), key};
+    if (!drop && !(c.listed == 0 && old.status == STORE_GOOD)) {
+        if (c.listed == old.listed)
+            return 0;
+        MDB_val v = {sizeof(c), &c};
+        if ((rc = mdb_put(TX(t), t->s->dbi[DB_CERTS], &k, &v, 0)))
+            return store_err(rc);
+        if (c.status != STORE_GOOD) {
+            v.mv_size = sizeof(c);
+            v.mv_data = &c;
+            if ((rc = mdb_put(TX(t), t->s->dbi[DB_REVOKED], &k, &v, 0)))
+                return store_err(rc);
+        }
+        return 0;
+    }
+    /* Removed: no entry and no response, so the responder answers unauthorized. */
+    const struct store_issuer_rec *rec;
+    if ((rc = store_get_issuer(t, issuer_id, &rec, NULL)) < 0)
+        return rc;
+    uint8_t nh1[20], kh1[20], nh2[32], kh2[32];
+    memcpy(nh1, rec->name_sha1, 20);
+    memcpy(kh1, rec->key_sha1, 20);
+    memcpy(nh2, rec->name_sha256, 32);
+    memcpy(kh2, rec->key_sha256, 32);
+    struct store_cert gone = old;
+    gone.status = STORE_CHANGE_REMOVED;
+    uint64_t seq;
+    if ((rc = store_append_change(t, issuer_id, serial, serial_len, old.status, &gone, now, &seq)) <
+        0)
+        return rc;
+    if ((rc = mdb_del(TX(t), t->s->dbi[DB_CERTS], &k, NULL)))
+        return store_err(rc);
+    rc = mdb_del(TX(t), t->s->dbi[DB_REVOKED], &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return store_err(rc);
+    if ((rc = store_del_response(t, STORE_HASH_SHA1, nh1, kh1, serial, serial_len)) < 0 ||
+        (rc = store_del_response(t, STORE_HASH_SHA256, nh2, kh2, serial, serial_len)) < 0)
+        return rc;
+    return 1;
 }
 
 int store_cert_foreach(struct store_txn *t, uint32_t issuer_id, bool revoked_only,
@@ -848,6 +985,45 @@ int store_cert_foreach(struct store_txn *t, uint32_t issuer_id, bool revoked_onl
     if (ret)
         return ret;
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_err(rc);
+}
+
+int store_cert_iter_open(struct store_txn *t, uint32_t issuer_id, struct store_cert_iter *it)
+{
+    MDB_cursor *cur;
+    memset(it, 0, sizeof(*it));
+    be32(it->prefix, issuer_id);
+    int rc = mdb_cursor_open(TX(t), t->s->dbi[DB_CERTS], &cur);
+    if (rc)
+        return store_err(rc);
+    it->cur = cur;
+    return 0;
+}
+
+int store_cert_iter_next(struct store_cert_iter *it, const uint8_t **serial, size_t *serial_len,
+                         struct store_cert *c)
+{
+    MDB_val k = {4, it->prefix}, v;
+    if (!it->cur)
+        return 0;
+    int rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_SET_RANGE);
+    it->started = true;
+    if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size <= 4 || memcmp(k.mv_data, it->prefix, 4))))
+        return 0;
+    if (rc)
+        return store_err(rc);
+    if (v.mv_size != sizeof(*c) || k.mv_size - 4 > STORE_SERIAL_MAX)
+        return -EPROTO;
+    memcpy(c, v.mv_data, sizeof(*c));
+    *serial = (const uint8_t *)k.mv_data + 4;
+    *serial_len = k.mv_size - 4;
+    return 1;
+}
+
+void store_cert_iter_close(struct store_cert_iter *it)
+{
+    if (it->cur)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
 }
 
 int store_changes_foreach(struct store_txn *t, uint64_t after,

@@ -114,11 +114,12 @@ struct store_issuer_rec {
 #define STORE_SIGNER_NO_NOCHECK    0x4 /* lacks id-pkix-ocsp-nocheck and policy requires it */
 
 struct store_cert {
-    uint8_t status; /* enum store_status */
-    uint8_t reason; /* CRLReason, or STORE_REASON_NONE */
-    uint8_t source; /* enum store_source that set the current status */
-    uint8_t listed; /* STORE_SRC_BIT() of every source that lists the certificate */
-    uint8_t pad[4];
+    uint8_t status;     /* enum store_status */
+    uint8_t reason;     /* CRLReason, or STORE_REASON_NONE */
+    uint8_t source;     /* enum store_source that set the current status */
+    uint8_t listed;     /* STORE_SRC_BIT() of every source that lists the certificate */
+    uint32_t signed_tu; /* thisUpdate of its stored responses, Unix s; 0: unknown (re-sign) */
+    uint32_t signer;    /* signers id of its stored responses (0: the CA's own, or none) */
     int64_t revoked_at; /* Unix seconds; 0 when good */
     int64_t invalidity; /* invalidity date (key compromise time); 0 if none */
     int64_t not_after;  /* certificate expiry */
@@ -185,6 +186,8 @@ struct store_txn {
 
 /* flags for store_open */
 #define STORE_RDONLY 0x1
+/* No readahead on the map (MDB_NORDAHEAD): the indexer reads scattered pages. */
+#define STORE_NORDAHEAD 0x2
 
 /*
  * Opens (creating if absent and not STORE_RDONLY) the environment in directory
@@ -193,6 +196,15 @@ struct store_txn {
  */
 int store_open(struct store **out, const char *path, uint64_t map_size, unsigned flags);
 void store_close(struct store *s);
+
+/*
+ * Unmaps the map pages this process has touched (MADV_DONTNEED on the read-only
+ * shared map: the page cache keeps them, a later access maps them again). The
+ * indexer's walk over the certs B-tree, whose pages lie between the responses',
+ * would otherwise keep every page the kernel maps around each fault (64 KB of
+ * neighbours a fault: 1.2 GB of file-backed RSS at 1M certificates).
+ */
+void store_release_pages(struct store *s);
 
 int store_txn_begin(struct store *s, struct store_txn *t, bool rdonly);
 int store_txn_commit(struct store_txn *t);
@@ -294,19 +306,58 @@ int store_get_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *seria
                    size_t serial_len, struct store_cert *out);
 
 /*
- * Writes one certificate's status. If it differs from the stored one (status,
- * reason, revocation time or invalidity date) or is new, appends a change record
- * and stamps c->seq; keeps the revoked index in step. Returns 1 if it changed,
- * 0 if it was already so, or a negative errno.
+ * Writes one certificate's status as source c->source states it. If the status
+ * differs from the stored one (status, reason, revocation time or invalidity
+ * date) or is new, appends a change record and stamps c->seq; keeps the revoked
+ * index in step. Returns 1 if the status changed, 0 if not (listed, not_after or
+ * signed_tu may still have been rewritten), or a negative errno. On return *c is
+ * what the store holds (store_cert_merge()).
  *
- * A revocation is never undone here (RFC 5280 3.3: only certificateHold may be
- * released): if the stored status is STORE_REVOKED and c says GOOD or HOLD,
- * nothing is written, *c is overwritten with the stored state, and -EPERM is
- * returned so the caller can alarm. store_correct_cert() is the one deliberate
- * way past this guard.
+ * Precedence when sources disagree (docs/store.md "Sources"), applied here because
+ * every writer (sync, revokctl, --unrevoke) passes through:
+ *   - revoked wins over hold and good, whatever the source: a good or hold from a
+ *     source other than the one that revoked is not written (the revocation
+ *     stands) and is no alarm; a revoked from another source keeps the first
+ *     revocation's details;
+ *   - a hold is released (good) only by the source that set it (store_cert.source);
+ *     another source saying good leaves it on hold; a hold never overrides a
+ *     revocation;
+ *   - a revocation is never undone (RFC 5280 3.3): when the source that revoked
+ *     now says good or hold, nothing is written, *c gets the stored state and
+ *     -EPERM is returned so the caller can alarm. store_correct_cert() is the one
+ *     deliberate way past this guard.
+ * listed: a source other than STORE_SRC_REVOKCTL (an operator statement, not a
+ * list of issued certificates) adds its STORE_SRC_BIT; bits are cleared only by
+ * store_unlist_cert(). not_after 0 (source does not know it) keeps the stored one.
+ * signed_tu is written as the caller gives it (0 = responses to be re-signed).
  */
 int store_put_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
                    size_t serial_len, struct store_cert *c, int64_t now);
+
+/*
+ * The precedence rule of store_put_cert() as a pure function: what the store
+ * would hold after `in` is applied over `old` (NULL: none stored). Returns 0,
+ * 1 (status changed) or -EPERM (the revoking source itself says good/hold: *out
+ * is old). The sync engine uses it to sign the resulting state before writing.
+ */
+int store_cert_merge(const struct store_cert *old, const struct store_cert *in,
+                     struct store_cert *out);
+
+/* store_change_hdr.new_status of a certificate removed from the store. */
+#define STORE_CHANGE_REMOVED 0xfe
+
+/*
+ * Source `src` no longer lists the certificate: clears its bit in listed. When no
+ * source lists it any more and it is good (or when drop is true: expired past the
+ * retention), removes it: certs entry, revoked entry and both pre-signed
+ * responses, with a change record (new_status STORE_CHANGE_REMOVED), so the
+ * responder answers unauthorized, never good. A revoked or held certificate
+ * stays (a revocation is never undone) until dropped. Returns 1 if removed, 0 if
+ * kept, -ENOENT if not stored, or another negative errno.
+ */
+int store_unlist_cert(struct store_txn *t, uint32_t issuer_id, const uint8_t *serial,
+                      size_t serial_len, enum store_source src, bool drop, int64_t now);
+
 /*
  * Like store_put_cert() without the un-revocation guard: for an operator
  * correcting a mistaken revocation on purpose (revokd-indexer --unrevoke).
@@ -322,6 +373,23 @@ int store_cert_foreach(struct store_txn *t, uint32_t issuer_id, bool revoked_onl
                        int (*fn)(void *arg, const uint8_t *serial, size_t serial_len,
                                  const struct store_cert *c),
                        void *arg);
+
+/*
+ * A cursor over one issuer's certificates in serial byte order, for a walk that
+ * pauses between entries (the sync engine merges it with a source snapshot).
+ * store_cert_iter_next() returns 1 with the serial (pointing into the map, valid
+ * until the txn ends or the next call) and the state, 0 at the end, or a
+ * negative errno.
+ */
+struct store_cert_iter {
+    void *cur; /* MDB_cursor */
+    uint8_t prefix[4];
+    bool started;
+};
+int store_cert_iter_open(struct store_txn *t, uint32_t issuer_id, struct store_cert_iter *it);
+int store_cert_iter_next(struct store_cert_iter *it, const uint8_t **serial, size_t *serial_len,
+                         struct store_cert *c);
+void store_cert_iter_close(struct store_cert_iter *it);
 
 /* Highest change seq written so far (0 if none). */
 int store_last_seq(struct store_txn *t, uint64_t *seq);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -33,13 +34,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: revokd-indexer -c FILE [--once] [--force] [--check] [--no-inotify]\n"
+    fprintf(f, "usage: revokd-indexer -c FILE [--once] [--force] [--check] [--no-inotify] "
+               "[--status-only]\n"
                "       revokd-indexer -c FILE --unrevoke ISSUER:SERIALHEX\n"
                "  -c, --config FILE  revokd configuration (INI)\n"
                "      --once         sync every issuer once, then exit (1 if any sync failed,\n"
                "                     was incomplete, kept a revocation the source no longer\n"
                "                     lists, or an issuer cannot sign)\n"
                "      --force        re-sign every response, changed or not\n"
+               "      --status-only  write certificate status only, sign nothing (measuring the\n"
+               "                     status part of an import: a changed certificate loses its\n"
+               "                     responses, answered unauthorized until a normal run)\n"
                "      --check        validate the configuration and exit\n"
                "      --no-inotify   follow the index files by polling them every [indexer]\n"
                "                     interval only (as before inotify; for comparison, or\n"
@@ -80,11 +85,11 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
         double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         log_info("[issuer %s] synced %llu entries (%llu changed, %llu responses signed, "
                  "%llu malformed lines skipped, %llu doubtful, %llu kept revoked, %llu "
-                 "withdrawn) in %.1f ms",
+                 "withdrawn, %llu removed) in %.1f ms",
                  si->conf->name, (unsigned long long)st.entries, (unsigned long long)st.changed,
                  (unsigned long long)st.signed_, (unsigned long long)st.malformed,
                  (unsigned long long)st.doubtful, (unsigned long long)st.unrevoke_refused,
-                 (unsigned long long)st.withdrawn, ms);
+                 (unsigned long long)st.withdrawn, (unsigned long long)st.removed, ms);
     }
     if (st.malformed || st.doubtful) {
         log_err("[issuer %s] sync incomplete: %llu line(s) could not be applied; crlgen "
@@ -332,13 +337,18 @@ static int indexer_unrevoke(const struct config *cfg, struct store *store,
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
-        {"force", no_argument, NULL, 'f'},        {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},         {"unrevoke", required_argument, NULL, 'u'},
-        {"no-inotify", no_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"once", no_argument, NULL, 'o'},
+        {"force", no_argument, NULL, 'f'},
+        {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {"unrevoke", required_argument, NULL, 'u'},
+        {"no-inotify", no_argument, NULL, 'n'},
+        {"status-only", no_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *unrevoke = NULL;
-    int once = 0, force = 0, check = 0, no_inotify = 0, opt;
+    int once = 0, force = 0, check = 0, no_inotify = 0, status_only = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -358,6 +368,9 @@ int main(int argc, char **argv)
             break;
         case 'n':
             no_inotify = 1;
+            break;
+        case 's':
+            status_only = 1;
             break;
         case 'h':
             usage(stdout);
@@ -393,7 +406,7 @@ int main(int argc, char **argv)
     struct sync_issuer *iss = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*iss));
     if (!iss)
         goto out;
-    int rc = store_open(&store, cfg.store.path, cfg.store.map_size, 0);
+    int rc = store_open(&store, cfg.store.path, cfg.store.map_size, STORE_NORDAHEAD);
     if (rc < 0) {
         log_err("[store] path %s: cannot open store: %s", cfg.store.path,
                 rc == -EPROTO ? STORE_SCHEMA_HINT : strerror(-rc));
@@ -403,7 +416,17 @@ int main(int argc, char **argv)
                             .refresh = cfg.indexer.refresh,
                             .backdate = cfg.indexer.backdate,
                             .batch = cfg.indexer.batch,
-                            .signer_warn = cfg.indexer.signer_warn};
+                            .signer_warn = cfg.indexer.signer_warn,
+                            .refresh_pct = cfg.indexer.refresh_pct,
+                            .retention = cfg.indexer.retention,
+                            .sign_threads = cfg.indexer.sign_threads,
+                            .no_sign = status_only};
+    if (p.sign_threads == 0) {
+        /* One per CPU this process may run on (a cpuset or taskset counts). */
+        cpu_set_t set;
+        p.sign_threads =
+            sched_getaffinity(0, sizeof(set), &set) == 0 ? (uint32_t)CPU_COUNT(&set) : 1;
+    }
     if (unrevoke) {
         ret = indexer_unrevoke(&cfg, store, &p, unrevoke);
         goto out;

@@ -1,10 +1,13 @@
 /*
- * sync — mirrors one issuer's OpenSSL CA database into the store and keeps a
- * pre-signed OCSP response for every certificate it lists, for both CertID hash
- * algorithms. A sync compares each index.txt entry with the stored status and
- * re-signs only what changed, what is new, or what nears its nextUpdate, so
- * running it again is cheap and a crash mid-way loses nothing: each batch is one
- * LMDB transaction, and the next run redoes whatever did not commit.
+ * sync — mirrors one issuer's sources (index.txt today; each a snapshot reader,
+ * source.h) into the store and keeps a pre-signed OCSP response for every
+ * certificate they list, for both CertID hash algorithms. A sync sorts each
+ * snapshot into key order and merge-walks it with the stored certificates, and
+ * writes or re-signs only what changed, what is new, what no source lists any
+ * more, or what is due for refresh, so running it again is cheap and a crash
+ * mid-way loses nothing: each batch is one LMDB transaction, and the next run
+ * redoes whatever did not commit. Signing runs on sign_threads threads
+ * (presign.h); the sync's own thread is the one writer.
  *
  * Ownership: sync_issuer_init() loads the CA certificate and the signer into a
  * caller-owned struct that sync_issuer_free() releases; the config outlives it.
@@ -19,14 +22,19 @@
 #include "config.h"
 #include "ocsp.h"
 #include "sign.h"
+#include "source.h"
 #include "store.h"
 
 struct sync_params {
-    uint32_t validity;    /* nextUpdate - thisUpdate, seconds */
-    uint32_t refresh;     /* re-sign when less than this remains before nextUpdate */
-    uint32_t backdate;    /* thisUpdate = now - backdate (never before revocationTime) */
-    uint32_t batch;       /* certificates per write transaction */
-    uint32_t signer_warn; /* warn when the signer or CA expires within this, seconds */
+    uint32_t validity;     /* nextUpdate - thisUpdate, seconds */
+    uint32_t refresh;      /* re-sign when less than this remains before nextUpdate */
+    uint32_t backdate;     /* thisUpdate = now - backdate (never before revocationTime) */
+    uint32_t batch;        /* certificates per write transaction */
+    uint32_t signer_warn;  /* warn when the signer or CA expires within this, seconds */
+    uint32_t refresh_pct;  /* re-sign once this % of validity has passed (spread per serial) */
+    uint32_t retention;    /* expired certificates are answered this long, then dropped */
+    uint32_t sign_threads; /* signing threads; 0: one */
+    bool no_sign;          /* status only (bench): changed certificates lose their responses */
 };
 
 /* How many refused un-revocations one sync logs one by one before only counting: each is
@@ -42,8 +50,29 @@ struct sync_stats {
     uint64_t signed_;          /* responses signed */
     uint64_t unrevoke_refused; /* source says good/hold, store keeps revoked (never undone) */
     uint64_t withdrawn;        /* certs whose responses were deleted: changed, cannot sign */
-    uint32_t signer_problem;   /* STORE_SIGNER_* bits at this sync */
+    uint64_t removed; /* certs dropped: listed by no source (good), or expired past retention */
+    uint32_t signer_problem; /* STORE_SIGNER_* bits at this sync */
 };
+
+/*
+ * One source of an issuer: its kind, where it is, and the reader that turns it
+ * into a snapshot (source.h). Wiring a new kind in is one row of
+ * sync_source_kinds in sync.c (its config key, its kind, its reader). A source is
+ * re-read when stat() of its path changes (device, inode, size, mtime): a reader
+ * of a directory whose files change in place needs more than that.
+ */
+typedef int (*sync_reader_fn)(const char *issuer, const char *path, struct src_snapshot *out);
+struct sync_source {
+    enum store_source kind;
+    const char *path;
+    sync_reader_fn read;
+    /* identity at the last read: skip re-reading when unchanged */
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    int64_t mtime_ns;
+};
+#define SYNC_SOURCES_MAX 8
 
 struct sync_issuer {
     const struct config_issuer *conf;
@@ -57,12 +86,11 @@ struct sync_issuer {
     int64_t signer_not_before; /* signer certificate validity, Unix seconds */
     int64_t signer_not_after;
     int64_t ca_not_after;
-    /* index.txt identity at the last sync that read it: skip re-parsing when unchanged */
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    int64_t mtime_ns;
-    int64_t oldest_next_update; /* earliest nextUpdate written; refresh due before it */
+    /* The issuer's sources, from its config: one entry per kind a reader exists for. */
+    struct sync_source sources[SYNC_SOURCES_MAX];
+    size_t n_sources;
+    int64_t oldest_next_update; /* earliest nextUpdate written by sync_sign_cert() */
+    int64_t next_due;           /* earliest response refresh due (0: unknown, walk now) */
     int64_t recheck_at;         /* re-read then although unchanged (a future revocation date) */
     int64_t warned_at;          /* last expiry warning, for at most one an hour */
     uint32_t signer_problem;    /* bits at the last sync, to log changes once */

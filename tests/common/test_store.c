@@ -520,3 +520,169 @@ Test(store, warm_covers_the_used_map)
     cr_assert_gt(bytes, 2000u * 8);
     store_close(s);
 }
+
+/* ---- precedence between sources (store_put_cert) and unlisting ---- */
+
+static struct store_cert stmt(enum store_status st, enum store_source src, int64_t at)
+{
+    struct store_cert c = {.status = (uint8_t)st,
+                           .reason = st == STORE_GOOD   ? STORE_REASON_NONE
+                                     : st == STORE_HOLD ? 6
+                                                        : 1,
+                           .source = (uint8_t)src,
+                           .revoked_at = st == STORE_GOOD ? 0 : at,
+                           .not_after = 2000000000};
+    return c;
+}
+
+static int put(struct store_txn *t, uint32_t id, uint8_t serial, enum store_status st,
+               enum store_source src, int64_t at, struct store_cert *out)
+{
+    struct store_cert c = stmt(st, src, at);
+    int rc = store_put_cert(t, id, &serial, 1, &c, 1000);
+    if (out)
+        *out = c;
+    return rc;
+}
+
+Test(store, revoked_wins_whatever_the_source)
+{
+    struct store *s;
+    struct store_txn t;
+    struct store_cert c;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    cr_assert_eq(put(&t, 1, 0x01, STORE_REVOKED, STORE_SRC_INDEX, 500, NULL), 1);
+    /* Another source saying good is not an un-revocation attempt: no alarm, kept. */
+    cr_assert_eq(put(&t, 1, 0x01, STORE_GOOD, STORE_SRC_CERTDIR, 0, &c), 0);
+    cr_assert_eq(c.status, STORE_REVOKED);
+    cr_assert_eq(c.revoked_at, 500);
+    cr_assert_eq(c.listed, STORE_SRC_BIT(STORE_SRC_INDEX) | STORE_SRC_BIT(STORE_SRC_CERTDIR),
+                 "both sources list it");
+    cr_assert_eq(put(&t, 1, 0x01, STORE_HOLD, STORE_SRC_CERTMATE, 600, &c), 0);
+    cr_assert_eq(c.status, STORE_REVOKED, "a hold never overrides a revocation");
+    /* A revocation from another source keeps the first one's details. */
+    cr_assert_eq(put(&t, 1, 0x01, STORE_REVOKED, STORE_SRC_CRL, 900, &c), 0);
+    cr_assert_eq(c.revoked_at, 500);
+    cr_assert_eq(c.source, STORE_SRC_INDEX);
+    /* The revoking source itself saying good: refused, for the caller's alarm. */
+    cr_assert_eq(put(&t, 1, 0x01, STORE_GOOD, STORE_SRC_INDEX, 0, &c), -EPERM);
+    cr_assert_eq(c.status, STORE_REVOKED);
+    cr_assert_eq(put(&t, 1, 0x01, STORE_HOLD, STORE_SRC_INDEX, 700, &c), -EPERM);
+    /* ... and it may restate its own revocation (a corrected reason or date). */
+    cr_assert_eq(put(&t, 1, 0x01, STORE_REVOKED, STORE_SRC_INDEX, 400, &c), 1);
+    cr_assert_eq(c.revoked_at, 400);
+
+    /* A hold (from any source) is overridden by a revocation from any other. */
+    cr_assert_eq(put(&t, 1, 0x02, STORE_HOLD, STORE_SRC_INDEX, 500, NULL), 1);
+    cr_assert_eq(put(&t, 1, 0x02, STORE_REVOKED, STORE_SRC_REVOKCTL, 800, &c), 1);
+    cr_assert_eq(c.status, STORE_REVOKED);
+    cr_assert_eq(c.source, STORE_SRC_REVOKCTL);
+    cr_assert_eq(put(&t, 1, 0x02, STORE_GOOD, STORE_SRC_INDEX, 0, &c), 0,
+                 "index.txt did not revoke it: its good is no alarm");
+    cr_assert_eq(c.status, STORE_REVOKED);
+    cr_assert_eq(put(&t, 1, 0x02, STORE_GOOD, STORE_SRC_REVOKCTL, 0, &c), -EPERM);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+Test(store, hold_is_released_only_by_its_source)
+{
+    struct store *s;
+    struct store_txn t;
+    struct store_cert c;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    cr_assert_eq(put(&t, 1, 0x03, STORE_GOOD, STORE_SRC_INDEX, 0, NULL), 1);
+    cr_assert_eq(put(&t, 1, 0x03, STORE_HOLD, STORE_SRC_REVOKCTL, 500, &c), 1);
+    cr_assert_eq(c.listed, STORE_SRC_BIT(STORE_SRC_INDEX), "an operator command is not a listing");
+    /* index.txt still says valid: the hold stays. */
+    cr_assert_eq(put(&t, 1, 0x03, STORE_GOOD, STORE_SRC_INDEX, 0, &c), 0);
+    cr_assert_eq(c.status, STORE_HOLD);
+    cr_assert_eq(c.source, STORE_SRC_REVOKCTL);
+    /* A hold from another source does not take the hold over either. */
+    cr_assert_eq(put(&t, 1, 0x03, STORE_HOLD, STORE_SRC_INDEX, 600, &c), 0);
+    cr_assert_eq(c.source, STORE_SRC_REVOKCTL);
+    cr_assert_eq(c.revoked_at, 500);
+    /* The source that held it releases it. */
+    cr_assert_eq(put(&t, 1, 0x03, STORE_GOOD, STORE_SRC_REVOKCTL, 0, &c), 1);
+    cr_assert_eq(c.status, STORE_GOOD);
+    struct store_cert got;
+    cr_assert_eq(store_get_cert(&t, 1, (const uint8_t *)"\x03", 1, &got), 0);
+    cr_assert_eq(got.status, STORE_GOOD);
+    /* Two sources agreeing on good do not rewrite the entry: the first stays its source. */
+    cr_assert_eq(put(&t, 1, 0x04, STORE_GOOD, STORE_SRC_INDEX, 0, NULL), 1);
+    cr_assert_eq(put(&t, 1, 0x04, STORE_GOOD, STORE_SRC_CERTDIR, 0, &c), 0);
+    cr_assert_eq(c.source, STORE_SRC_INDEX);
+    uint64_t seq0, seq1;
+    cr_assert_eq(store_last_seq(&t, &seq0), 0);
+    cr_assert_eq(put(&t, 1, 0x04, STORE_GOOD, STORE_SRC_CERTDIR, 0, NULL), 0);
+    cr_assert_eq(store_last_seq(&t, &seq1), 0);
+    cr_assert_eq(seq0, seq1, "no change record");
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+static int last_change(void *arg, uint64_t seq, const struct store_change_hdr *h,
+                       const uint8_t *serial)
+{
+    (void)seq;
+    (void)serial;
+    *(struct store_change_hdr *)arg = *h;
+    return 0;
+}
+
+Test(store, unlisted_good_is_removed_revoked_stays)
+{
+    struct store *s;
+    struct store_txn t;
+    struct store_cert c;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    struct store_issuer_rec r = issuer("unl", 0x40);
+    uint32_t id;
+    cr_assert_eq(store_put_issuer(&t, &r, (const uint8_t *)"c", 1, &id), 0);
+    uint8_t g = 0x05, v = 0x06;
+    cr_assert_eq(put(&t, id, g, STORE_GOOD, STORE_SRC_INDEX, 0, NULL), 1);
+    cr_assert_eq(put(&t, id, g, STORE_GOOD, STORE_SRC_CERTDIR, 0, NULL), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, r.name_sha1, r.key_sha1, &g, 1, 1, 2, 1,
+                                    (const uint8_t *)"resp", 4, 0),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA256, r.name_sha256, r.key_sha256, &g, 1, 1, 2,
+                                    1, (const uint8_t *)"resp", 4, 0),
+                 0);
+    /* One source drops it: another still lists it, it stays good. */
+    cr_assert_eq(store_unlist_cert(&t, id, &g, 1, STORE_SRC_INDEX, false, 1000), 0);
+    cr_assert_eq(store_get_cert(&t, id, &g, 1, &c), 0);
+    cr_assert_eq(c.listed, STORE_SRC_BIT(STORE_SRC_CERTDIR));
+    /* The last one drops it: gone, with both responses, and logged. */
+    cr_assert_eq(store_unlist_cert(&t, id, &g, 1, STORE_SRC_CERTDIR, false, 1000), 1);
+    cr_assert_eq(store_get_cert(&t, id, &g, 1, &c), -ENOENT);
+    struct store_resp resp;
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, r.name_sha1, r.key_sha1, &g, 1, &resp),
+                 -ENOENT);
+    cr_assert_eq(
+        store_get_response(&t, STORE_HASH_SHA256, r.name_sha256, r.key_sha256, &g, 1, &resp),
+        -ENOENT);
+    struct store_change_hdr h;
+    cr_assert_eq(store_changes_foreach(&t, 0, last_change, &h), 0);
+    cr_assert_eq(h.new_status, STORE_CHANGE_REMOVED);
+    cr_assert_eq(h.old_status, STORE_GOOD);
+    /* A revoked one no source lists any more stays revoked (and in the revoked index). */
+    cr_assert_eq(put(&t, id, v, STORE_REVOKED, STORE_SRC_INDEX, 500, NULL), 1);
+    cr_assert_eq(store_unlist_cert(&t, id, &v, 1, STORE_SRC_INDEX, false, 1000), 0);
+    cr_assert_eq(store_get_cert(&t, id, &v, 1, &c), 0);
+    cr_assert_eq(c.status, STORE_REVOKED);
+    cr_assert_eq(c.listed, 0);
+    struct store_stats st;
+    cr_assert_eq(store_stats(&t, &st), 0);
+    cr_assert_eq(st.revoked, 1);
+    /* ... until dropped (expired past retention). */
+    cr_assert_eq(store_unlist_cert(&t, id, &v, 1, STORE_SRC_INDEX, true, 1000), 1);
+    cr_assert_eq(store_get_cert(&t, id, &v, 1, &c), -ENOENT);
+    cr_assert_eq(store_stats(&t, &st), 0);
+    cr_assert_eq(st.revoked, 0);
+    cr_assert_eq(store_unlist_cert(&t, id, &v, 1, STORE_SRC_INDEX, true, 1000), -ENOENT);
+    store_txn_abort(&t);
+    store_close(s);
+}

@@ -116,8 +116,15 @@ static void teardown(void)
     EVP_PKEY_free(ca_key);
 }
 
-static const struct sync_params params = {
-    .validity = 4 * 86400, .refresh = 86400, .backdate = 3600, .batch = 2};
+/* Retention long enough that the 2020 expiry below is still answered (the drop after
+ * retention has its own test); two signing threads, so the pool is exercised. */
+static const struct sync_params params = {.validity = 4 * 86400,
+                                          .refresh = 86400,
+                                          .backdate = 3600,
+                                          .batch = 2,
+                                          .refresh_pct = 50,
+                                          .retention = 100u * 366 * 86400,
+                                          .sign_threads = 2};
 
 static struct config_issuer conf_for(const char *signer)
 {
@@ -753,4 +760,225 @@ Test(sync, signer_rotation_resigns_without_a_gap)
     sync_issuer_free(&a);
     sync_issuer_free(&b);
     sync_issuer_free(&a2);
+}
+
+/* ---- the merge-walk engine: removal, retention, refresh spread, many chunks ---- */
+
+Test(sync, certificate_no_source_lists_is_no_longer_good)
+{
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n"
+                "R\t301231000000Z\t261101120000Z,keyCompromise\t1003\tunknown\t/CN=c\n");
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    int reason;
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_GOOD);
+
+    /* A malformed line might be 1002: nothing is removed while the read is partial. */
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\tgarbage\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(st.removed, 0);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_GOOD);
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_REVOKED);
+
+    /* Read whole: the good one no source lists is removed (unauthorized, never good);
+     * the revoked one stays revoked. */
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(st.removed, 1);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), -1, "removed: no response at all");
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_GOOD);
+    struct store_txn t;
+    struct store_cert cert;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(store_get_cert(&t, si.id, (const uint8_t *)"\x10\x02", 2, &cert), -ENOENT);
+    cr_assert_eq(store_get_cert(&t, si.id, (const uint8_t *)"\x10\x03", 2, &cert), 0);
+    cr_assert_eq(cert.listed, 0, "no source lists it, kept because revoked");
+    store_txn_abort(&t);
+
+    /* Listed again: answered again. */
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_GOOD);
+    cr_assert_eq(st.unrevoke_refused, 0, "1003 merely unlisted is no un-revocation");
+    sync_issuer_free(&si);
+}
+
+Test(sync, expired_certificates_are_dropped_after_retention)
+{
+    int64_t now = time(NULL);
+    /* 1001 expired two days ago, 1002 (revoked) ten days ago, 1003 valid. */
+    char buf[512], e1[20], e2[20];
+    time_t x1 = (time_t)(now - 2 * 86400), x2 = (time_t)(now - 10 * 86400);
+    strftime(e1, sizeof(e1), "%Y%m%d%H%M%SZ", gmtime(&x1));
+    strftime(e2, sizeof(e2), "%Y%m%d%H%M%SZ", gmtime(&x2));
+    snprintf(buf, sizeof(buf),
+             "E\t%s\t\t1001\tunknown\t/CN=a\n"
+             "R\t%s\t200101000000Z,keyCompromise\t1002\tunknown\t/CN=b\n"
+             "V\t301231000000Z\t\t1003\tunknown\t/CN=c\n",
+             e1, e2);
+    write_index(buf);
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_params p = params;
+    p.retention = 5 * 86400;
+    struct sync_stats st = {0};
+    int reason;
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now, 0, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_GOOD,
+                 "expired within retention: still answered");
+    cr_assert_eq(status_of(&si, 0x1002, &reason), -1, "expired past retention: never stored");
+    /* Four days later 1001 is past retention too: dropped. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now + 4 * 86400, 1, &st), 0);
+    cr_assert_eq(st.removed, 1);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), -1);
+    cr_assert_eq(status_of(&si, 0x1003, &reason), V_OCSP_CERTSTATUS_GOOD);
+    sync_issuer_free(&si);
+}
+
+/* Writes an index of n good certificates with serials 0x10000 + i. */
+static void write_big_index(int n)
+{
+    FILE *f = fopen(path_of("index.txt"), "w");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "V\t301231000000Z\t\t%X\tunknown\t/CN=%d\n", 0x10000 + i, i);
+    fclose(f);
+}
+
+Test(sync, refresh_is_spread_over_the_window)
+{
+    enum { N = 400 };
+    write_big_index(N);
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    cr_assert_eq(st.signed_, 2 * N);
+    /* thisUpdate = now - 1h; validity 4d, refresh_at 50%, refresh 1d: each response is
+     * due somewhere in [tu + 2d, tu + 3d]. Before the window: nothing. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 2 * 86400 - 7200, 1, &st), 0);
+    cr_assert_eq(st.signed_, 0);
+    /* Half way through it: some, not all (no burst). */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 2 * 86400 + 43200, 1, &st), 0);
+    cr_assert_gt(st.signed_, 2 * N / 4);
+    cr_assert_lt(st.signed_, 2 * N * 3 / 4);
+    /* The follow loop's next_due points inside the window, not at its end. */
+    cr_assert_gt(si.next_due, now + 2 * 86400 + 43200 - 3600);
+    cr_assert_lt(si.next_due, now + 3 * 86400);
+    /* At the hard margin: the rest, and only the rest. */
+    uint64_t first = st.signed_;
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now + 3 * 86400, 1, &st), 0);
+    cr_assert_eq(st.signed_ + first, 2 * N);
+    sync_issuer_free(&si);
+}
+
+Test(sync, many_chunks_on_threads_commit_everything_in_order)
+{
+    enum { N = 3000 }; /* about three signing chunks, 1500 write transactions of 2 */
+    write_big_index(N);
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_params p = params;
+    p.sign_threads = 3;
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now, 0, &st), 0);
+    cr_assert_eq(st.entries, N);
+    cr_assert_eq(st.signed_, 2 * N);
+    int reason;
+    for (int i = 0; i < N; i += 97)
+        cr_assert_eq(status_of(&si, 0x10000 + i, &reason), V_OCSP_CERTSTATUS_GOOD, "serial %X",
+                     0x10000 + i);
+    struct store_txn t;
+    struct store_stats ss;
+    cr_assert_eq(store_txn_begin(store, &t, true), 0);
+    cr_assert_eq(store_stats(&t, &ss), 0);
+    store_txn_abort(&t);
+    cr_assert_eq(ss.certs, N);
+    cr_assert_eq(ss.responses, 2 * N);
+    /* Unchanged and forced: nothing written, nothing signed. */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now, 1, &st), 0);
+    cr_assert_eq(st.changed + st.signed_ + st.removed, 0);
+    /* Status only: a changed certificate loses its responses (never a stale good). */
+    FILE *f = fopen(path_of("index.txt"), "a");
+    fprintf(f, "R\t301231000000Z\t261101120000Z,keyCompromise\t%X\tunknown\t/CN=x\n", 0x10000);
+    fclose(f);
+    p.no_sign = true;
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now, 0, &st), 0);
+    cr_assert_eq(st.withdrawn, 1);
+    cr_assert_eq(status_of(&si, 0x10000, &reason), -1);
+    /* The next normal run signs it. */
+    p.no_sign = false;
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &p, now, 1, &st), 0);
+    cr_assert_eq(st.signed_, 2);
+    cr_assert_eq(status_of(&si, 0x10000, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    sync_issuer_free(&si);
+}
+
+Test(sync, operator_statements_outrank_index_txt_per_precedence)
+{
+    write_index("V\t301231000000Z\t\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    struct config_issuer c = conf_for("ocsp.pem");
+    struct sync_issuer si;
+    cr_assert_eq(sync_issuer_init(&si, &c, store), 0);
+    struct sync_stats st = {0};
+    int64_t now = time(NULL);
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 0, &st), 0);
+    /* revokctl: hold 1001, revoke 1002 (as revokctl does: status, then both responses). */
+    struct store_txn t;
+    uint8_t *buf = malloc(SYNC_RESP_MAX);
+    cr_assert_eq(store_txn_begin(store, &t, false), 0);
+    struct store_cert h = {
+        .status = STORE_HOLD, .reason = 6, .source = STORE_SRC_REVOKCTL, .revoked_at = now - 60};
+    struct store_cert r = {
+        .status = STORE_REVOKED, .reason = 1, .source = STORE_SRC_REVOKCTL, .revoked_at = now - 30};
+    cr_assert_eq(store_put_cert(&t, si.id, (const uint8_t *)"\x10\x01", 2, &h, now), 1);
+    cr_assert_eq(store_put_cert(&t, si.id, (const uint8_t *)"\x10\x02", 2, &r, now), 1);
+    cr_assert_eq(sync_sign_cert(&si, &t, (const uint8_t *)"\x10\x01", 2, &h, now, &params, buf), 0);
+    cr_assert_eq(sync_sign_cert(&si, &t, (const uint8_t *)"\x10\x02", 2, &r, now, &params, buf), 0);
+    cr_assert_eq(store_txn_commit(&t), 0);
+    free(buf);
+    /* index.txt still says valid for both: neither is released or un-revoked, and it is
+     * no alarm (index.txt did not revoke them). */
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(st.unrevoke_refused, 0);
+    int reason;
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_CERTIFICATEHOLD);
+    cr_assert_eq(status_of(&si, 0x1002, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_KEYCOMPROMISE);
+    struct store_issuer_rec rec = issuer_rec(&si);
+    cr_assert_eq(rec.sync.unrevoke_refused, 0);
+    cr_assert(store_issuer_healthy(&rec));
+    /* index.txt revokes 1001 too: revoked wins over the operator's hold. */
+    write_index("R\t301231000000Z\t261101120000Z,superseded\t1001\tunknown\t/CN=a\n"
+                "V\t301231000000Z\t\t1002\tunknown\t/CN=b\n");
+    memset(&st, 0, sizeof(st));
+    cr_assert_eq(sync_issuer_run(&si, store, &params, now, 1, &st), 0);
+    cr_assert_eq(status_of(&si, 0x1001, &reason), V_OCSP_CERTSTATUS_REVOKED);
+    cr_assert_eq(reason, OCSP_REVOKED_STATUS_SUPERSEDED);
+    sync_issuer_free(&si);
 }
