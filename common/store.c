@@ -818,6 +818,21 @@ static int store_merge(const struct store_cert *old, const struct store_cert *in
             if (in->source == old->source)
                 rc = -EPERM;
         } else if (in->source != old->source) {
+            if (in->source == STORE_SRC_REVOKCTL && in->reason == STORE_REASON_KEY_COMPROMISE &&
+                old->reason != STORE_REASON_KEY_COMPROMISE) {
+                /* The one change an operator may make to another source's revocation:
+                 * its reason to keyCompromise (BR 4.9.1.1/7.2.2), the time kept. */
+                struct store_cert k = *old;
+                k.reason = STORE_REASON_KEY_COMPROMISE;
+                if (in->invalidity)
+                    k.invalidity = in->invalidity;
+                k.source = STORE_SRC_REVOKCTL;
+                k.listed = r.listed;
+                k.signed_tu = in->signed_tu;
+                k.signer = in->signer;
+                *out = k;
+                return 1;
+            }
             keep = true;
         }
     } else if (guard && old->status == STORE_HOLD && in->status != STORE_REVOKED &&

@@ -119,6 +119,7 @@ static int64_t indexer_mono_ms(void)
 }
 
 struct indexer_follow {
+    size_t *map; /* watch target -> issuer index */
     struct sync_issuer *iss;
     struct store *store;
     const struct sync_params *p;
@@ -128,18 +129,17 @@ struct indexer_follow {
 static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err)
 {
     struct indexer_follow *f = ctx;
-    struct sync_issuer *si = &f->iss[idx];
+    struct sync_issuer *si = &f->iss[f->map[idx]];
     switch (ev) {
     case WATCH_LOST:
         if (err)
-            log_warn("[issuer %s] cannot watch directory %s: %s; checking %s every %d ms "
+            log_warn("[issuer %s] cannot watch directory %s: %s; checking it every %d ms "
                      "until it can",
-                     si->conf->name, watch_dir(f->w, idx), strerror(err), si->conf->index,
-                     WATCH_RETRY_MS);
+                     si->conf->name, watch_dir(f->w, idx), strerror(err), WATCH_RETRY_MS);
         else
-            log_warn("[issuer %s] directory %s was moved or deleted; checking %s every %d ms "
+            log_warn("[issuer %s] directory %s was moved or deleted; checking it every %d ms "
                      "until a directory is there again",
-                     si->conf->name, watch_dir(f->w, idx), si->conf->index, WATCH_RETRY_MS);
+                     si->conf->name, watch_dir(f->w, idx), WATCH_RETRY_MS);
         return;
     case WATCH_RESTORED:
         log_info("[issuer %s] watching directory %s again", si->conf->name, watch_dir(f->w, idx));
@@ -178,13 +178,28 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
     int64_t period_ms = (int64_t)interval * 1000;
     if (use_inotify && n > 0) {
         /* Watch before the first sync, so a change during it is not missed. */
-        const char **paths = calloc(n, sizeof(*paths));
-        int rc = paths ? 0 : -ENOMEM;
-        for (size_t i = 0; paths && i < n; i++)
-            paths[i] = iss[i].conf->index;
+        /* One watch target per configured source path, each mapped to its issuer. */
+        struct watch_spec *specs = calloc(5 * n, sizeof(*specs));
+        f.map = calloc(5 * n, sizeof(*f.map));
+        int rc = specs && f.map ? 0 : -ENOMEM;
+        size_t k = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            const struct config_issuer *c = iss[i].conf;
+            const struct watch_spec all[] = {{c->index, WATCH_FILE},
+                                             {c->cert_dir, WATCH_DIR},
+                                             {c->certmate_dir, WATCH_TREE},
+                                             {c->crl_file, WATCH_FILE},
+                                             {c->delta_crl_file, WATCH_FILE}};
+            for (size_t j = 0; j < sizeof(all) / sizeof(all[0]); j++) {
+                if (!all[j].path)
+                    continue;
+                specs[k] = all[j];
+                f.map[k++] = i;
+            }
+        }
         if (rc == 0)
-            rc = watch_open(&f.w, paths, n);
-        free(paths);
+            rc = watch_open_specs(&f.w, specs, k);
+        free(specs);
         if (rc < 0) {
             /* Never worse than before inotify: poll at the old default at least. */
             if (period_ms > WATCH_RETRY_MS)
@@ -238,6 +253,7 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
         }
     }
     watch_close(f.w);
+    free(f.map);
     close(sfd);
     return 0;
 }
@@ -432,15 +448,6 @@ int main(int argc, char **argv)
         goto out;
     }
     for (; n_ok < cfg.n_issuers; n_ok++) {
-        /* Until the sync engine calls the other sources' readers (src_certdir.h,
-         * src_certmate.h, src_crl.h), an issuer without index cannot be synced:
-         * refuse it by name rather than run with nothing to answer from. */
-        if (!cfg.issuers[n_ok].index) {
-            log_err("[issuer %s] has no index: this revokd-indexer syncs index.txt only "
-                    "(cert_dir, certmate_dir and crl_file need the generic sync engine)",
-                    cfg.issuers[n_ok].name);
-            goto out;
-        }
         if (sync_issuer_init(&iss[n_ok], &cfg.issuers[n_ok], store) < 0)
             goto out;
     }

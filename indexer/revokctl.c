@@ -293,7 +293,6 @@ enum revokctl_verdict revokctl_decide(const struct revokctl_req *rq,
             after->reason = rq->reason;
             if (rq->invalidity)
                 after->invalidity = rq->invalidity;
-            after->listed |= STORE_SRC_BIT(STORE_SRC_REVOKCTL);
             snprintf(why, cap, "was %s: reason now %s%s", was, revokctl_reason_name(rq->reason),
                      rq->invalidity ? ", invalidity date set" : "");
             return REVOKCTL_CHANGE;
@@ -302,7 +301,6 @@ enum revokctl_verdict revokctl_decide(const struct revokctl_req *rq,
         after->reason = rq->reason;
         after->revoked_at = when;
         after->invalidity = rq->invalidity;
-        after->listed |= STORE_SRC_BIT(STORE_SRC_REVOKCTL);
         if (!before)
             snprintf(why, cap,
                      "the store does not know this serial (issued but not yet seen by a "
@@ -326,7 +324,6 @@ enum revokctl_verdict revokctl_decide(const struct revokctl_req *rq,
         after->reason = REVOKCTL_REASON_HOLD;
         after->revoked_at = when;
         after->invalidity = 0;
-        after->listed |= STORE_SRC_BIT(STORE_SRC_REVOKCTL);
         if (!before)
             snprintf(why, cap,
                      "the store does not know this serial (issued but not yet seen by a "
@@ -363,7 +360,6 @@ enum revokctl_verdict revokctl_decide(const struct revokctl_req *rq,
         after->reason = STORE_REASON_NONE;
         after->revoked_at = 0;
         after->invalidity = 0;
-        after->listed &= (uint8_t)~STORE_SRC_BIT(STORE_SRC_REVOKCTL);
         snprintf(why, cap, "was %s", was);
         return REVOKCTL_CHANGE;
 

@@ -30,6 +30,45 @@
 #include "ocsp_resp.h"
 #include "presign.h"
 #include "src_cadb.h"
+#include "src_certdir.h"
+#include "src_certmate.h"
+#include "src_crl.h"
+#include "src_x509.h"
+
+/* The readers, adapted to one signature: each gets what its source needs. */
+static int sync_read_index(struct sync_issuer *si, struct sync_source *src, int64_t now,
+                           struct src_snapshot *out)
+{
+    (void)now;
+    return src_cadb_read(si->conf->name, src->path, out);
+}
+
+static int sync_read_certdir(struct sync_issuer *si, struct sync_source *src, int64_t now,
+                             struct src_snapshot *out)
+{
+    (void)now;
+    return src_certdir_read(si->conf->name, src->path, si->ca, src->cache, out);
+}
+
+static int sync_read_certmate(struct sync_issuer *si, struct sync_source *src, int64_t now,
+                              struct src_snapshot *out)
+{
+    (void)now;
+    return src_certmate_read(si->conf->name, src->path, si->ca, src->cache, out);
+}
+
+static int sync_read_crl(struct sync_issuer *si, struct sync_source *src, int64_t now,
+                         struct src_snapshot *out)
+{
+    struct src_crl_info info = {0};
+    int rc = src_crl_read(si->conf->name, src->path, src->path2, si->ca, now, out, &info);
+    /* Nothing else notices a CRL going stale: read it again at its nextUpdate, when a
+     * CRL that was not replaced fails the sync and raises the alarm. */
+    if (rc == 0 && info.next_update > now &&
+        (si->recheck_at == 0 || info.next_update < si->recheck_at))
+        si->recheck_at = info.next_update;
+    return rc;
+}
 
 /*
  * The source kinds an issuer may have, each with the config key that names it and
@@ -40,7 +79,10 @@ static const struct {
     size_t path_off; /* char * in struct config_issuer; NULL: not configured */
     sync_reader_fn read;
 } sync_source_kinds[] = {
-    {STORE_SRC_INDEX, offsetof(struct config_issuer, index), src_cadb_read},
+    {STORE_SRC_INDEX, offsetof(struct config_issuer, index), sync_read_index},
+    {STORE_SRC_CERTDIR, offsetof(struct config_issuer, cert_dir), sync_read_certdir},
+    {STORE_SRC_CERTMATE, offsetof(struct config_issuer, certmate_dir), sync_read_certmate},
+    {STORE_SRC_CRL, offsetof(struct config_issuer, crl_file), sync_read_crl},
 };
 
 /* Expiry warnings and signer alarms are repeated at most this often. */
@@ -266,7 +308,17 @@ int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, s
             .read = sync_source_kinds[k].read,
             .size = -1,
         };
+        struct sync_source *src = &si->sources[si->n_sources - 1];
+        if (src->kind == STORE_SRC_CRL)
+            src->path2 = conf->delta_crl_file;
+        if (src->kind == STORE_SRC_CERTDIR || src->kind == STORE_SRC_CERTMATE) {
+            src->read_always = true;
+            if ((rc = src_cache_new(&src->cache)) < 0)
+                goto fail;
+        }
     }
+    si->ca = ca;
+    ca = NULL;
     X509_free(signer);
     X509_free(ca);
     return 0;
@@ -284,6 +336,9 @@ void sync_issuer_free(struct sync_issuer *si)
     if (si->signer.pkey)
         signer_free(&si->signer);
     free(si->ca_der);
+    X509_free(si->ca);
+    for (size_t k = 0; k < si->n_sources; k++)
+        src_cache_free(si->sources[k].cache);
     memset(si, 0, sizeof(*si));
 }
 
@@ -907,7 +962,7 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
         struct sync_source *s = &si->sources[k];
         if (stat(s->path, &sb[k]) < 0) {
             rc = -errno;
-            log_err("[issuer %s] index %s: %s", name, s->path, strerror(errno));
+            log_err("[issuer %s] source %s: %s", name, s->path, strerror(errno));
             /* Read the source again when it is back, even unchanged (a directory moved
              * away and back): only a read can clear the failure just recorded. */
             s->size = -1;
@@ -915,8 +970,8 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
             return rc;
         }
         int64_t mtime_ns = (int64_t)sb[k].st_mtim.tv_sec * 1000000000 + sb[k].st_mtim.tv_nsec;
-        if (sb[k].st_dev != s->dev || sb[k].st_ino != s->ino || sb[k].st_size != s->size ||
-            mtime_ns != s->mtime_ns)
+        if (s->read_always || sb[k].st_dev != s->dev || sb[k].st_ino != s->ino ||
+            sb[k].st_size != s->size || mtime_ns != s->mtime_ns)
             changed = true;
     }
     bool refresh_due = si->next_due == 0 || (si->signer_problem == 0 && now >= si->next_due);
@@ -948,8 +1003,11 @@ int sync_issuer_run(struct sync_issuer *si, struct store *store, const struct sy
         for (size_t k = 0; k < si->n_sources; k++) {
             struct sync_source *s = &si->sources[k];
             src_snapshot_init(&ps->snap[k], s->kind);
-            if ((rc = s->read(name, s->path, &ps->snap[k])) < 0) {
-                log_err("[issuer %s] index %s: %s", name, s->path, strerror(-rc));
+            if ((rc = s->read(si, s, now, &ps->snap[k])) < 0) {
+                /* The whole issuer keeps its last good state (fail closed); the
+                 * reader logged what it found wrong. */
+                log_err("[issuer %s] source %s: %s: nothing applied, the previous state stays",
+                        name, s->path, strerror(-rc));
                 s->size = -1;
                 goto fail;
             }

@@ -61,11 +61,19 @@ struct sync_stats {
  * re-read when stat() of its path changes (device, inode, size, mtime): a reader
  * of a directory whose files change in place needs more than that.
  */
-typedef int (*sync_reader_fn)(const char *issuer, const char *path, struct src_snapshot *out);
+struct sync_issuer;
+struct sync_source;
+/* Fills out with what one source states now (source.h); 0 or a negative errno. */
+typedef int (*sync_reader_fn)(struct sync_issuer *si, struct sync_source *src, int64_t now,
+                              struct src_snapshot *out);
+struct src_cache;
 struct sync_source {
     enum store_source kind;
     const char *path;
+    const char *path2; /* a second file of the same source (crl_file's delta_crl_file) */
     sync_reader_fn read;
+    struct src_cache *cache; /* directory readers: unchanged files are not re-read */
+    bool read_always;        /* a directory tree: a stat of its root cannot tell a change */
     /* identity at the last read: skip re-reading when unchanged */
     dev_t dev;
     ino_t ino;
@@ -78,6 +86,7 @@ struct sync_issuer {
     const struct config_issuer *conf;
     struct signer signer;
     struct ocsp_issuer_hashes hashes;
+    struct x509_st *ca; /* X509 of ca_der, for the readers that verify what they read */
     uint8_t *ca_der;
     size_t ca_len;
     uint32_t id;               /* issuer id in the store */

@@ -686,3 +686,37 @@ Test(store, unlisted_good_is_removed_revoked_stays)
     store_txn_abort(&t);
     store_close(s);
 }
+
+Test(store, operator_may_only_raise_another_sources_revocation_to_key_compromise)
+{
+    struct store *s;
+    struct store_txn t;
+    cr_assert_eq(store_open(&s, tmp_store(), MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    uint8_t serial = 0x07;
+    struct store_cert c = stmt(STORE_REVOKED, STORE_SRC_INDEX, 500);
+    c.reason = 4; /* superseded */
+    cr_assert_eq(store_put_cert(&t, 1, &serial, 1, &c, 1000), 1);
+    /* revokctl restating it with another reason (not keyCompromise): kept as it was. */
+    c = stmt(STORE_REVOKED, STORE_SRC_REVOKCTL, 900);
+    c.reason = 5;
+    cr_assert_eq(store_put_cert(&t, 1, &serial, 1, &c, 1000), 0);
+    cr_assert_eq(c.reason, 4);
+    cr_assert_eq(c.source, STORE_SRC_INDEX);
+    /* ... to keyCompromise: applied, the revocation time kept, revokctl now its source. */
+    c = stmt(STORE_REVOKED, STORE_SRC_REVOKCTL, 900);
+    c.reason = STORE_REASON_KEY_COMPROMISE;
+    c.invalidity = 400;
+    cr_assert_eq(store_put_cert(&t, 1, &serial, 1, &c, 1000), 1);
+    cr_assert_eq(c.reason, STORE_REASON_KEY_COMPROMISE);
+    cr_assert_eq(c.revoked_at, 500);
+    cr_assert_eq(c.invalidity, 400);
+    cr_assert_eq(c.source, STORE_SRC_REVOKCTL);
+    /* index.txt restating its older reason does not undo it, and raises no alarm. */
+    c = stmt(STORE_REVOKED, STORE_SRC_INDEX, 500);
+    c.reason = 4;
+    cr_assert_eq(store_put_cert(&t, 1, &serial, 1, &c, 1000), 0);
+    cr_assert_eq(c.reason, STORE_REASON_KEY_COMPROMISE);
+    store_txn_abort(&t);
+    store_close(s);
+}

@@ -185,7 +185,8 @@ Test(revokctl, revoke_good_known_and_unknown)
     cr_assert_eq(a.reason, 1);
     cr_assert_eq(a.revoked_at, NOW, "no --time: now");
     cr_assert_eq(a.source, STORE_SRC_REVOKCTL);
-    cr_assert_eq(a.listed, STORE_SRC_BIT(STORE_SRC_INDEX) | STORE_SRC_BIT(STORE_SRC_REVOKCTL));
+    /* An operator's statement is not a listing: only index.txt lists it as issued. */
+    cr_assert_eq(a.listed, STORE_SRC_BIT(STORE_SRC_INDEX));
     cr_assert_eq(a.not_after, b.not_after, "expiry kept");
 
     struct revokctl_req rq = {
@@ -195,7 +196,7 @@ Test(revokctl, revoke_good_known_and_unknown)
     cr_assert_eq(a.revoked_at, NOW - 600);
     cr_assert_eq(a.invalidity, NOW - 7200);
     cr_assert_eq(a.reason, 4);
-    cr_assert_eq(a.listed, STORE_SRC_BIT(STORE_SRC_REVOKCTL));
+    cr_assert_eq(a.listed, 0, "no source lists it");
     cr_assert_eq(a.not_after, 0, "expiry unknown");
 }
 
@@ -294,7 +295,6 @@ Test(revokctl, audit_line_exact)
     a.reason = 1;
     a.revoked_at = 1796040000;
     a.source = STORE_SRC_REVOKCTL;
-    a.listed |= STORE_SRC_BIT(STORE_SRC_REVOKCTL);
     a.seq = 7;
     struct revokctl_audit au = {.when_ms = 1796040000123LL,
                                 .op = "00112233aabbccdd",
@@ -322,7 +322,7 @@ Test(revokctl, audit_line_exact)
         "\"after\":{\"status\":\"revoked\",\"reason\":\"keyCompromise\","
         "\"revocation_time\":\"2026-11-30T12:00:00Z\",\"invalidity_date\":null,"
         "\"not_after\":\"2026-12-01T12:00:00Z\",\"source\":\"revokctl\","
-        "\"sources\":[\"index\",\"revokctl\"],\"seq\":7},"
+        "\"sources\":[\"index\"],\"seq\":7},"
         "\"seq\":7,\"message\":\"was good\"}\n";
     cr_assert_str_eq(line, want);
     cr_assert_eq(n, (int)strlen(want));
