@@ -65,9 +65,13 @@ struct config {
         bool status_api;          /* serve /api/v1/status/... */
     } responder;
     struct {
-        char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */
-        uint32_t validity; /* seconds between thisUpdate and nextUpdate */
-        uint32_t interval; /* seconds between runs when not --once */
+        char *out_dir;              /* where <issuer>.crl and <issuer>.crl.pem are published */
+        uint32_t validity;          /* seconds between thisUpdate and nextUpdate */
+        uint32_t interval;          /* seconds between runs when not --once */
+        bool delta;                 /* issue delta CRLs */
+        uint32_t delta_debounce_ms; /* a delta at most this long after a change is logged */
+        uint32_t delta_validity;    /* seconds between thisUpdate and nextUpdate of a delta */
+        char *url;                  /* base URL out_dir is served at; NULL: no Freshest CRL */
     } crlgen;
     struct {
         bool strict; /* Baseline Requirements limits are errors, not warnings */

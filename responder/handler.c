@@ -423,13 +423,24 @@ static bool handler_name_ok(const char *s, size_t n)
     return true;
 }
 
-/* GET /crl/<issuer>.crl: the issuer's current full CRL. */
+/*
+ * GET /crl/<issuer>.crl: the issuer's current full CRL; GET
+ * /crl/delta/<issuer>.crl: its current delta CRL (the same layout as crlgen's
+ * out_dir, so one base URL serves both). Issuer names cannot contain '/', so
+ * the two never collide.
+ */
 static int handler_crl(struct handler *h, const struct http_req *req, const char *path, size_t len,
                        struct http_out *out)
 {
-    static const char pre[] = "/crl/", suf[] = ".crl";
-    const size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
+    static const char pre[] = "/crl/", pre_delta[] = "/crl/delta/", suf[] = ".crl";
+    size_t plen = sizeof(pre) - 1;
+    const size_t slen = sizeof(suf) - 1;
+    enum store_crl_kind kind = STORE_CRL_FULL;
     char name[STORE_NAME_MAX];
+    if (len > sizeof(pre_delta) - 1 && memcmp(path, pre_delta, sizeof(pre_delta) - 1) == 0) {
+        plen = sizeof(pre_delta) - 1;
+        kind = STORE_CRL_DELTA;
+    }
     if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0 ||
         !handler_name_ok(path + plen, len - plen - slen))
         goto not_found;
@@ -449,7 +460,7 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
     int rc = store_get_issuer_by_name(t, name, &rec, &cert);
     if (rc == 0) {
         id = rec->id; /* store structs are packed: safe at LMDB's 2-byte alignment */
-        rc = store_get_crl(t, id, STORE_CRL_FULL, 0, &chp, &der);
+        rc = store_get_crl(t, id, kind, 0, &chp, &der);
     }
     if (rc == -ENOENT)
         goto not_found;
