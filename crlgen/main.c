@@ -44,11 +44,14 @@
  * inotify misses a commit; and the wait before retrying a failed run (ms). */
 #define CRL_POLL_MS  1000
 #define CRL_RETRY_MS 30000
+/* The wait before retrying a failed delta (ms), or one debounce if longer. */
+#define CRL_DELTA_RETRY_MS 5000
 
 /* One issuer's deadlines, on the monotonic clock in milliseconds. */
 struct crl_sched {
     int64_t next_full;  /* next full CRL */
     int64_t pending_at; /* a change was seen at this time and no delta has it yet; 0 none */
+    bool force;         /* the last delta failed: the retry issues one, changes or not */
 };
 
 struct crl_ctx {
@@ -106,19 +109,25 @@ static void crl_do_full(struct crl_ctx *x, size_t i, bool force_delta);
 /* Issues issuer i's delta; a missing base makes a full CRL (and a delta on it). */
 static void crl_do_delta(struct crl_ctx *x, size_t i, bool force)
 {
-    int rc = crl_run_delta(&x->run, &x->issuers[i], (int64_t)time(NULL), force);
+    struct crl_sched *sc = &x->sched[i];
+    int rc = crl_run_delta(&x->run, &x->issuers[i], (int64_t)time(NULL), force || sc->force);
     if (rc == -ENOENT) {
         crl_do_full(x, i, true);
         return;
     }
     if (rc < 0) {
+        /* Still pending, and forced: a delta stored but not published (disk
+         * full, say) covers the changes already, yet the files must catch up.
+         * The retry comes CRL_DELTA_RETRY_MS (at least one debounce) later. */
         x->failed++;
-        /* Still pending: the next try comes after another debounce. */
-        x->sched[i].pending_at =
-            crl_mono_ms() + crl_retry_ms(x) - (int64_t)x->cfg->crlgen.delta_debounce_ms;
+        sc->force = true;
+        int64_t debounce = (int64_t)x->cfg->crlgen.delta_debounce_ms;
+        int64_t wait = debounce > CRL_DELTA_RETRY_MS ? debounce : CRL_DELTA_RETRY_MS;
+        sc->pending_at = crl_mono_ms() + wait - debounce;
         return;
     }
-    x->sched[i].pending_at = 0;
+    sc->pending_at = 0;
+    sc->force = false;
 }
 
 /* Issues issuer i's full CRL and, with deltas on, a delta on it at once: a
@@ -286,7 +295,7 @@ static int crl_loop(struct crl_ctx *x, const char *store_path)
      * changes already in the log are in that delta. */
     int64_t now = crl_mono_ms();
     for (size_t i = 0; i < x->n; i++)
-        x->sched[i] = (struct crl_sched){.next_full = now, .pending_at = 0};
+        x->sched[i] = (struct crl_sched){.next_full = now, .pending_at = 0, .force = false};
     if (x->run.delta)
         crl_check_log(x, now);
     for (size_t i = 0; i < x->n; i++)

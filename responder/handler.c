@@ -644,6 +644,8 @@ enum handler_im {
     HANDLER_IM_CRL_FAILURES,
     HANDLER_IM_CRL_NUMBER,
     HANDLER_IM_CRL_NEXT_UPDATE,
+    HANDLER_IM_CRL_DELTA_NUMBER,
+    HANDLER_IM_CRL_DELTA_NEXT_UPDATE,
     HANDLER_IM_COUNT
 };
 
@@ -665,6 +667,9 @@ static const struct {
     {"revokd_crl_failures_total", "counter", "CRL runs that failed otherwise."},
     {"revokd_crl_number", "gauge", "CRL Number of the last CRL issued."},
     {"revokd_crl_next_update_timestamp_seconds", "gauge", "nextUpdate of the current full CRL."},
+    {"revokd_crl_delta_number", "gauge", "CRL Number of the current delta CRL."},
+    {"revokd_crl_delta_next_update_timestamp_seconds", "gauge",
+     "nextUpdate of the current delta CRL."},
 };
 
 struct handler_im_ctx {
@@ -718,6 +723,15 @@ static int handler_im_issuer(void *arg, const struct store_issuer_rec *rec, cons
         if (store_get_crl(x->t, rec->id, STORE_CRL_FULL, 0, &ch, &der) < 0)
             return 0; /* no full CRL yet: no sample */
         v = ch->next_update;
+        break;
+    }
+    case HANDLER_IM_CRL_DELTA_NUMBER:
+    case HANDLER_IM_CRL_DELTA_NEXT_UPDATE: {
+        const struct store_crl_hdr *ch;
+        const uint8_t *der;
+        if (store_get_crl(x->t, rec->id, STORE_CRL_DELTA, 0, &ch, &der) < 0)
+            return 0; /* no delta CRL (yet, or deltas off): no sample */
+        v = x->m == HANDLER_IM_CRL_DELTA_NUMBER ? (int64_t)ch->number : ch->next_update;
         break;
     }
     default:
