@@ -391,6 +391,27 @@ static const struct config_key config_keys[] = {
      .doc = "The CA's `openssl ca` crlnumber file; CRL Numbers are issued above it. Unset: the "
             "file crlnumber beside index, if it exists."},
     {.sect = CONFIG_S_ISSUER,
+     .name = "crl_shards",
+     .type = CONFIG_UINT,
+     .def = "0",
+     .min = 0,
+     .max = 256,
+     .off = CONFIG_ISS(crl_shards, uint32_t),
+     .doc = "Partition this issuer's CRL into this many shards (0: off) besides the whole CRL: "
+            "shard K (1..N) lists the serials whose range number (serial / crl_shard_span) "
+            "mod N is K - 1, carries a critical Issuing Distribution Point naming its URL, and "
+            "has its own delta. Needs [crlgen] url."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "crl_shard_span",
+     .type = CONFIG_UINT,
+     .def = "4096",
+     .min = 1,
+     .max = 1u << 30,
+     .off = CONFIG_ISS(crl_shard_span, uint32_t),
+     .doc = "Serials per range when crl_shards is set: consecutive serials of one range share a "
+            "shard, and ranges go round the shards, so a CA can compute each certificate's CRL "
+            "Distribution Point from the next serial before it issues."},
+    {.sect = CONFIG_S_ISSUER,
      .name = "require_nocheck",
      .type = CONFIG_BOOL,
      .def = "yes",
@@ -1079,6 +1100,14 @@ static int config_cross_check(struct config_parser *p)
     if ((uint64_t)c->crlgen.interval * 2 > c->crlgen.validity)
         config_warn(p, "[crlgen] interval: more than half of validity: a failed run leaves "
                        "relying parties little time before the current CRL expires");
+    for (size_t is = 0; is < c->n_issuers; is++)
+        if (c->issuers[is].crl_shards == 1 ||
+            (c->issuers[is].crl_shards > 1 && c->crlgen.url == NULL))
+            return config_relation_err(p, config_key_index(CONFIG_S_ISSUER, "crl_shards"),
+                                       config_key_index(CONFIG_S_CRLGEN, "url"),
+                                       "[issuer %s] crl_shards: expected 0, or 2 or more with "
+                                       "[crlgen] url set (each shard names its URL)",
+                                       c->issuers[is].name);
     if (c->crlgen.url != NULL &&
         (strncmp(c->crlgen.url, "http://", 7) != 0 || strlen(c->crlgen.url) > 900 ||
          strpbrk(c->crlgen.url, " \t\"<>\\^`{|}") != NULL))

@@ -32,7 +32,9 @@ struct config_issuer {
     char *crl_key;     /* CA private key for CRLs; NULL: no CRL for this issuer */
     char *digest;      /* signature digest: sha256 (default), sha384, sha512 */
     char *crlnumber;   /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
-    bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */
+    bool require_nocheck;    /* refuse a delegated signer without id-pkix-ocsp-nocheck */
+    uint32_t crl_shards;     /* CRL partitions (0: one CRL only) */
+    uint32_t crl_shard_span; /* serials per range: shard = (serial / span) mod shards, + 1 */
 };
 
 struct config {

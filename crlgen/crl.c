@@ -22,6 +22,7 @@ static const uint8_t crl_oid_invalidity[] = {0x55, 0x1d, 0x18}; /* invalidityDat
 static const uint8_t crl_oid_aki[] = {0x55, 0x1d, 0x23};        /* authorityKeyId 2.5.29.35 */
 static const uint8_t crl_oid_delta[] = {0x55, 0x1d, 0x1b};      /* deltaCRLIndicator 2.5.29.27 */
 static const uint8_t crl_oid_freshest[] = {0x55, 0x1d, 0x2e};   /* freshestCRL 2.5.29.46 */
+static const uint8_t crl_oid_idp[] = {0x55, 0x1d, 0x1c}; /* issuingDistributionPoint 2.5.29.28 */
 
 /* CRLReason values with a rule attached (RFC 5280 5.3.1). */
 enum {
@@ -37,8 +38,28 @@ struct crl_walk {
     struct derw *w; /* NULL: only find out whether there is any entry */
     struct store_txn *t;
     uint32_t issuer_id;
-    uint64_t n; /* entries written (or found) */
+    const struct crl_params *p; /* shard filter */
+    uint64_t n;                 /* entries written (or found) */
 };
+
+uint32_t crl_shard_of(const uint8_t *serial, size_t len, uint32_t span, uint32_t shards)
+{
+    uint64_t r = 0, q = 0; /* remainder mod span; quotient mod shards */
+    if (shards == 0 || span == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t cur = r * 256 + serial[i]; /* < span * 256 <= 2^38: no overflow */
+        r = cur % span;
+        q = (q * 256 + cur / span) % shards;
+    }
+    return (uint32_t)q + 1;
+}
+
+/* True if the serial belongs on this CRL (always, unless it is a shard). */
+static bool crl_in_shard(const struct crl_params *p, const uint8_t *serial, size_t len)
+{
+    return p == NULL || p->shard == 0 || crl_shard_of(serial, len, p->span, p->shards) == p->shard;
+}
 
 /*
  * Picks the reasonCode for an entry, or STORE_REASON_NONE for none. These are
@@ -150,6 +171,8 @@ static int crl_walk_entry(void *arg, const uint8_t *serial, size_t serial_len,
                           const struct store_cert *c)
 {
     struct crl_walk *wk = arg;
+    if (!crl_in_shard(wk->p, serial, serial_len))
+        return 0;
     int rc = crl_write_entry(wk->w, serial, serial_len, c);
     if (rc < 0)
         return rc;
@@ -161,10 +184,11 @@ static int crl_walk_entry(void *arg, const uint8_t *serial, size_t serial_len,
 static int crl_walk_any(void *arg, const uint8_t *serial, size_t serial_len,
                         const struct store_cert *c)
 {
-    (void)serial;
-    (void)serial_len;
+    struct crl_walk *wk = arg;
     (void)c;
-    *(bool *)arg = true;
+    if (!crl_in_shard(wk->p, serial, serial_len))
+        return 0;
+    wk->n++;
     return 1;
 }
 
@@ -257,6 +281,22 @@ static void crl_write_extensions(struct derw *w, const struct signer *ca,
         crl_ext_close(w);
     }
 
+    /* 5.2.5: a shard's scope. Critical, distributionPoint fullName URI only
+     * (no onlySome/indirect flags: every reason, every certificate kind of
+     * this CA, in this shard). The same bytes go on the shard's delta, which
+     * relying parties check (a delta's scope must equal its base's). */
+    if (p->shard != 0 && p->idp_url != NULL) {
+        crl_ext_open_critical(w, crl_oid_idp, sizeof(crl_oid_idp));
+        derw_open(w, DER_SEQUENCE);    /* IssuingDistributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* distributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* fullName */
+        derw_tlv(w, DER_CTX(6), p->idp_url, strlen(p->idp_url));
+        derw_close(w);
+        derw_close(w);
+        derw_close(w);
+        crl_ext_close(w);
+    }
+
     /* 5.2.6: FreshestCRL ::= CRLDistributionPoints, one DistributionPoint
      * with distributionPoint fullName uniformResourceIdentifier. OpenSSL looks
      * for a delta only when the base CRL (or the certificate) carries it. */
@@ -301,17 +341,25 @@ static int crl_sign_wrap(struct derw *w, const struct signer *ca, size_t tbs_at)
     return w->err;
 }
 
+static bool crl_url_ok(const char *u)
+{
+    if (u == NULL)
+        return true;
+    size_t n = strlen(u);
+    if (n == 0 || n > CRL_URL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) /* IA5String: 7-bit, and no controls in a URI */
+        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+            return false;
+    return true;
+}
+
 static bool crl_params_ok(const struct signer *ca, const struct crl_params *p)
 {
-    if (p->freshest_url != NULL) {
-        size_t n = strlen(p->freshest_url);
-        if (n == 0 || n > CRL_URL_MAX)
-            return false;
-        for (size_t i = 0; i < n; i++) /* IA5String: 7-bit, and no controls in a URI */
-            if ((unsigned char)p->freshest_url[i] <= 0x20 ||
-                (unsigned char)p->freshest_url[i] >= 0x7f)
-                return false;
-    }
+    if (!crl_url_ok(p->freshest_url) || !crl_url_ok(p->idp_url))
+        return false;
+    if (p->shard != 0 && (p->shard > p->shards || p->span == 0 || p->idp_url == NULL))
+        return false;
     return p->next_update > p->this_update && ca->ski_len != 0 && ca->ski_len <= sizeof(ca->ski) &&
            ca->alg_len != 0 && ca->subject_len != 0;
 }
@@ -331,8 +379,8 @@ static void crl_write_head(struct derw *w, const struct signer *ca, const struct
 int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
                    const struct crl_params *p, uint64_t *n_entries)
 {
-    struct crl_walk wk = {.w = w, .n = 0};
-    bool any = false;
+    struct crl_walk wk = {.w = w, .p = p, .n = 0};
+    struct crl_walk probe = {.w = NULL, .p = p, .n = 0};
     size_t tbs_at;
     int rc;
 
@@ -343,14 +391,14 @@ int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
         return rc;
     /* revokedCertificates must be absent, not an empty SEQUENCE, when nothing
      * is revoked; one cursor step answers that before anything is written. */
-    rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_any, &any);
+    rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_any, &probe);
     if (rc < 0)
         return rc;
 
     derw_open(w, DER_SEQUENCE); /* CertificateList */
     tbs_at = w->len;
     crl_write_head(w, ca, p);
-    if (any) {
+    if (probe.n > 0) {
         derw_open(w, DER_SEQUENCE);
         rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_entry, &wk);
         if (rc < 0)
@@ -383,7 +431,7 @@ static int crl_walk_change(void *arg, uint64_t seq, const struct store_change_hd
     unsigned reason;
     int rc;
 
-    if (h->issuer_id != wk->issuer_id)
+    if (h->issuer_id != wk->issuer_id || !crl_in_shard(wk->p, serial, h->serial_len))
         return 0;
     rc = store_get_cert(wk->t, wk->issuer_id, serial, h->serial_len, &c);
     if (rc == -ENOENT) /* no longer listed at all: nothing a CRL can say */
@@ -422,8 +470,8 @@ static int crl_walk_change(void *arg, uint64_t seq, const struct store_change_hd
 int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t,
                     const struct crl_params *p, uint64_t *n_entries)
 {
-    struct crl_walk probe = {.w = NULL, .t = t, .issuer_id = p->issuer_id, .n = 0};
-    struct crl_walk wk = {.w = w, .t = t, .issuer_id = p->issuer_id, .n = 0};
+    struct crl_walk probe = {.w = NULL, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
+    struct crl_walk wk = {.w = w, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
     size_t tbs_at;
     int rc;
 

@@ -29,7 +29,23 @@ struct crl_params {
      * delta completes) and the change seq that full CRL covered. */
     uint64_t base;
     uint64_t base_seq;
+    /* Partitioned CRLs: shard 1..shards lists only the serials crl_shard_of()
+     * maps to it, and carries a critical Issuing Distribution Point naming
+     * idp_url (5.2.5). shards 0 (and shard 0): the whole CRL, no IDP. */
+    uint32_t shards;
+    uint32_t shard;
+    uint32_t span;
+    const char *idp_url;
 };
+
+/*
+ * The shard (1..shards) of a serial (DER INTEGER content, non-negative):
+ * (serial / span) mod shards, + 1. Serial ranges of span consecutive values
+ * go round the shards, so sequential serials spread evenly in issuance
+ * batches and random ones spread evenly too; a CA computes it from the serial
+ * before issuing. No allocation: one pass of long division over the bytes.
+ */
+uint32_t crl_shard_of(const uint8_t *serial, size_t len, uint32_t span, uint32_t shards);
 
 /* Longest URL accepted for freshest_url (it goes into one IA5String). */
 #define CRL_URL_MAX 1024

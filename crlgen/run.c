@@ -378,17 +378,42 @@ static void crl_log_skip(const char *name, const struct store_issuer_sync *s, ui
         log_err("issuer %s: never completely synced: run revokd-indexer; CRL not issued", name);
 }
 
-/* The delta CRL's URL for Freshest CRL, or NULL when no url is configured or
- * deltas are off. */
-static const char *crl_freshest_url(const struct crl_run *r, const char *name, char *buf,
-                                    size_t cap)
+/* The URL of one CRL under [crlgen] url, laid out as out_dir is:
+ * NAME.crl, shard/NAME/K.crl, and the same under delta/. NULL without url. */
+static const char *crl_url(const struct crl_run *r, const char *name, enum store_crl_kind kind,
+                           uint32_t shard, char *buf, size_t cap)
 {
-    if (!r->delta || r->url == NULL)
+    int n;
+    if (r->url == NULL)
         return NULL;
     size_t ul = strlen(r->url);
-    bool slash = ul > 0 && r->url[ul - 1] == '/';
-    int n = snprintf(buf, cap, "%s%s" CRL_DELTA_DIR "/%s.crl", r->url, slash ? "" : "/", name);
+    const char *sep = ul > 0 && r->url[ul - 1] == '/' ? "" : "/";
+    const char *d = kind == STORE_CRL_DELTA ? CRL_DELTA_DIR "/" : "";
+    if (shard == 0)
+        n = snprintf(buf, cap, "%s%s%s%s.crl", r->url, sep, d, name);
+    else
+        n = snprintf(buf, cap, "%s%s%s" CRL_SHARD_DIR "/%s/%u.crl", r->url, sep, d, name, shard);
     return n < 0 || (size_t)n >= cap ? NULL : buf;
+}
+
+/* Where one CRL is published: its directory and its file name without .crl. */
+static int crl_pub_place(const struct crl_run *r, const char *name, enum store_crl_kind kind,
+                         uint32_t shard, char *dir, size_t cap, char *file, size_t fcap)
+{
+    char base[PATH_MAX];
+    int n, rc = crl_kind_dir(r, kind, base, sizeof(base));
+    if (rc < 0)
+        return rc;
+    if (shard == 0) {
+        n = snprintf(dir, cap, "%s", base);
+        if (n >= 0 && (size_t)n < cap)
+            n = snprintf(file, fcap, "%s", name);
+    } else {
+        n = snprintf(dir, cap, "%s/" CRL_SHARD_DIR "/%s", base, name);
+        if (n >= 0 && (size_t)n < cap)
+            n = snprintf(file, fcap, "%u", shard);
+    }
+    return n < 0 || (size_t)n >= fcap ? -ENAMETOOLONG : 0;
 }
 
 /* One run of one kind: see crl_run_issuer() and crl_run_delta(). */
@@ -405,7 +430,10 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
     struct store_crl_hdr hdr;
     struct crl_floor floor = {.number = 0, .from = NULL};
     struct stat sb;
-    char url[CRL_URL_MAX + 1], dir[PATH_MAX], path[PATH_MAX];
+    char url[CRL_URL_MAX + 1], idp[CRL_URL_MAX + 1], dir[PATH_MAX], path[PATH_MAX];
+    const uint32_t nshards = ci->crl_shards;
+    uint64_t n_whole = 0;
+    size_t last_len = 0;
     bool in_txn = false;
     uint64_t seq, stored, base_seq = 0, n_entries = 0;
     int64_t synced_at;
@@ -419,7 +447,6 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
             goto fail;
         is->loaded = true;
     }
-    p.freshest_url = crl_freshest_url(r, ci->name, url, sizeof(url));
 
     /* Read before the write lock is taken; acted on only after the sync
      * check, so an incomplete sync is reported as such whatever the files.
@@ -455,17 +482,26 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
     }
 
     if (kind == STORE_CRL_DELTA) {
-        const struct store_crl_hdr *full;
-        const uint8_t *full_der;
+        /* Every CRL of the issuer (the whole one and each shard) needs its
+         * full CRL as the base; a shard count just raised has none yet. */
         step = CRL_STEP_BASE;
-        rc = store_get_crl(&t, p.issuer_id, STORE_CRL_FULL, 0, &full, &full_der);
-        if (rc == -ENOENT) {
-            store_txn_abort(&t);
-            return -ENOENT;
+        for (uint32_t sh = 0; sh <= nshards; sh++) {
+            const struct store_crl_hdr *full;
+            const uint8_t *full_der;
+            rc = store_get_crl(&t, p.issuer_id, STORE_CRL_FULL, (uint16_t)sh, &full, &full_der);
+            if (rc == -ENOENT) {
+                store_txn_abort(&t);
+                return -ENOENT;
+            }
+            if (rc < 0)
+                goto fail;
+            if (sh == 0)
+                p.base = full->number;
+            else if (full->number != p.base) { /* written together: cannot differ */
+                store_txn_abort(&t);
+                return -ENOENT;
+            }
         }
-        if (rc < 0)
-            goto fail;
-        p.base = full->number;
         p.base_seq = base_seq;
         if (!force && is->delta_known) {
             rc = crl_issuer_changed(&t, p.issuer_id, is->delta_seq);
@@ -504,31 +540,48 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
     if (rc < 0)
         goto fail;
 
-    step = CRL_STEP_BUILD;
-    derw_reset(&r->w);
-    if (kind == STORE_CRL_DELTA)
-        rc = crl_build_delta(&r->w, &is->sg, &t, &p, &n_entries);
-    else
-        rc = crl_build_full(&r->w, &is->sg, &t, &p, &n_entries);
-    if (rc < 0)
-        goto fail;
-    if (r->w.len > UINT32_MAX) {
-        rc = -EFBIG;
-        goto fail;
-    }
+    /* The whole CRL and every shard, one number, one seq, one commit: a delta
+     * of any of them has the same base. */
+    p.shards = nshards;
+    p.span = ci->crl_shard_span;
+    for (uint32_t sh = 0; sh <= nshards; sh++) {
+        p.shard = sh;
+        p.freshest_url =
+            r->delta ? crl_url(r, ci->name, STORE_CRL_DELTA, sh, url, sizeof(url)) : NULL;
+        p.idp_url = sh != 0 ? crl_url(r, ci->name, STORE_CRL_FULL, sh, idp, sizeof(idp)) : NULL;
+        if (sh != 0 && p.idp_url == NULL) {
+            step = CRL_STEP_BUILD;
+            rc = -EINVAL; /* crl_shards needs [crlgen] url (config.c checks it) */
+            goto fail;
+        }
+        step = CRL_STEP_BUILD;
+        derw_reset(&r->w);
+        if (kind == STORE_CRL_DELTA)
+            rc = crl_build_delta(&r->w, &is->sg, &t, &p, &n_entries);
+        else
+            rc = crl_build_full(&r->w, &is->sg, &t, &p, &n_entries);
+        if (rc < 0)
+            goto fail;
+        if (r->w.len > UINT32_MAX) {
+            rc = -EFBIG;
+            goto fail;
+        }
+        if (sh == 0)
+            n_whole = n_entries;
 
-    step = CRL_STEP_STORE;
-    hdr = (struct store_crl_hdr){
-        .version = 1,
-        .der_len = (uint32_t)r->w.len,
-        .number = p.number,
-        .base = p.base,
-        .this_update = p.this_update,
-        .next_update = p.next_update,
-    };
-    rc = store_put_crl(&t, p.issuer_id, kind, 0, &hdr, r->w.buf);
-    if (rc < 0)
-        goto fail;
+        step = CRL_STEP_STORE;
+        hdr = (struct store_crl_hdr){
+            .version = 1,
+            .der_len = (uint32_t)r->w.len,
+            .number = p.number,
+            .base = p.base,
+            .this_update = p.this_update,
+            .next_update = p.next_update,
+        };
+        rc = store_put_crl(&t, p.issuer_id, kind, (uint16_t)sh, &hdr, r->w.buf);
+        if (rc < 0)
+            goto fail;
+    }
     /* crl_number is the last number of either kind (one sequence); crl_seq
      * stays what the last full CRL covered, the base of every delta. */
     rc = store_set_issuer_crl(&t, p.issuer_id, p.number, kind == STORE_CRL_DELTA ? base_seq : seq);
@@ -551,25 +604,42 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
         is->delta_next_update = p.next_update;
     }
 
+    /* Files, from the bytes just committed (shards first, the whole CRL,
+     * whose file is the numbering witness, last). A read txn holds no lock. */
     step = CRL_STEP_PUBLISH;
     struct crl_pub_seen *seen = kind == STORE_CRL_DELTA ? &is->pub_delta : &is->pub;
     seen->valid = false;
-    rc = crl_kind_dir(r, kind, dir, sizeof(dir));
-    if (rc == 0)
-        rc = publish_crl(dir, ci->name, r->w.buf, r->w.len);
+    rc = store_txn_begin(r->st, &t, true);
+    if (rc < 0)
+        goto fail;
+    for (uint32_t k = 0; k <= nshards && rc == 0; k++) {
+        uint32_t sh = k < nshards ? k + 1 : 0;
+        const struct store_crl_hdr *ch;
+        const uint8_t *der;
+        char file[32 + STORE_NAME_MAX];
+        rc = store_get_crl(&t, p.issuer_id, kind, (uint16_t)sh, &ch, &der);
+        if (rc == 0)
+            rc = crl_pub_place(r, ci->name, kind, sh, dir, sizeof(dir), file, sizeof(file));
+        if (rc == 0)
+            rc = publish_crl(dir, file, der, ch->der_len);
+        if (rc == 0 && sh == 0)
+            last_len = ch->der_len;
+    }
+    store_txn_abort(&t);
     if (rc < 0)
         goto fail;
     if (crl_kind_path(r, ci->name, kind, path, sizeof(path)) == 0 && stat(path, &sb) == 0)
         crl_seen_set(seen, &sb, p.number);
 
     if (kind == STORE_CRL_DELTA)
-        log_info("issuer %s: delta CRL %llu on base %llu, %llu entries, %zu bytes, %s/%s.crl",
+        log_info("issuer %s: delta CRL %llu on base %llu, %llu entries, %zu bytes, %s/%s.crl%s",
                  ci->name, (unsigned long long)p.number, (unsigned long long)p.base,
-                 (unsigned long long)n_entries, r->w.len, dir, ci->name);
+                 (unsigned long long)n_whole, last_len, dir, ci->name,
+                 nshards ? " (and its shards)" : "");
     else
-        log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl", ci->name,
-                 (unsigned long long)p.number, (unsigned long long)n_entries, r->w.len, dir,
-                 ci->name);
+        log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl%s", ci->name,
+                 (unsigned long long)p.number, (unsigned long long)n_whole, last_len, dir, ci->name,
+                 nshards ? " (and its shards)" : "");
     crl_note(r, ci->name, 0, now);
     return 0;
 

@@ -60,6 +60,9 @@ struct crl_run {
 
 /* Where the delta CRL of issuer NAME lives under out_dir and under url. */
 #define CRL_DELTA_DIR "delta"
+/* Shard K (1..crl_shards) of issuer NAME: <dir>/shard/NAME/K.crl, <dir> being
+ * out_dir or out_dir/delta (and the same under url). */
+#define CRL_SHARD_DIR "shard"
 
 /* crl_run_delta() outcomes besides 0 and negative errnos. */
 #define CRL_DELTA_NOTHING 1 /* no change since the last delta: none issued */

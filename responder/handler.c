@@ -425,9 +425,10 @@ static bool handler_name_ok(const char *s, size_t n)
 
 /*
  * GET /crl/<issuer>.crl: the issuer's current full CRL; GET
- * /crl/delta/<issuer>.crl: its current delta CRL (the same layout as crlgen's
- * out_dir, so one base URL serves both). Issuer names cannot contain '/', so
- * the two never collide.
+ * /crl/delta/<issuer>.crl: its current delta CRL; /crl/shard/<issuer>/K.crl
+ * and /crl/delta/shard/<issuer>/K.crl: shard K of a partitioned issuer (the
+ * same layout as crlgen's out_dir, so one base URL serves all). Issuer names
+ * cannot contain '/', so the kinds never collide.
  */
 static int handler_crl(struct handler *h, const struct http_req *req, const char *path, size_t len,
                        struct http_out *out)
@@ -441,11 +442,33 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
         plen = sizeof(pre_delta) - 1;
         kind = STORE_CRL_DELTA;
     }
-    if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0 ||
-        !handler_name_ok(path + plen, len - plen - slen))
+    static const char shard_pre[] = "shard/";
+    const size_t shlen = sizeof(shard_pre) - 1;
+    uint32_t shard = 0;
+    if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0)
         goto not_found;
-    memcpy(name, path + plen, len - plen - slen);
-    name[len - plen - slen] = '\0';
+    const char *nm = path + plen;
+    size_t nlen = len - plen - slen;
+    if (nlen > shlen && memcmp(nm, shard_pre, shlen) == 0) {
+        /* shard/NAME/K: K is 1..65535 in decimal without leading zeros. */
+        const char *sl = memrchr(nm, '/', nlen);
+        const char *k = sl + 1, *end = nm + nlen;
+        if (sl == nm + shlen - 1 || k == end || *k == '0' || end - k > 5)
+            goto not_found;
+        for (const char *c = k; c < end; c++) {
+            if (*c < '0' || *c > '9')
+                goto not_found;
+            shard = shard * 10 + (uint32_t)(*c - '0');
+        }
+        if (shard > UINT16_MAX)
+            goto not_found;
+        nm += shlen;
+        nlen = (size_t)(sl - nm);
+    }
+    if (!handler_name_ok(nm, nlen))
+        goto not_found;
+    memcpy(name, nm, nlen);
+    name[nlen] = '\0';
 
     struct store_txn *t = handler_txn(h);
     if (!t) {
@@ -460,7 +483,7 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
     int rc = store_get_issuer_by_name(t, name, &rec, &cert);
     if (rc == 0) {
         id = rec->id; /* store structs are packed: safe at LMDB's 2-byte alignment */
-        rc = store_get_crl(t, id, kind, 0, &chp, &der);
+        rc = store_get_crl(t, id, kind, (uint16_t)shard, &chp, &der);
     }
     if (rc == -ENOENT)
         goto not_found;
