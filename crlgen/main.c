@@ -74,10 +74,12 @@ struct crl_ctx {
 
 static void crl_usage(FILE *f)
 {
-    fprintf(f, "usage: " CRL_PROG " -c FILE [--once] [--check]\n"
+    fprintf(f, "usage: " CRL_PROG " -c FILE [--once [--delta-only]] [--check]\n"
                "  -c, --config FILE  revokd configuration file\n"
                "      --once         build and publish every CRL once, then exit\n"
                "                     (exit status 1 if any issuer got no new CRL)\n"
+               "      --delta-only   with --once: only delta CRLs, on the full CRLs\n"
+               "                     already in the store\n"
                "      --check        validate the configuration and exit\n"
                "  -h, --help         this text\n");
 }
@@ -146,11 +148,17 @@ static void crl_do_full(struct crl_ctx *x, size_t i, bool force_delta)
         crl_do_delta(x, i, true);
 }
 
-/* --once: every configured kind of every issuer. */
-static void crl_once(struct crl_ctx *x)
+/* --once: every configured kind of every issuer (--delta-only: just deltas,
+ * on the full CRLs already in the store). */
+static void crl_once(struct crl_ctx *x, bool delta_only)
 {
-    for (size_t i = 0; i < x->n && !crl_stop_pending(x); i++)
-        crl_do_full(x, i, true);
+    for (size_t i = 0; i < x->n && !crl_stop_pending(x); i++) {
+        if (!delta_only) {
+            crl_do_full(x, i, true);
+        } else if (crl_run_delta(&x->run, &x->issuers[i], (int64_t)time(NULL), true) < 0) {
+            x->failed++; /* -ENOENT too: no base, so no delta */
+        }
+    }
 }
 
 /* Follows the change log: reads its last seq (one lookup) and marks every
@@ -320,12 +328,13 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"once", no_argument, NULL, 'o'},
+        {"delta-only", no_argument, NULL, 'd'},
         {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
-    bool once = false, check = false, have_run = false;
+    bool once = false, check = false, have_run = false, delta_only = false;
     struct config cfg;
     struct crl_ctx *x = NULL;
     struct store *st = NULL;
@@ -340,6 +349,9 @@ int main(int argc, char **argv)
         case 'o':
             once = true;
             break;
+        case 'd':
+            delta_only = true;
+            break;
         case 'k':
             check = true;
             break;
@@ -351,7 +363,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (path == NULL || optind != argc) {
+    if (path == NULL || optind != argc || (delta_only && !once)) {
         crl_usage(stderr);
         return 2;
     }
@@ -416,7 +428,11 @@ int main(int argc, char **argv)
                  "CRL), so most relying parties will not fetch them");
 
     if (once) {
-        crl_once(x);
+        if (delta_only && !cfg.crlgen.delta) {
+            log_err("--delta-only: [crlgen] delta = no");
+            goto fail;
+        }
+        crl_once(x, delta_only);
         if (x->failed > 0)
             log_err("%u CRL run(s) issued nothing", x->failed);
         if (x->stop)

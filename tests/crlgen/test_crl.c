@@ -940,3 +940,24 @@ Test(crl, delta_lists_changes_since_base)
     ca_free(&ca);
     ca_free(&other);
 }
+
+/* The shard formula, against values computed by hand: (serial / span) mod N + 1
+ * over the serial's unsigned value, whatever its length (a 00 sign byte
+ * included). */
+Test(crl, shard_of_serial)
+{
+    static const uint8_t s1000[] = {0x10, 0x00}; /* 4096 */
+    static const uint8_t s1001[] = {0x10, 0x01}; /* 4097 */
+    static const uint8_t s00ff[] = {0x00, 0xff}; /* 255, with its sign byte */
+    static const uint8_t big[] = {0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}; /* 2^64 */
+    cr_assert_eq(crl_shard_of(s1000, 2, 1, 4), 4096 % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 1, 4), 4097 % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 2, 4), (4097 / 2) % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 4096, 16), 1 + 1);
+    cr_assert_eq(crl_shard_of(s00ff, 2, 10, 7), (255 / 10) % 7 + 1);
+    /* 2^64 / 3 = 6148914691236517205 (remainder 1); mod 5 = 0 -> shard 1. */
+    cr_assert_eq(crl_shard_of(big, sizeof(big), 3, 5), 6148914691236517205ULL % 5 + 1);
+    /* 2^64 / 1000 = 18446744073709551, mod 256 = 0x0f -> 16. */
+    cr_assert_eq(crl_shard_of(big, sizeof(big), 1000, 256), 18446744073709551ULL % 256 + 1);
+    cr_assert_eq(crl_shard_of(s1000, 2, 1, 0), 0);
+}
