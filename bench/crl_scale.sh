@@ -20,9 +20,11 @@
 # wait4() and peak memory sampled every 2 ms from /proc/PID/status:
 #   openssl  `openssl ca -gencrl` on that index.txt (peak RSS: all of it is
 #            anonymous memory, OpenSSL reads the file into a table);
-#   full     `revokd-crlgen --once` with delta = no, one issuer: the CRL's own
-#            time is the "... ms" its log line reports; peak RssAnon (private
-#            memory; the store's map is file pages and is not counted);
+#   full     `revokd-crlgen --once` with delta = no, one issuer: build_ms is the
+#            time its log line gives for walking the store, encoding and signing
+#            (the CRL's own cost), total_ms adds the store commit and the file
+#            fsyncs (disk-bound); peak RssAnon (private memory; the store's map
+#            is file pages and is not counted);
 #   delta    the 1000 valid lines revoked in index.txt, revokd-indexer --once
 #            (their change records reach the log), then `revokd-crlgen --once
 #            --delta-only`: the delta's time from its log line and the process.
@@ -91,7 +93,7 @@ PYEOF
 }
 
 IFS=, read -r -a sizes <<<"$SIZES"
-printf '%-9s %-8s %9s %9s %10s %10s %10s\n' size what wall_s cpu_s crl_ms peak_kb crl_kb
+printf '%-9s %-8s %9s %9s %10s %10s %10s %10s\n' size what wall_s cpu_s build_ms total_ms peak_kb crl_kb
 for S in "${sizes[@]}"; do
     C=$D/$S
     mkdir -p "$C"
@@ -115,13 +117,15 @@ for S in "${sizes[@]}"; do
     # openssl ca -gencrl, same index.txt.
     read -r ow oc orss oanon orc < <(cd "$P" && measure openssl openssl ca -config openssl.cnf -gencrl -out "$C/openssl.crl")
     okb=$(( $(stat -c %s "$C/openssl.crl") / 1024 ))
-    printf '%-9s %-8s %9s %9s %10s %10s %10s\n' "$S" openssl "$ow" "$oc" - "$orss" "$okb"
+    printf '%-9s %-8s %9s %9s %10s %10s %10s %10s\n' "$S" openssl "$ow" "$oc" - - "$orss" "$okb"
 
     # revokd-crlgen full.
     read -r fw fc frss fanon frc < <(cd "$P" && measure full "$BUILD/revokd-crlgen" -c "$CONF" --once)
-    fms=$(grep -o 'issuer sc: CRL [0-9]*, .* \([0-9.]*\) ms' "$MLOG" | tail -1 | sed 's/.* \([0-9.]*\) ms$/\1/')
+    fline=$(grep 'issuer sc: CRL [0-9]*, ' "$MLOG" | tail -1)
+    fms=$(echo "$fline" | sed -n 's/.*, \([0-9.]*\) ms (build and sign \([0-9.]*\) ms)$/\2/p')
+    ftot=$(echo "$fline" | sed -n 's/.*, \([0-9.]*\) ms (build and sign .*/\1/p')
     fkb=$(( $(stat -c %s "$P/crl/sc.crl") / 1024 ))
-    printf '%-9s %-8s %9s %9s %10s %10s %10s   (RssAnon; RSS %s)\n' "$S" full "$fw" "$fc" "$fms" "$fanon" "$fkb" "$frss"
+    printf '%-9s %-8s %9s %9s %10s %10s %10s %10s   (RssAnon; RSS %s)\n' "$S" full "$fw" "$fc" "$fms" "$ftot" "$fanon" "$fkb" "$frss"
 
     # delta after 1000 new revocations (deltas on from here).
     sed -i 's/^delta = no/delta = yes\ndelta_debounce = 1s/' "$CONF"
@@ -130,14 +134,15 @@ for S in "${sizes[@]}"; do
     (cd "$P" && "$BUILD/revokd-indexer" -c "$CONF" --once) >>"$MLOG" 2>&1
     read -r dw dc drss danon drc < <(cd "$P" && measure delta "$BUILD/revokd-crlgen" -c "$CONF" --once --delta-only)
     dline=$(grep 'issuer sc: delta CRL' "$MLOG" | tail -1)
-    dms=$(echo "$dline" | sed 's/.* \([0-9.]*\) ms$/\1/')
+    dms=$(echo "$dline" | sed -n 's/.*, \([0-9.]*\) ms (build and sign \([0-9.]*\) ms)$/\2/p')
+    dtot=$(echo "$dline" | sed -n 's/.*, \([0-9.]*\) ms (build and sign .*/\1/p')
     dn=$(echo "$dline" | sed 's/.*, \([0-9]*\) entries.*/\1/')
     dkb=$(( $(stat -c %s "$P/crl/delta/sc.crl") / 1024 ))
-    printf '%-9s %-8s %9s %9s %10s %10s %10s   (%s entries)\n' "$S" delta "$dw" "$dc" "$dms" "$danon" "$dkb" "$dn"
+    printf '%-9s %-8s %9s %9s %10s %10s %10s %10s   (%s entries)\n' "$S" delta "$dw" "$dc" "$dms" "$dtot" "$danon" "$dkb" "$dn"
     if [ -n "$OUT" ]; then
-        printf '{"size":%s,"openssl":{"wall_s":%s,"cpu_s":%s,"peak_rss_kb":%s,"crl_bytes":%s,"exit":%s},"full":{"wall_s":%s,"cpu_s":%s,"crl_ms":%s,"peak_rss_anon_kb":%s,"peak_rss_kb":%s,"crl_bytes":%s,"exit":%s},"delta":{"wall_s":%s,"cpu_s":%s,"crl_ms":%s,"entries":%s,"peak_rss_anon_kb":%s,"exit":%s}}\n' \
-            "$S" "$ow" "$oc" "$orss" "$(stat -c %s "$C/openssl.crl")" "$orc" "$fw" "$fc" "${fms:-null}" "$fanon" "$frss" "$(stat -c %s "$P/crl/sc.crl")" "$frc" \
-            "$dw" "$dc" "${dms:-null}" "${dn:-null}" "$danon" "$drc" >>"$OUT"
+        printf '{"size":%s,"openssl":{"wall_s":%s,"cpu_s":%s,"peak_rss_kb":%s,"crl_bytes":%s,"exit":%s},"full":{"wall_s":%s,"cpu_s":%s,"build_ms":%s,"total_ms":%s,"peak_rss_anon_kb":%s,"peak_rss_kb":%s,"crl_bytes":%s,"exit":%s},"delta":{"wall_s":%s,"cpu_s":%s,"build_ms":%s,"total_ms":%s,"entries":%s,"peak_rss_anon_kb":%s,"exit":%s}}\n' \
+            "$S" "$ow" "$oc" "$orss" "$(stat -c %s "$C/openssl.crl")" "$orc" "$fw" "$fc" "${fms:-null}" "${ftot:-null}" "$fanon" "$frss" "$(stat -c %s "$P/crl/sc.crl")" "$frc" \
+            "$dw" "$dc" "${dms:-null}" "${dtot:-null}" "${dn:-null}" "$danon" "$drc" >>"$OUT"
     fi
     [ -n "$KEEP" ] || rm -rf "$C/store" "$P/store"
 done
