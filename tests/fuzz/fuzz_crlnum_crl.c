@@ -7,7 +7,6 @@
  * an accepted number is at most CRLNUM_MAX and equals what OpenSSL decodes
  * from the same bytes when OpenSSL can decode them as one CRL.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
