@@ -348,6 +348,39 @@ static const struct config_key config_keys[] = {
      .max = 7 * CONFIG_DAY,
      .off = CONFIG_AT(crlgen.interval, uint32_t),
      .doc = "Pause between two CRL runs when not run with --once; keep it well below validity."},
+    {.sect = CONFIG_S_CRLGEN,
+     .name = "delta",
+     .type = CONFIG_BOOL,
+     .def = "yes",
+     .off = CONFIG_AT(crlgen.delta, bool),
+     .doc = "Issue a delta CRL (RFC 5280 5.2.4) after every full CRL and after every change to "
+            "an issuer's certificates, published as delta/NAME.crl and delta/NAME.crl.pem."},
+    {.sect = CONFIG_S_CRLGEN,
+     .name = "delta_debounce",
+     .type = CONFIG_DURATION,
+     .def = "5s",
+     .min = 1,
+     .max = CONFIG_HOUR,
+     .ms = true,
+     .off = CONFIG_AT(crlgen.delta_debounce_ms, uint32_t),
+     .doc = "A new delta CRL is published at most this long after a change reaches the store's "
+            "change log; changes within it share one delta."},
+    {.sect = CONFIG_S_CRLGEN,
+     .name = "delta_validity",
+     .type = CONFIG_DURATION,
+     .def = "1h",
+     .min = 60,
+     .max = 7 * CONFIG_DAY,
+     .off = CONFIG_AT(crlgen.delta_validity, uint32_t),
+     .doc = "Time from thisUpdate to nextUpdate in each delta CRL; a delta is reissued when "
+            "half of it has passed, changes or not."},
+    {.sect = CONFIG_S_CRLGEN,
+     .name = "url",
+     .type = CONFIG_STRING,
+     .off = CONFIG_AT(crlgen.url, char *),
+     .doc = "Base URL at which out_dir is served (the responder's http://HOST:PORT/crl, say); "
+            "full and delta CRLs then name URL/delta/NAME.crl in a Freshest CRL extension, "
+            "which relying parties need to find the delta. Unset: no Freshest CRL."},
 
     {.sect = CONFIG_S_POLICY,
      .name = "strict",
@@ -424,6 +457,27 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_ISS(crlnumber, char *),
      .doc = "The CA's `openssl ca` crlnumber file; CRL Numbers are issued above it. Unset: the "
             "file crlnumber beside index, if it exists (none without index)."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "crl_shards",
+     .type = CONFIG_UINT,
+     .def = "0",
+     .min = 0,
+     .max = 256,
+     .off = CONFIG_ISS(crl_shards, uint32_t),
+     .doc = "Partition this issuer's CRL into this many shards (0: off) besides the whole CRL: "
+            "shard K (1..N) lists the serials whose range number (serial / crl_shard_span) "
+            "mod N is K - 1, carries a critical Issuing Distribution Point naming its URL, and "
+            "has its own delta. Needs [crlgen] url."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "crl_shard_span",
+     .type = CONFIG_UINT,
+     .def = "4096",
+     .min = 1,
+     .max = 1u << 30,
+     .off = CONFIG_ISS(crl_shard_span, uint32_t),
+     .doc = "Serials per range when crl_shards is set: consecutive serials of one range share a "
+            "shard, and ranges go round the shards, so a CA can compute each certificate's CRL "
+            "Distribution Point from the next serial before it issues."},
     {.sect = CONFIG_S_ISSUER,
      .name = "require_nocheck",
      .type = CONFIG_BOOL,
@@ -1113,6 +1167,21 @@ static int config_cross_check(struct config_parser *p)
     if ((uint64_t)c->crlgen.interval * 2 > c->crlgen.validity)
         config_warn(p, "[crlgen] interval: more than half of validity: a failed run leaves "
                        "relying parties little time before the current CRL expires");
+    for (size_t is = 0; is < c->n_issuers; is++)
+        if (c->issuers[is].crl_shards == 1 ||
+            (c->issuers[is].crl_shards > 1 && c->crlgen.url == NULL))
+            return config_relation_err(p, config_key_index(CONFIG_S_ISSUER, "crl_shards"),
+                                       config_key_index(CONFIG_S_CRLGEN, "url"),
+                                       "[issuer %s] crl_shards: expected 0, or 2 or more with "
+                                       "[crlgen] url set (each shard names its URL)",
+                                       c->issuers[is].name);
+    if (c->crlgen.url != NULL &&
+        (strncmp(c->crlgen.url, "http://", 7) != 0 || strlen(c->crlgen.url) > 900 ||
+         strpbrk(c->crlgen.url, " \t\"<>\\^`{|}") != NULL))
+        return config_relation_err(p, config_key_index(CONFIG_S_CRLGEN, "url"),
+                                   config_key_index(CONFIG_S_CRLGEN, "url"),
+                                   "expected an http:// URL of at most 900 "
+                                   "characters without spaces (RFC 5280 4.2.1.13)");
 
     /* BR 4.9.10: OCSP validity 8 hours .. 10 days; BR 4.9.7: CRL validity <= 10 days. */
     int rc = 0;

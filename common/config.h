@@ -38,6 +38,8 @@ struct config_issuer {
     char *digest;         /* signature digest: sha256 (default), sha384, sha512 */
     char *crlnumber; /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
     bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */
+    uint32_t crl_shards;     /* CRL partitions (0: one CRL only) */
+    uint32_t crl_shard_span; /* serials per range: shard = (serial / span) mod shards, + 1 */
 };
 
 struct config {
@@ -74,9 +76,13 @@ struct config {
         bool status_api;          /* serve /api/v1/status/... */
     } responder;
     struct {
-        char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */
-        uint32_t validity; /* seconds between thisUpdate and nextUpdate */
-        uint32_t interval; /* seconds between runs when not --once */
+        char *out_dir;              /* where <issuer>.crl and <issuer>.crl.pem are published */
+        uint32_t validity;          /* seconds between thisUpdate and nextUpdate */
+        uint32_t interval;          /* seconds between runs when not --once */
+        bool delta;                 /* issue delta CRLs */
+        uint32_t delta_debounce_ms; /* a delta at most this long after a change is logged */
+        uint32_t delta_validity;    /* seconds between thisUpdate and nextUpdate of a delta */
+        char *url;                  /* base URL out_dir is served at; NULL: no Freshest CRL */
     } crlgen;
     struct {
         bool strict; /* Baseline Requirements limits are errors, not warnings */

@@ -1097,6 +1097,26 @@ int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
     return 0;
 }
 
+int store_put_crl_fill(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
+                       uint16_t shard, const struct store_crl_hdr *hdr,
+                       int (*fill)(void *arg, uint8_t *dst, size_t len), void *arg)
+{
+    uint8_t key[7];
+    store_crl_key(key, issuer_id, kind, shard);
+    MDB_val k = {7, key}, v = {sizeof(*hdr) + hdr->der_len, NULL};
+    int rc = mdb_put(TX(t), t->s->dbi[DB_CRLS], &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    uint8_t *der = (uint8_t *)v.mv_data + sizeof(*hdr);
+    rc = fill(arg, der, hdr->der_len);
+    if (rc < 0)
+        return rc;
+    struct store_crl_hdr h = *hdr;
+    store_etag(der, h.der_len, h.etag);
+    memcpy(v.mv_data, &h, sizeof(h));
+    return 0;
+}
+
 int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
                   const struct store_crl_hdr **hdr, const uint8_t **der)
 {

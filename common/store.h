@@ -405,6 +405,16 @@ int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
                   const struct store_crl_hdr *hdr, const uint8_t *der);
 int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind, uint16_t shard,
                   const struct store_crl_hdr **hdr, const uint8_t **der);
+/*
+ * store_put_crl() for a CRL too large to hold twice: reserves the value, lets
+ * fill(arg, dst, hdr->der_len) write the DER straight into the store's page
+ * (so the caller may release its own copy as it goes), then computes the ETag
+ * from the stored bytes. A negative return from fill is returned (the txn must
+ * then be aborted).
+ */
+int store_put_crl_fill(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,
+                       uint16_t shard, const struct store_crl_hdr *hdr,
+                       int (*fill)(void *arg, uint8_t *dst, size_t len), void *arg);
 
 /* Entry counts and bytes in use, for /metrics and bench/ (bytes per certificate). */
 struct store_stats {

@@ -20,6 +20,9 @@ static const uint8_t crl_oid_number[] = {0x55, 0x1d, 0x14};     /* cRLNumber 2.5
 static const uint8_t crl_oid_reason[] = {0x55, 0x1d, 0x15};     /* reasonCode 2.5.29.21 */
 static const uint8_t crl_oid_invalidity[] = {0x55, 0x1d, 0x18}; /* invalidityDate 2.5.29.24 */
 static const uint8_t crl_oid_aki[] = {0x55, 0x1d, 0x23};        /* authorityKeyId 2.5.29.35 */
+static const uint8_t crl_oid_delta[] = {0x55, 0x1d, 0x1b};      /* deltaCRLIndicator 2.5.29.27 */
+static const uint8_t crl_oid_freshest[] = {0x55, 0x1d, 0x2e};   /* freshestCRL 2.5.29.46 */
+static const uint8_t crl_oid_idp[] = {0x55, 0x1d, 0x1c}; /* issuingDistributionPoint 2.5.29.28 */
 
 /* CRLReason values with a rule attached (RFC 5280 5.3.1). */
 enum {
@@ -30,11 +33,33 @@ enum {
     CRL_REASON_MAX = 10,
 };
 
-/* State of one walk over the revoked index. */
+/* State of one walk over the revoked index or the change log. */
 struct crl_walk {
-    struct derw *w;
-    uint64_t n; /* entries written */
+    struct derw *w; /* NULL: only find out whether there is any entry */
+    struct store_txn *t;
+    uint32_t issuer_id;
+    const struct crl_params *p; /* shard filter */
+    uint64_t n;                 /* entries written (or found) */
 };
+
+uint32_t crl_shard_of(const uint8_t *serial, size_t len, uint32_t span, uint32_t shards)
+{
+    uint64_t r = 0, q = 0; /* remainder mod span; quotient mod shards */
+    if (shards == 0 || span == 0)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t cur = r * 256 + serial[i]; /* < span * 256 <= 2^38: no overflow */
+        r = cur % span;
+        q = (q * 256 + cur / span) % shards;
+    }
+    return (uint32_t)q + 1;
+}
+
+/* True if the serial belongs on this CRL (always, unless it is a shard). */
+static bool crl_in_shard(const struct crl_params *p, const uint8_t *serial, size_t len)
+{
+    return p == NULL || p->shard == 0 || crl_shard_of(serial, len, p->span, p->shards) == p->shard;
+}
 
 /*
  * Picks the reasonCode for an entry, or STORE_REASON_NONE for none. These are
@@ -71,7 +96,7 @@ static int crl_entry_reason(const struct store_cert *c, unsigned *reason)
 }
 
 /* Opens Extension { extnID, extnValue OCTET STRING { ... } }; critical is
- * DEFAULT FALSE and every extension here is non-critical, so DER omits it. */
+ * DEFAULT FALSE and most extensions here are non-critical, so DER omits it. */
 static void crl_ext_open(struct derw *w, const uint8_t *oid, size_t oid_len)
 {
     derw_open(w, DER_SEQUENCE);
@@ -79,10 +104,54 @@ static void crl_ext_open(struct derw *w, const uint8_t *oid, size_t oid_len)
     derw_open(w, DER_OCTET_STRING);
 }
 
+/* The same with critical TRUE (the Delta CRL Indicator: a relying party that
+ * does not know deltas must not take a delta for a complete CRL). */
+static void crl_ext_open_critical(struct derw *w, const uint8_t *oid, size_t oid_len)
+{
+    derw_open(w, DER_SEQUENCE);
+    derw_oid(w, oid, oid_len);
+    derw_bool(w, true);
+    derw_open(w, DER_OCTET_STRING);
+}
+
 static void crl_ext_close(struct derw *w)
 {
     derw_close(w); /* extnValue */
     derw_close(w); /* Extension */
+}
+
+/* Appends one revokedCertificates entry with the given date, reason
+ * (STORE_REASON_NONE: none) and invalidity date (0: none). */
+static int crl_write_entry_as(struct derw *w, const uint8_t *serial, size_t serial_len,
+                              int64_t revoked_at, unsigned reason, int64_t invalidity)
+{
+    /* The stored bytes go on the wire as the INTEGER contents unchanged, so
+     * they must already be minimal DER or the whole CRL would be invalid. */
+    if (der_serial_check(serial, serial_len) != 0)
+        return -EBADMSG;
+
+    derw_open(w, DER_SEQUENCE);
+    derw_integer_raw(w, serial, serial_len);
+    derw_time(w, revoked_at);
+    /* crlEntryExtensions must be absent, not empty, when there is nothing. */
+    if (reason != STORE_REASON_NONE || invalidity != 0) {
+        derw_open(w, DER_SEQUENCE);
+        if (reason != STORE_REASON_NONE) {
+            crl_ext_open(w, crl_oid_reason, sizeof(crl_oid_reason));
+            derw_enum(w, reason);
+            crl_ext_close(w);
+        }
+        if (invalidity != 0) {
+            /* invalidityDate is GeneralizedTime at any date (5.3.2), unlike
+             * revocationDate which is a Time. */
+            crl_ext_open(w, crl_oid_invalidity, sizeof(crl_oid_invalidity));
+            derw_gentime(w, invalidity);
+            crl_ext_close(w);
+        }
+        derw_close(w);
+    }
+    derw_close(w);
+    return w->err;
 }
 
 /* Appends one revokedCertificates entry. */
@@ -93,33 +162,7 @@ static int crl_write_entry(struct derw *w, const uint8_t *serial, size_t serial_
     int rc = crl_entry_reason(c, &reason);
     if (rc < 0)
         return rc;
-    /* The stored bytes go on the wire as the INTEGER contents unchanged, so
-     * they must already be minimal DER or the whole CRL would be invalid. */
-    if (der_serial_check(serial, serial_len) != 0)
-        return -EBADMSG;
-
-    derw_open(w, DER_SEQUENCE);
-    derw_integer_raw(w, serial, serial_len);
-    derw_time(w, c->revoked_at);
-    /* crlEntryExtensions must be absent, not empty, when there is nothing. */
-    if (reason != STORE_REASON_NONE || c->invalidity != 0) {
-        derw_open(w, DER_SEQUENCE);
-        if (reason != STORE_REASON_NONE) {
-            crl_ext_open(w, crl_oid_reason, sizeof(crl_oid_reason));
-            derw_enum(w, reason);
-            crl_ext_close(w);
-        }
-        if (c->invalidity != 0) {
-            /* invalidityDate is GeneralizedTime at any date (5.3.2), unlike
-             * revocationDate which is a Time. */
-            crl_ext_open(w, crl_oid_invalidity, sizeof(crl_oid_invalidity));
-            derw_gentime(w, c->invalidity);
-            crl_ext_close(w);
-        }
-        derw_close(w);
-    }
-    derw_close(w);
-    return w->err;
+    return crl_write_entry_as(w, serial, serial_len, c->revoked_at, reason, c->invalidity);
 }
 
 /* store_cert_foreach callback: one revoked entry in. A partitioned CRL will
@@ -128,6 +171,8 @@ static int crl_walk_entry(void *arg, const uint8_t *serial, size_t serial_len,
                           const struct store_cert *c)
 {
     struct crl_walk *wk = arg;
+    if (!crl_in_shard(wk->p, serial, serial_len))
+        return 0;
     int rc = crl_write_entry(wk->w, serial, serial_len, c);
     if (rc < 0)
         return rc;
@@ -139,10 +184,11 @@ static int crl_walk_entry(void *arg, const uint8_t *serial, size_t serial_len,
 static int crl_walk_any(void *arg, const uint8_t *serial, size_t serial_len,
                         const struct store_cert *c)
 {
-    (void)serial;
-    (void)serial_len;
+    struct crl_walk *wk = arg;
     (void)c;
-    *(bool *)arg = true;
+    if (!crl_in_shard(wk->p, serial, serial_len))
+        return 0;
+    wk->n++;
     return 1;
 }
 
@@ -203,8 +249,14 @@ static int crl_check_ca(const struct signer *ca, struct store_txn *t, uint32_t i
     return 0;
 }
 
-/* Writes crlExtensions [0]: authorityKeyIdentifier then cRLNumber. */
-static void crl_write_extensions(struct derw *w, const struct signer *ca, uint64_t number)
+/*
+ * Writes crlExtensions [0]: authorityKeyIdentifier, cRLNumber, then for a
+ * delta the Delta CRL Indicator, then Freshest CRL when a delta URL is known.
+ * The AKI is the same bytes on full and delta, which is what lets a relying
+ * party pair them (OpenSSL's check_delta_base compares it).
+ */
+static void crl_write_extensions(struct derw *w, const struct signer *ca,
+                                 const struct crl_params *p)
 {
     derw_open(w, DER_CTX_CONS(0));
     derw_open(w, DER_SEQUENCE);
@@ -219,8 +271,48 @@ static void crl_write_extensions(struct derw *w, const struct signer *ca, uint64
     crl_ext_close(w);
 
     crl_ext_open(w, crl_oid_number, sizeof(crl_oid_number));
-    derw_uint64(w, number);
+    derw_uint64(w, p->number);
     crl_ext_close(w);
+
+    /* 5.2.4: critical, BaseCRLNumber. */
+    if (p->base != 0) {
+        crl_ext_open_critical(w, crl_oid_delta, sizeof(crl_oid_delta));
+        derw_uint64(w, p->base);
+        crl_ext_close(w);
+    }
+
+    /* 5.2.5: a shard's scope. Critical, distributionPoint fullName URI only
+     * (no onlySome/indirect flags: every reason, every certificate kind of
+     * this CA, in this shard). The same bytes go on the shard's delta, which
+     * relying parties check (a delta's scope must equal its base's). */
+    if (p->shard != 0 && p->idp_url != NULL) {
+        crl_ext_open_critical(w, crl_oid_idp, sizeof(crl_oid_idp));
+        derw_open(w, DER_SEQUENCE);    /* IssuingDistributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* distributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* fullName */
+        derw_tlv(w, DER_CTX(6), p->idp_url, strlen(p->idp_url));
+        derw_close(w);
+        derw_close(w);
+        derw_close(w);
+        crl_ext_close(w);
+    }
+
+    /* 5.2.6: FreshestCRL ::= CRLDistributionPoints, one DistributionPoint
+     * with distributionPoint fullName uniformResourceIdentifier. OpenSSL looks
+     * for a delta only when the base CRL (or the certificate) carries it. */
+    if (p->freshest_url != NULL) {
+        crl_ext_open(w, crl_oid_freshest, sizeof(crl_oid_freshest));
+        derw_open(w, DER_SEQUENCE);    /* CRLDistributionPoints */
+        derw_open(w, DER_SEQUENCE);    /* DistributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* distributionPoint */
+        derw_open(w, DER_CTX_CONS(0)); /* fullName GeneralNames */
+        derw_tlv(w, DER_CTX(6), p->freshest_url, strlen(p->freshest_url)); /* URI */
+        derw_close(w);
+        derw_close(w);
+        derw_close(w);
+        derw_close(w);
+        crl_ext_close(w);
+    }
 
     derw_close(w);
     derw_close(w);
@@ -249,28 +341,32 @@ static int crl_sign_wrap(struct derw *w, const struct signer *ca, size_t tbs_at)
     return w->err;
 }
 
-int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
-                   const struct crl_params *p, uint64_t *n_entries)
+static bool crl_url_ok(const char *u)
 {
-    struct crl_walk wk = {.w = w, .n = 0};
-    bool any = false;
-    size_t tbs_at;
-    int rc;
+    if (u == NULL)
+        return true;
+    size_t n = strlen(u);
+    if (n == 0 || n > CRL_URL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) /* IA5String: 7-bit, and no controls in a URI */
+        if ((unsigned char)u[i] <= 0x20 || (unsigned char)u[i] >= 0x7f)
+            return false;
+    return true;
+}
 
-    if (p->next_update <= p->this_update || ca->ski_len == 0 || ca->ski_len > sizeof(ca->ski) ||
-        ca->alg_len == 0 || ca->subject_len == 0)
-        return -EINVAL;
-    rc = crl_check_ca(ca, t, p->issuer_id);
-    if (rc < 0)
-        return rc;
-    /* revokedCertificates must be absent, not an empty SEQUENCE, when nothing
-     * is revoked; one cursor step answers that before anything is written. */
-    rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_any, &any);
-    if (rc < 0)
-        return rc;
+static bool crl_params_ok(const struct signer *ca, const struct crl_params *p)
+{
+    if (!crl_url_ok(p->freshest_url) || !crl_url_ok(p->idp_url))
+        return false;
+    if (p->shard != 0 && (p->shard > p->shards || p->span == 0 || p->idp_url == NULL))
+        return false;
+    return p->next_update > p->this_update && ca->ski_len != 0 && ca->ski_len <= sizeof(ca->ski) &&
+           ca->alg_len != 0 && ca->subject_len != 0;
+}
 
-    derw_open(w, DER_SEQUENCE); /* CertificateList */
-    tbs_at = w->len;
+/* Writes the TBSCertList up to and including thisUpdate/nextUpdate. */
+static void crl_write_head(struct derw *w, const struct signer *ca, const struct crl_params *p)
+{
     derw_open(w, DER_SEQUENCE); /* TBSCertList */
     derw_uint64(w, 1);          /* version v2: required once any extension is present */
     derw_raw(w, ca->alg, ca->alg_len);
@@ -278,14 +374,38 @@ int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
     /* Time picks UTCTime through 2049 and GeneralizedTime after (5.1.2.4). */
     derw_time(w, p->this_update);
     derw_time(w, p->next_update);
-    if (any) {
+}
+
+int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
+                   const struct crl_params *p, uint64_t *n_entries)
+{
+    struct crl_walk wk = {.w = w, .p = p, .n = 0};
+    struct crl_walk probe = {.w = NULL, .p = p, .n = 0};
+    size_t tbs_at;
+    int rc;
+
+    if (!crl_params_ok(ca, p) || p->base != 0)
+        return -EINVAL;
+    rc = crl_check_ca(ca, t, p->issuer_id);
+    if (rc < 0)
+        return rc;
+    /* revokedCertificates must be absent, not an empty SEQUENCE, when nothing
+     * is revoked; one cursor step answers that before anything is written. */
+    rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_any, &probe);
+    if (rc < 0)
+        return rc;
+
+    derw_open(w, DER_SEQUENCE); /* CertificateList */
+    tbs_at = w->len;
+    crl_write_head(w, ca, p);
+    if (probe.n > 0) {
         derw_open(w, DER_SEQUENCE);
         rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_entry, &wk);
         if (rc < 0)
             return rc;
         derw_close(w);
     }
-    crl_write_extensions(w, ca, p->number);
+    crl_write_extensions(w, ca, p);
     derw_close(w); /* TBSCertList */
 
     rc = crl_sign_wrap(w, ca, tbs_at);
@@ -294,4 +414,112 @@ int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
     if (n_entries)
         *n_entries = wk.n;
     return 0;
+}
+
+/*
+ * store_changes_foreach callback of a delta: one change record in. The log
+ * has one record per change, so a certificate changed three times since the
+ * base appears three times; only the record that is its latest change (the
+ * seq stamped on the certificate) writes it, which lists each certificate
+ * once, in the order of its last change, without remembering anything.
+ */
+static int crl_walk_change(void *arg, uint64_t seq, const struct store_change_hdr *h,
+                           const uint8_t *serial)
+{
+    struct crl_walk *wk = arg;
+    struct store_cert c;
+    unsigned reason;
+    int rc;
+
+    if (h->issuer_id != wk->issuer_id || !crl_in_shard(wk->p, serial, h->serial_len))
+        return 0;
+    rc = store_get_cert(wk->t, wk->issuer_id, serial, h->serial_len, &c);
+    if (rc == -ENOENT) /* no longer listed at all: nothing a CRL can say */
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (c.seq != seq)
+        return 0; /* a later record covers it */
+    if (c.status == STORE_GOOD) {
+        /* Released from hold (or a revocation corrected on purpose): it may be
+         * on the base CRL, and removeFromCRL is how a delta takes it off
+         * (5.3.1). Good before and after (a new certificate): not listed. */
+        if (h->old_status != STORE_HOLD && h->old_status != STORE_REVOKED)
+            return 0;
+        if (wk->w == NULL) {
+            wk->n++;
+            return 1;
+        }
+        rc = crl_write_entry_as(wk->w, serial, h->serial_len, h->at, CRL_REASON_REMOVE, 0);
+    } else {
+        rc = crl_entry_reason(&c, &reason);
+        if (rc < 0)
+            return rc;
+        if (wk->w == NULL) {
+            wk->n++;
+            return 1;
+        }
+        rc = crl_write_entry(wk->w, serial, h->serial_len, &c);
+    }
+    if (rc < 0)
+        return rc;
+    wk->n++;
+    return 0;
+}
+
+int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t,
+                    const struct crl_params *p, uint64_t *n_entries)
+{
+    struct crl_walk probe = {.w = NULL, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
+    struct crl_walk wk = {.w = w, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
+    size_t tbs_at;
+    int rc;
+
+    if (!crl_params_ok(ca, p) || p->base == 0 || p->base >= p->number)
+        return -EINVAL;
+    rc = crl_check_ca(ca, t, p->issuer_id);
+    if (rc < 0)
+        return rc;
+    /* As in the full CRL, an empty delta has no revokedCertificates at all. */
+    rc = store_changes_foreach(t, p->base_seq, crl_walk_change, &probe);
+    if (rc < 0)
+        return rc;
+
+    derw_open(w, DER_SEQUENCE); /* CertificateList */
+    tbs_at = w->len;
+    crl_write_head(w, ca, p);
+    if (probe.n > 0) {
+        derw_open(w, DER_SEQUENCE);
+        rc = store_changes_foreach(t, p->base_seq, crl_walk_change, &wk);
+        if (rc < 0)
+            return rc;
+        derw_close(w);
+    }
+    crl_write_extensions(w, ca, p);
+    derw_close(w); /* TBSCertList */
+
+    rc = crl_sign_wrap(w, ca, tbs_at);
+    if (rc < 0)
+        return rc;
+    if (n_entries)
+        *n_entries = wk.n;
+    return 0;
+}
+
+struct crl_changed {
+    uint32_t issuer_id;
+};
+
+static int crl_walk_changed(void *arg, uint64_t seq, const struct store_change_hdr *h,
+                            const uint8_t *serial)
+{
+    (void)seq;
+    (void)serial;
+    return h->issuer_id == ((const struct crl_changed *)arg)->issuer_id ? 1 : 0;
+}
+
+int crl_issuer_changed(struct store_txn *t, uint32_t issuer_id, uint64_t after)
+{
+    struct crl_changed c = {issuer_id};
+    return store_changes_foreach(t, after, crl_walk_changed, &c);
 }

@@ -1,24 +1,37 @@
 /*
- * revokd-crlgen — issues each configured CA's full CRL from the store and
- * publishes it. For every [issuer] with crl_key set, a run (run.c) checks the
- * issuer's last sync was complete, picks the CRL Number, builds and signs the
- * CRL (crl.c), stores it, commits, then writes <out_dir>/<issuer>.crl and
- * .crl.pem (publish.c); each issuer has its own transaction so one failing CA
+ * revokd-crlgen — issues each configured CA's full and delta CRLs from the
+ * store and publishes them. For every [issuer] with crl_key set, a run
+ * (run.c) checks the issuer's last sync was complete, picks the CRL Number,
+ * builds and signs the CRL (crl.c), stores it, commits, then writes
+ * <out_dir>/<issuer>.crl and .crl.pem, or delta/<issuer>.crl(.pem) for a
+ * delta (publish.c); each issuer has its own transaction so one failing CA
  * never holds back the others. This file is the program's edge: options,
- * config, logging setup, the store, and the cadence. Without --once it repeats
- * every [crlgen] interval until SIGTERM/SIGINT; the signals are blocked and
- * taken synchronously with sigtimedwait(), so a run in progress always
- * finishes and a signal arriving just before the sleep is not lost. --once
- * exits 1 when any issuer got no new CRL, skipped or failed.
+ * config, logging setup, the store, and the schedule.
+ *
+ * Without --once a libev loop keeps three deadlines per issuer: the next full
+ * CRL ([crlgen] interval after the last good one, sooner after a failure, so
+ * a new CRL always comes well before the old one's nextUpdate); a delta at
+ * most delta_debounce after a change reaches the store's change log; and a
+ * delta refresh once half of the last delta's validity has passed. Changes
+ * are found by following the change log: inotify on the store's data file
+ * wakes the loop when a writer commits, and the loop reads only the log's
+ * last seq (one B-tree lookup), never the whole store; a one-second timer
+ * does the same in case inotify misses a write. SIGTERM/SIGINT stay blocked
+ * and arrive through a signalfd (libev), so a run in progress always
+ * finishes. --once issues every configured kind once and exits 1 when any
+ * issuer got no new CRL, skipped or failed.
  */
 #include <errno.h>
+#include <ev.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -27,33 +40,58 @@
 
 #define CRL_PROG "revokd-crlgen"
 
+/* Longest pause between two looks at the change log's last seq (ms), in case
+ * inotify misses a commit; and the wait before retrying a failed run (ms). */
+#define CRL_POLL_MS  1000
+#define CRL_RETRY_MS 30000
+/* The wait before retrying a failed delta (ms), or one debounce if longer. */
+#define CRL_DELTA_RETRY_MS 5000
+
+/* One issuer's deadlines, on the monotonic clock in milliseconds. */
+struct crl_sched {
+    int64_t next_full;  /* next full CRL */
+    int64_t pending_at; /* a change was seen at this time and no delta has it yet; 0 none */
+    bool force;         /* the last delta failed: the retry issues one, changes or not */
+};
+
 struct crl_ctx {
     const struct config *cfg;
     struct crl_run run;
     size_t n;
     struct crl_issuer issuers[CONFIG_MAX_ISSUERS];
-    sigset_t sigs; /* SIGTERM, SIGINT: blocked, taken by sigtimedwait() */
+    struct crl_sched sched[CONFIG_MAX_ISSUERS];
+    sigset_t sigs; /* SIGTERM, SIGINT: blocked, taken by sigtimedwait() or signalfd */
     bool stop;
+    unsigned failed; /* runs that issued nothing (--once's exit status) */
+    /* The loop (not --once). */
+    struct ev_loop *loop;
+    ev_timer wake; /* the earliest deadline, or the next look at the log */
+    ev_io ino;     /* inotify on the store's data file */
+    int ino_fd;    /* -1: none */
+    ev_signal sig_term, sig_int;
+    uint64_t seen_seq; /* last change seq seen in the log */
 };
 
 static void crl_usage(FILE *f)
 {
-    fprintf(f, "usage: " CRL_PROG " -c FILE [--once] [--check]\n"
+    fprintf(f, "usage: " CRL_PROG " -c FILE [--once [--delta-only]] [--check]\n"
                "  -c, --config FILE  revokd configuration file\n"
                "      --once         build and publish every CRL once, then exit\n"
                "                     (exit status 1 if any issuer got no new CRL)\n"
+               "      --delta-only   with --once: only delta CRLs, on the full CRLs\n"
+               "                     already in the store\n"
                "      --check        validate the configuration and exit\n"
                "  -h, --help         this text\n");
 }
 
-static int64_t crl_mono_now(void)
+static int64_t crl_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Takes a pending SIGTERM/SIGINT, if any, without waiting. */
+/* Takes a pending SIGTERM/SIGINT, if any, without waiting (between runs). */
 static bool crl_stop_pending(struct crl_ctx *x)
 {
     static const struct timespec zero = {0, 0};
@@ -62,41 +100,227 @@ static bool crl_stop_pending(struct crl_ctx *x)
     return x->stop;
 }
 
-/*
- * Sleeps until the monotonic time `until` or a stop signal (x->stop). The
- * remaining time is recomputed after EINTR (some other signal) so a stray
- * signal neither cuts the interval short nor stretches it.
- */
-static void crl_sleep_until(struct crl_ctx *x, int64_t until)
+static int64_t crl_retry_ms(const struct crl_ctx *x)
 {
-    for (;;) {
-        int64_t left = until - crl_mono_now();
-        if (left <= 0 || crl_stop_pending(x))
-            return;
-        struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = 0};
-        if (sigtimedwait(&x->sigs, NULL, &ts) > 0) {
-            x->stop = true;
-            return;
+    int64_t iv = (int64_t)x->cfg->crlgen.interval * 1000;
+    return iv < CRL_RETRY_MS ? iv : CRL_RETRY_MS;
+}
+
+static void crl_do_full(struct crl_ctx *x, size_t i, bool force_delta);
+
+/* Issues issuer i's delta; a missing base makes a full CRL (and a delta on it). */
+static void crl_do_delta(struct crl_ctx *x, size_t i, bool force)
+{
+    struct crl_sched *sc = &x->sched[i];
+    int rc = crl_run_delta(&x->run, &x->issuers[i], (int64_t)time(NULL), force || sc->force);
+    if (rc == -ENOENT) {
+        crl_do_full(x, i, true);
+        return;
+    }
+    if (rc < 0) {
+        /* Still pending, and forced: a delta stored but not published (disk
+         * full, say) covers the changes already, yet the files must catch up.
+         * The retry comes CRL_DELTA_RETRY_MS (at least one debounce) later. */
+        x->failed++;
+        sc->force = true;
+        int64_t debounce = (int64_t)x->cfg->crlgen.delta_debounce_ms;
+        int64_t wait = debounce > CRL_DELTA_RETRY_MS ? debounce : CRL_DELTA_RETRY_MS;
+        sc->pending_at = crl_mono_ms() + wait - debounce;
+        return;
+    }
+    sc->pending_at = 0;
+    sc->force = false;
+}
+
+/* Issues issuer i's full CRL and, with deltas on, a delta on it at once: a
+ * delta numbered below the new full CRL is of no use to relying parties. */
+static void crl_do_full(struct crl_ctx *x, size_t i, bool force_delta)
+{
+    int64_t now = crl_mono_ms();
+    int rc = crl_run_issuer(&x->run, &x->issuers[i], (int64_t)time(NULL));
+    if (rc < 0) {
+        x->failed++;
+        x->sched[i].next_full = now + crl_retry_ms(x);
+        return;
+    }
+    x->sched[i].next_full = now + (int64_t)x->cfg->crlgen.interval * 1000;
+    if (x->run.delta && force_delta)
+        crl_do_delta(x, i, true);
+}
+
+/* --once: every configured kind of every issuer (--delta-only: just deltas,
+ * on the full CRLs already in the store). */
+static void crl_once(struct crl_ctx *x, bool delta_only)
+{
+    for (size_t i = 0; i < x->n && !crl_stop_pending(x); i++) {
+        if (!delta_only) {
+            crl_do_full(x, i, true);
+        } else if (crl_run_delta(&x->run, &x->issuers[i], (int64_t)time(NULL), true) < 0) {
+            x->failed++; /* -ENOENT too: no base, so no delta */
         }
-        /* Cannot happen with a valid set and timeout; sleep anyway rather
-         * than turn the loop into back-to-back CRL runs. */
-        if (errno != EAGAIN && errno != EINTR)
-            nanosleep(&ts, NULL);
     }
 }
 
-/* One pass over every CRL issuer; returns the number that got no new CRL
- * (skipped for an incomplete sync, or failed). */
-static unsigned crl_run_all(struct crl_ctx *x)
+/* Follows the change log: reads its last seq (one lookup) and marks every
+ * issuer pending when it moved. Which issuer the changes were for is found
+ * out by the delta run itself, which issues nothing for an unchanged one. */
+static void crl_check_log(struct crl_ctx *x, int64_t now)
 {
-    unsigned failed = 0;
-    for (size_t i = 0; i < x->n; i++) {
-        if (crl_stop_pending(x))
-            break;
-        if (crl_run_issuer(&x->run, &x->issuers[i], (int64_t)time(NULL)) < 0)
-            failed++;
+    struct store_txn t;
+    uint64_t seq = 0;
+    if (store_txn_begin(x->run.st, &t, true) < 0)
+        return;
+    int rc = store_last_seq(&t, &seq);
+    store_txn_abort(&t);
+    if (rc < 0 || seq <= x->seen_seq)
+        return;
+    x->seen_seq = seq;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->sched[i].pending_at == 0)
+            x->sched[i].pending_at = now;
+}
+
+/* Runs whatever is due and re-arms the wake timer for the next deadline. */
+static void crl_tick(struct crl_ctx *x)
+{
+    const struct config *c = x->cfg;
+    int64_t now = crl_mono_ms();
+    int64_t next = now + CRL_POLL_MS;
+
+    if (x->run.delta)
+        crl_check_log(x, now);
+    for (size_t i = 0; i < x->n && !crl_stop_pending(x); i++) {
+        struct crl_sched *sc = &x->sched[i];
+        struct crl_issuer *is = &x->issuers[i];
+        now = crl_mono_ms();
+        if (now >= sc->next_full) {
+            crl_do_full(x, i, true);
+        } else if (x->run.delta && sc->pending_at != 0 &&
+                   now >= sc->pending_at + (int64_t)c->crlgen.delta_debounce_ms) {
+            crl_do_delta(x, i, false);
+        } else if (x->run.delta && is->delta_known &&
+                   (int64_t)time(NULL) >=
+                       is->delta_next_update - (int64_t)c->crlgen.delta_validity / 2) {
+            crl_do_delta(x, i, true);
+        }
     }
-    return failed;
+    if (x->stop) {
+        ev_break(x->loop, EVBREAK_ALL);
+        return;
+    }
+    now = crl_mono_ms();
+    for (size_t i = 0; i < x->n; i++) {
+        const struct crl_sched *sc = &x->sched[i];
+        const struct crl_issuer *is = &x->issuers[i];
+        if (sc->next_full < next)
+            next = sc->next_full;
+        if (x->run.delta && sc->pending_at != 0 &&
+            sc->pending_at + (int64_t)c->crlgen.delta_debounce_ms < next)
+            next = sc->pending_at + (int64_t)c->crlgen.delta_debounce_ms;
+        if (x->run.delta && is->delta_known) {
+            int64_t due = now + (is->delta_next_update - (int64_t)c->crlgen.delta_validity / 2 -
+                                 (int64_t)time(NULL)) *
+                                    1000;
+            if (due < next)
+                next = due;
+        }
+    }
+    double after = next > now ? (double)(next - now) / 1000.0 : 0.0;
+    ev_timer_stop(x->loop, &x->wake);
+    ev_timer_set(&x->wake, after, 0.0);
+    ev_timer_start(x->loop, &x->wake);
+}
+
+static void crl_wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    crl_tick(w->data);
+}
+
+/* A writer wrote the store's data file: drain the events, look at the log. */
+static void crl_ino_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct crl_ctx *x = w->data;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    (void)loop;
+    (void)revents;
+    while (read(x->ino_fd, buf, sizeof(buf)) > 0)
+        ;
+    crl_tick(x);
+}
+
+static void crl_sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct crl_ctx *x = w->data;
+    (void)revents;
+    x->stop = true;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Watches <store>/data.mdb for writes; without inotify the poll timer does. */
+static void crl_watch_store(struct crl_ctx *x, const char *store_path)
+{
+    char path[4096];
+    x->ino_fd = -1;
+    if (!x->run.delta)
+        return;
+    int n = snprintf(path, sizeof(path), "%s/data.mdb", store_path);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0 || inotify_add_watch(fd, path, IN_MODIFY | IN_CLOSE_WRITE) < 0) {
+        log_warn("inotify on %s: %s; following the change log every %d ms instead", path,
+                 strerror(errno), CRL_POLL_MS);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    x->ino_fd = fd;
+    ev_io_init(&x->ino, crl_ino_cb, fd, EV_READ);
+    x->ino.data = x;
+    ev_io_start(x->loop, &x->ino);
+}
+
+/* The long-running schedule; returns when a stop signal came. */
+static int crl_loop(struct crl_ctx *x, const char *store_path)
+{
+    x->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_SIGNALFD);
+    if (x->loop == NULL) {
+        log_err("cannot create the event loop");
+        return -ENOMEM;
+    }
+    ev_signal_init(&x->sig_term, crl_sig_cb, SIGTERM);
+    ev_signal_init(&x->sig_int, crl_sig_cb, SIGINT);
+    x->sig_term.data = x->sig_int.data = x;
+    ev_signal_start(x->loop, &x->sig_term);
+    ev_signal_start(x->loop, &x->sig_int);
+    ev_init(&x->wake, crl_wake_cb);
+    x->wake.data = x;
+    crl_watch_store(x, store_path);
+
+    /* Everything is due at start: a full CRL and a delta on it per issuer;
+     * changes already in the log are in that delta. */
+    int64_t now = crl_mono_ms();
+    for (size_t i = 0; i < x->n; i++)
+        x->sched[i] = (struct crl_sched){.next_full = now, .pending_at = 0, .force = false};
+    if (x->run.delta)
+        crl_check_log(x, now);
+    for (size_t i = 0; i < x->n; i++)
+        x->sched[i].pending_at = 0;
+    crl_tick(x);
+    if (!x->stop)
+        ev_run(x->loop, 0);
+
+    ev_timer_stop(x->loop, &x->wake);
+    if (x->ino_fd >= 0) {
+        ev_io_stop(x->loop, &x->ino);
+        close(x->ino_fd);
+    }
+    ev_signal_stop(x->loop, &x->sig_term);
+    ev_signal_stop(x->loop, &x->sig_int);
+    ev_loop_destroy(x->loop);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -104,12 +328,13 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"once", no_argument, NULL, 'o'},
+        {"delta-only", no_argument, NULL, 'd'},
         {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL;
-    bool once = false, check = false, have_run = false;
+    bool once = false, check = false, have_run = false, delta_only = false;
     struct config cfg;
     struct crl_ctx *x = NULL;
     struct store *st = NULL;
@@ -124,6 +349,9 @@ int main(int argc, char **argv)
         case 'o':
             once = true;
             break;
+        case 'd':
+            delta_only = true;
+            break;
         case 'k':
             check = true;
             break;
@@ -135,7 +363,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (path == NULL || optind != argc) {
+    if (path == NULL || optind != argc || (delta_only && !once)) {
         crl_usage(stderr);
         return 2;
     }
@@ -189,25 +417,30 @@ int main(int argc, char **argv)
         goto fail;
     }
     have_run = true;
-    log_info("%zu issuer(s) with CRLs, out_dir %s, validity %us%s", x->n, cfg.crlgen.out_dir,
-             cfg.crlgen.validity, once ? ", once" : "");
+    x->run.delta = cfg.crlgen.delta;
+    x->run.delta_validity = cfg.crlgen.delta_validity;
+    x->run.url = cfg.crlgen.url;
+    log_info("%zu issuer(s) with CRLs, out_dir %s, validity %us, delta CRLs %s%s", x->n,
+             cfg.crlgen.out_dir, cfg.crlgen.validity, cfg.crlgen.delta ? "on" : "off",
+             once ? ", once" : "");
+    if (cfg.crlgen.delta && cfg.crlgen.url == NULL)
+        log_warn("[crlgen] url is not set: delta CRLs are issued but no CRL names them (Freshest "
+                 "CRL), so most relying parties will not fetch them");
 
     if (once) {
-        unsigned failed = crl_run_all(x);
-        if (failed > 0)
-            log_err("%u of %zu CRL(s) not issued", failed, x->n);
+        if (delta_only && !cfg.crlgen.delta) {
+            log_err("--delta-only: [crlgen] delta = no");
+            goto fail;
+        }
+        crl_once(x, delta_only);
+        if (x->failed > 0)
+            log_err("%u CRL run(s) issued nothing", x->failed);
         if (x->stop)
             log_warn("stopped on signal before every CRL was issued");
-        status = failed > 0 || x->stop ? 1 : 0;
+        status = x->failed > 0 || x->stop ? 1 : 0;
     } else {
-        /* Fixed cadence from each run's start, so a slow run does not push
-         * every later CRL back; a run longer than the interval is followed
-         * immediately by the next. */
-        do {
-            int64_t next = crl_mono_now() + (int64_t)cfg.crlgen.interval;
-            crl_run_all(x);
-            crl_sleep_until(x, next);
-        } while (!x->stop);
+        if (crl_loop(x, cfg.store.path) < 0)
+            goto fail;
         log_info("stopping on signal");
         status = 0;
     }

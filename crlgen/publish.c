@@ -8,7 +8,8 @@
  * filesystem, and is dot-prefixed so directory listings and web servers that
  * hide dotfiles never show a half-written CRL. PEM is produced here from the
  * DER with EVP_EncodeBlock rather than by parsing the CRL back into OpenSSL
- * objects, which would cost memory per entry on large CRLs.
+ * objects, which would cost memory per entry on large CRLs, and streamed to
+ * the temp file a block of lines at a time, so no PEM copy of the CRL is held.
  */
 #include "publish.h"
 
@@ -53,7 +54,31 @@ static int publish_fsync_dir(const char *dir)
     return rc;
 }
 
+/* Writes a file's content to fd; returns 0 or a negative errno. */
+typedef int (*publish_writer)(int fd, const void *arg);
+
+struct publish_buf {
+    const uint8_t *p;
+    size_t n;
+};
+
+static int publish_write_buf(int fd, const void *arg)
+{
+    const struct publish_buf *b = arg;
+    return publish_write_all(fd, b->p, b->n);
+}
+
+static int publish_atomic_with(const char *dir, const char *name, publish_writer wr,
+                               const void *arg);
+
 int publish_atomic(const char *dir, const char *name, const void *data, size_t len)
+{
+    struct publish_buf b = {data, len};
+    return publish_atomic_with(dir, name, publish_write_buf, &b);
+}
+
+static int publish_atomic_with(const char *dir, const char *name, publish_writer wr,
+                               const void *arg)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
     bool have_tmp = false;
@@ -80,7 +105,7 @@ int publish_atomic(const char *dir, const char *name, const void *data, size_t l
         rc = -errno;
         goto fail;
     }
-    rc = publish_write_all(fd, data, len);
+    rc = wr(fd, arg);
     if (rc < 0)
         goto fail;
     if (fsync(fd) < 0) {
@@ -145,39 +170,41 @@ static int publish_mkdirs(const char *dir)
     }
 }
 
-/* Encodes der as an "X509 CRL" PEM block into a malloc'd buffer. */
-static int publish_pem(const uint8_t *der, size_t len, char **out, size_t *out_len)
-{
-    const size_t head = sizeof(PUBLISH_PEM_HEAD) - 1, tail = sizeof(PUBLISH_PEM_TAIL) - 1;
-    size_t lines = (len + PUBLISH_PEM_CHUNK - 1) / PUBLISH_PEM_CHUNK;
+/* Lines of PEM encoded per write(): a fixed buffer, so a CRL of any size is
+ * written without a PEM copy of it in memory. */
+#define PUBLISH_PEM_LINES 1024
 
-    if (len == 0 || lines > (SIZE_MAX - head - tail - 1) / 65)
-        return -EINVAL;
+/* Writes der as an "X509 CRL" PEM block to fd, PUBLISH_PEM_LINES at a time. */
+static int publish_write_pem(int fd, const void *arg)
+{
+    const struct publish_buf *b = arg;
     /* 64 characters and a newline per line; EVP_EncodeBlock's NUL after each
      * line lands where the newline goes, so +1 only covers the last. */
-    char *buf = malloc(head + lines * 65 + tail + 1);
-    if (buf == NULL)
-        return -ENOMEM;
-    char *p = buf;
-    memcpy(p, PUBLISH_PEM_HEAD, head);
-    p += head;
-    for (size_t off = 0; off < len; off += PUBLISH_PEM_CHUNK) {
-        size_t n = len - off < PUBLISH_PEM_CHUNK ? len - off : PUBLISH_PEM_CHUNK;
-        p += EVP_EncodeBlock((unsigned char *)p, der + off, (int)n);
-        *p++ = '\n';
+    static char buf[PUBLISH_PEM_LINES * 65 + 1];
+    int rc;
+
+    if (b->n == 0)
+        return -EINVAL;
+    rc = publish_write_all(fd, (const uint8_t *)PUBLISH_PEM_HEAD, sizeof(PUBLISH_PEM_HEAD) - 1);
+    for (size_t off = 0; rc == 0 && off < b->n;) {
+        char *p = buf;
+        for (unsigned l = 0; l < PUBLISH_PEM_LINES && off < b->n; l++) {
+            size_t n = b->n - off < PUBLISH_PEM_CHUNK ? b->n - off : PUBLISH_PEM_CHUNK;
+            p += EVP_EncodeBlock((unsigned char *)p, b->p + off, (int)n);
+            *p++ = '\n';
+            off += n;
+        }
+        rc = publish_write_all(fd, (const uint8_t *)buf, (size_t)(p - buf));
     }
-    memcpy(p, PUBLISH_PEM_TAIL, tail);
-    p += tail;
-    *out = buf;
-    *out_len = (size_t)(p - buf);
-    return 0;
+    if (rc == 0)
+        rc = publish_write_all(fd, (const uint8_t *)PUBLISH_PEM_TAIL, sizeof(PUBLISH_PEM_TAIL) - 1);
+    return rc;
 }
 
 int publish_crl(const char *dir, const char *name, const uint8_t *der, size_t len)
 {
     char file[NAME_MAX + 1];
-    char *pem = NULL;
-    size_t pem_len;
+    struct publish_buf b = {der, len};
     int rc;
 
     rc = publish_mkdirs(dir);
@@ -191,21 +218,20 @@ int publish_crl(const char *dir, const char *name, const uint8_t *der, size_t le
     rc = publish_atomic(dir, file, der, len);
     if (rc < 0)
         goto fail;
-    rc = publish_pem(der, len, &pem, &pem_len);
-    if (rc < 0)
+    if (len == 0) {
+        rc = -EINVAL;
         goto fail;
+    }
     rc = snprintf(file, sizeof(file), "%s.crl.pem", name);
     if (rc < 0 || (size_t)rc >= sizeof(file)) {
         rc = -ENAMETOOLONG;
         goto fail;
     }
-    rc = publish_atomic(dir, file, pem, pem_len);
+    rc = publish_atomic_with(dir, file, publish_write_pem, &b);
     if (rc < 0)
         goto fail;
-    free(pem);
     return 0;
 
 fail:
-    free(pem);
     return rc;
 }

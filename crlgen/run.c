@@ -16,9 +16,12 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "crl.h"
 #include "crlnum.h"
@@ -36,6 +39,7 @@ enum crl_step {
     CRL_STEP_LOOKUP,
     CRL_STEP_LIMIT,
     CRL_STEP_SEQ,
+    CRL_STEP_BASE,
     CRL_STEP_BUILD,
     CRL_STEP_STORE,
     CRL_STEP_COMMIT,
@@ -49,6 +53,7 @@ static const char *const crl_step_names[] = {
     [CRL_STEP_LOOKUP] = "looking up the issuer",
     [CRL_STEP_LIMIT] = "choosing the CRL Number",
     [CRL_STEP_SEQ] = "reading the change seq",
+    [CRL_STEP_BASE] = "reading the base CRL of the delta",
     [CRL_STEP_BUILD] = "building the CRL",
     [CRL_STEP_STORE] = "storing the CRL",
     [CRL_STEP_COMMIT] = "committing",
@@ -187,56 +192,79 @@ static int crl_floor_crlnumber(const struct crl_issuer *is, struct crl_floor *f)
     return 0;
 }
 
-/* Reads the CRL Number of the published CRL into f (+1). Logs what it ignores
- * and why it fails. */
-static int crl_floor_published(const struct crl_run *r, struct crl_issuer *is, struct crl_floor *f)
+/* The directory a kind of CRL is published in: out_dir, or out_dir/delta. */
+static int crl_kind_dir(const struct crl_run *r, enum store_crl_kind kind, char *buf, size_t cap)
+{
+    int n = kind == STORE_CRL_DELTA ? snprintf(buf, cap, "%s/" CRL_DELTA_DIR, r->out_dir)
+                                    : snprintf(buf, cap, "%s", r->out_dir);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Path of the published DER CRL of one kind. */
+static int crl_kind_path(const struct crl_run *r, const char *name, enum store_crl_kind kind,
+                         char *buf, size_t cap)
+{
+    char dir[PATH_MAX];
+    int rc = crl_kind_dir(r, kind, dir, sizeof(dir));
+    if (rc < 0)
+        return rc;
+    int n = snprintf(buf, cap, "%s/%s.crl", dir, name);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Reads the CRL Number of the published CRL of one kind into f (+1). Full
+ * and delta CRLs share one sequence, so each is a witness for both. Logs
+ * what it ignores and why it fails. */
+static int crl_floor_published(const struct crl_run *r, struct crl_issuer *is,
+                               enum store_crl_kind kind, struct crl_floor *f)
 {
     const char *name = is->ci->name;
+    struct crl_pub_seen *seen = kind == STORE_CRL_DELTA ? &is->pub_delta : &is->pub;
     char path[PATH_MAX];
     struct stat sb;
     uint64_t n;
     int rc;
 
-    rc = snprintf(path, sizeof(path), "%s/%s.crl", r->out_dir, name);
-    if (rc < 0 || (size_t)rc >= sizeof(path)) {
+    rc = crl_kind_path(r, name, kind, path, sizeof(path));
+    if (rc < 0) {
         log_err("issuer %s: published CRL path too long", name);
         return -ENAMETOOLONG;
     }
     if (stat(path, &sb) < 0) {
         rc = -errno;
-        is->pub.valid = false;
+        seen->valid = false;
         if (rc == -ENOENT)
             return 0;
         log_err("issuer %s: cannot stat published CRL %s: %s; CRL not issued", name, path,
                 strerror(-rc));
         return rc;
     }
-    if (crl_seen_same(&is->pub, &sb)) {
-        n = is->pub.number;
+    if (crl_seen_same(seen, &sb)) {
+        n = seen->number;
     } else {
         rc = crlnum_read_crl(path, is->sg.subject_der, is->sg.subject_len, &n);
         switch (rc) {
         case 0:
             break;
         case -ENOENT: /* replaced by nothing between stat and open */
-            is->pub.valid = false;
+            seen->valid = false;
             return 0;
         case -EBADMSG:
             log_warn("issuer %s: published %s is not a DER CRL with a valid CRL Number: ignored "
                      "for numbering, replaced by this run",
                      name, path);
-            is->pub.valid = false;
+            seen->valid = false;
             return 0;
         case -ENODATA:
             log_warn("issuer %s: published %s has no CRL Number: ignored for numbering", name,
                      path);
-            is->pub.valid = false;
+            seen->valid = false;
             return 0;
         case -EXDEV:
             log_warn("issuer %s: published %s is a CRL of another issuer: ignored for numbering, "
                      "replaced by this run",
                      name, path);
-            is->pub.valid = false;
+            seen->valid = false;
             return 0;
         case -ERANGE:
             log_err("issuer %s: published %s has a CRL Number above 2^63: no higher number to "
@@ -248,7 +276,7 @@ static int crl_floor_published(const struct crl_run *r, struct crl_issuer *is, s
                     strerror(-rc));
             return rc;
         }
-        crl_seen_set(&is->pub, &sb, n);
+        crl_seen_set(seen, &sb, n);
     }
     if (n >= CRLNUM_MAX) {
         log_err("issuer %s: published %s has CRL Number %llu: no higher number to issue; CRL "
@@ -358,19 +386,102 @@ static void crl_log_skip(const char *name, const struct store_issuer_sync *s, ui
         log_err("issuer %s: never completely synced: run revokd-indexer; CRL not issued", name);
 }
 
-int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
+/* The URL of one CRL under [crlgen] url, laid out as out_dir is:
+ * NAME.crl, shard/NAME/K.crl, and the same under delta/. NULL without url. */
+static const char *crl_url(const struct crl_run *r, const char *name, enum store_crl_kind kind,
+                           uint32_t shard, char *buf, size_t cap)
 {
+    int n;
+    if (r->url == NULL)
+        return NULL;
+    size_t ul = strlen(r->url);
+    const char *sep = ul > 0 && r->url[ul - 1] == '/' ? "" : "/";
+    const char *d = kind == STORE_CRL_DELTA ? CRL_DELTA_DIR "/" : "";
+    if (shard == 0)
+        n = snprintf(buf, cap, "%s%s%s%s.crl", r->url, sep, d, name);
+    else
+        n = snprintf(buf, cap, "%s%s%s" CRL_SHARD_DIR "/%s/%u.crl", r->url, sep, d, name, shard);
+    return n < 0 || (size_t)n >= cap ? NULL : buf;
+}
+
+/* Where one CRL is published: its directory and its file name without .crl. */
+static int crl_pub_place(const struct crl_run *r, const char *name, enum store_crl_kind kind,
+                         uint32_t shard, char *dir, size_t cap, char *file, size_t fcap)
+{
+    char base[PATH_MAX];
+    int n, rc = crl_kind_dir(r, kind, base, sizeof(base));
+    if (rc < 0)
+        return rc;
+    if (shard == 0) {
+        n = snprintf(dir, cap, "%s", base);
+        if (n >= 0 && (size_t)n < cap)
+            n = snprintf(file, fcap, "%s", name);
+    } else {
+        n = snprintf(dir, cap, "%s/" CRL_SHARD_DIR "/%s", base, name);
+        if (n >= 0 && (size_t)n < cap)
+            n = snprintf(file, fcap, "%u", shard);
+    }
+    return n < 0 || (size_t)n >= fcap ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * store_put_crl_fill() callback: copies the built CRL into the store's page a
+ * chunk at a time and hands each copied whole page of the build buffer back
+ * to the kernel (MADV_DONTNEED: it reads as zeros afterwards, and the files
+ * are published from the store's copy). So a large CRL is resident about
+ * once, not twice, while it is stored: crlgen's peak private memory stays
+ * near the CRL's size. Only pages wholly inside the CRL's bytes are dropped,
+ * never the allocator's header before them.
+ */
+#define CRL_FILL_CHUNK ((size_t)1 << 20)
+static int crl_fill_release(void *arg, uint8_t *dst, size_t len)
+{
+    struct derw *w = arg;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)w->buf + page - 1) & ~(page - 1);
+    for (size_t off = 0; off < len; off += CRL_FILL_CHUNK) {
+        size_t n = len - off < CRL_FILL_CHUNK ? len - off : CRL_FILL_CHUNK;
+        memcpy(dst + off, w->buf + off, n);
+        uintptr_t hi = ((uintptr_t)w->buf + off + n) & ~(page - 1);
+        if (hi > lo) {
+            (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* advice: failure is harmless */
+            lo = hi;
+        }
+    }
+    return 0;
+}
+
+/* Milliseconds since t0 (monotonic), for the log line the bench reads. */
+static double crl_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* One run of one kind: see crl_run_issuer() and crl_run_delta(). */
+static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl_kind kind,
+                        int64_t now, bool force)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     const struct config_issuer *ci = is->ci;
+    const char *what = kind == STORE_CRL_DELTA ? "delta CRL" : "CRL";
     const struct store_issuer_rec *rec;
     const uint8_t *cert;
     struct store_issuer_sync sync;
     struct store_txn t;
-    struct crl_params p;
+    struct crl_params p = {0};
     struct store_crl_hdr hdr;
     struct crl_floor floor = {.number = 0, .from = NULL};
     struct stat sb;
+    char url[CRL_URL_MAX + 1], idp[CRL_URL_MAX + 1], dir[PATH_MAX], path[PATH_MAX];
+    const uint32_t nshards = ci->crl_shards;
+    uint64_t n_whole = 0;
+    size_t last_len = 0;
+    double build_ms = 0;
     bool in_txn = false;
-    uint64_t seq, stored, n_entries = 0;
+    uint64_t seq, stored, base_seq = 0, n_entries = 0;
     int64_t synced_at;
     enum crl_step step;
     int rc, floor_rc;
@@ -384,10 +495,13 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
     }
 
     /* Read before the write lock is taken; acted on only after the sync
-     * check, so an incomplete sync is reported as such whatever the files. */
+     * check, so an incomplete sync is reported as such whatever the files.
+     * Full and delta share one sequence: both published files are witnesses. */
     floor_rc = crl_floor_crlnumber(is, &floor);
     if (floor_rc == 0)
-        floor_rc = crl_floor_published(r, is, &floor);
+        floor_rc = crl_floor_published(r, is, STORE_CRL_FULL, &floor);
+    if (floor_rc == 0)
+        floor_rc = crl_floor_published(r, is, STORE_CRL_DELTA, &floor);
 
     step = CRL_STEP_BEGIN;
     rc = store_txn_begin(r->st, &t, false);
@@ -402,6 +516,7 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
     /* Copied out now: map pointers from a write txn die at the next write. */
     p.issuer_id = rec->id;
     stored = rec->crl_number;
+    base_seq = rec->crl_seq;
     synced_at = rec->synced_at;
     memcpy(&sync, &rec->sync, sizeof(sync));
 
@@ -410,6 +525,39 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
         crl_log_skip(ci->name, &sync, stored);
         crl_note(r, ci->name, -EAGAIN, now);
         return -EAGAIN;
+    }
+
+    if (kind == STORE_CRL_DELTA) {
+        /* Every CRL of the issuer (the whole one and each shard) needs its
+         * full CRL as the base; a shard count just raised has none yet. */
+        step = CRL_STEP_BASE;
+        for (uint32_t sh = 0; sh <= nshards; sh++) {
+            const struct store_crl_hdr *full;
+            const uint8_t *full_der;
+            rc = store_get_crl(&t, p.issuer_id, STORE_CRL_FULL, (uint16_t)sh, &full, &full_der);
+            if (rc == -ENOENT) {
+                store_txn_abort(&t);
+                return -ENOENT;
+            }
+            if (rc < 0)
+                goto fail;
+            if (sh == 0)
+                p.base = full->number;
+            else if (full->number != p.base) { /* written together: cannot differ */
+                store_txn_abort(&t);
+                return -ENOENT;
+            }
+        }
+        p.base_seq = base_seq;
+        if (!force && is->delta_known) {
+            rc = crl_issuer_changed(&t, p.issuer_id, is->delta_seq);
+            if (rc < 0)
+                goto fail;
+            if (rc == 0) {
+                store_txn_abort(&t);
+                return CRL_DELTA_NOTHING;
+            }
+        }
     }
 
     step = CRL_STEP_NUMBER;
@@ -429,7 +577,7 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
         p.number = floor.number;
     }
     p.this_update = now;
-    p.next_update = now + (int64_t)r->validity;
+    p.next_update = now + (int64_t)(kind == STORE_CRL_DELTA ? r->delta_validity : r->validity);
 
     /* The change seq read in the same txn the CRL is built from is exactly
      * what this CRL covers: the base a delta CRL will start from. */
@@ -438,29 +586,52 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
     if (rc < 0)
         goto fail;
 
-    step = CRL_STEP_BUILD;
-    derw_reset(&r->w);
-    rc = crl_build_full(&r->w, &is->sg, &t, &p, &n_entries);
-    if (rc < 0)
-        goto fail;
-    if (r->w.len > UINT32_MAX) {
-        rc = -EFBIG;
-        goto fail;
-    }
+    /* The whole CRL and every shard, one number, one seq, one commit: a delta
+     * of any of them has the same base. */
+    p.shards = nshards;
+    p.span = ci->crl_shard_span;
+    for (uint32_t sh = 0; sh <= nshards; sh++) {
+        p.shard = sh;
+        p.freshest_url =
+            r->delta ? crl_url(r, ci->name, STORE_CRL_DELTA, sh, url, sizeof(url)) : NULL;
+        p.idp_url = sh != 0 ? crl_url(r, ci->name, STORE_CRL_FULL, sh, idp, sizeof(idp)) : NULL;
+        if (sh != 0 && p.idp_url == NULL) {
+            step = CRL_STEP_BUILD;
+            rc = -EINVAL; /* crl_shards needs [crlgen] url (config.c checks it) */
+            goto fail;
+        }
+        step = CRL_STEP_BUILD;
+        derw_reset(&r->w);
+        if (kind == STORE_CRL_DELTA)
+            rc = crl_build_delta(&r->w, &is->sg, &t, &p, &n_entries);
+        else
+            rc = crl_build_full(&r->w, &is->sg, &t, &p, &n_entries);
+        if (rc < 0)
+            goto fail;
+        if (r->w.len > UINT32_MAX) {
+            rc = -EFBIG;
+            goto fail;
+        }
+        if (sh == 0)
+            n_whole = n_entries;
 
-    step = CRL_STEP_STORE;
-    hdr = (struct store_crl_hdr){
-        .version = 1,
-        .der_len = (uint32_t)r->w.len,
-        .number = p.number,
-        .base = 0,
-        .this_update = p.this_update,
-        .next_update = p.next_update,
-    };
-    rc = store_put_crl(&t, p.issuer_id, STORE_CRL_FULL, 0, &hdr, r->w.buf);
-    if (rc < 0)
-        goto fail;
-    rc = store_set_issuer_crl(&t, p.issuer_id, p.number, seq);
+        step = CRL_STEP_STORE;
+        hdr = (struct store_crl_hdr){
+            .version = 1,
+            .der_len = (uint32_t)r->w.len,
+            .number = p.number,
+            .base = p.base,
+            .this_update = p.this_update,
+            .next_update = p.next_update,
+        };
+        rc = store_put_crl_fill(&t, p.issuer_id, kind, (uint16_t)sh, &hdr, crl_fill_release, &r->w);
+        if (rc < 0)
+            goto fail;
+    }
+    build_ms = crl_ms_since(&t0);
+    /* crl_number is the last number of either kind (one sequence); crl_seq
+     * stays what the last full CRL covered, the base of every delta. */
+    rc = store_set_issuer_crl(&t, p.issuer_id, p.number, kind == STORE_CRL_DELTA ? base_seq : seq);
     if (rc < 0)
         goto fail;
 
@@ -473,22 +644,51 @@ int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
     rc = store_txn_commit(&t);
     if (rc < 0)
         goto fail;
-
-    step = CRL_STEP_PUBLISH;
-    is->pub.valid = false;
-    rc = publish_crl(r->out_dir, ci->name, r->w.buf, r->w.len);
-    if (rc < 0)
-        goto fail;
-    {
-        char path[PATH_MAX];
-        int n = snprintf(path, sizeof(path), "%s/%s.crl", r->out_dir, ci->name);
-        if (n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0)
-            crl_seen_set(&is->pub, &sb, p.number);
+    if (kind == STORE_CRL_DELTA) {
+        /* The responder serves it now, whatever happens to the files. */
+        is->delta_known = true;
+        is->delta_seq = seq;
+        is->delta_next_update = p.next_update;
     }
 
-    log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl", ci->name,
-             (unsigned long long)p.number, (unsigned long long)n_entries, r->w.len, r->out_dir,
-             ci->name);
+    /* Files, from the bytes just committed (shards first, the whole CRL,
+     * whose file is the numbering witness, last). A read txn holds no lock. */
+    step = CRL_STEP_PUBLISH;
+    struct crl_pub_seen *seen = kind == STORE_CRL_DELTA ? &is->pub_delta : &is->pub;
+    seen->valid = false;
+    rc = store_txn_begin(r->st, &t, true);
+    if (rc < 0)
+        goto fail;
+    for (uint32_t k = 0; k <= nshards && rc == 0; k++) {
+        uint32_t sh = k < nshards ? k + 1 : 0;
+        const struct store_crl_hdr *ch;
+        const uint8_t *der;
+        char file[32 + STORE_NAME_MAX];
+        rc = store_get_crl(&t, p.issuer_id, kind, (uint16_t)sh, &ch, &der);
+        if (rc == 0)
+            rc = crl_pub_place(r, ci->name, kind, sh, dir, sizeof(dir), file, sizeof(file));
+        if (rc == 0)
+            rc = publish_crl(dir, file, der, ch->der_len);
+        if (rc == 0 && sh == 0)
+            last_len = ch->der_len;
+    }
+    store_txn_abort(&t);
+    if (rc < 0)
+        goto fail;
+    if (crl_kind_path(r, ci->name, kind, path, sizeof(path)) == 0 && stat(path, &sb) == 0)
+        crl_seen_set(seen, &sb, p.number);
+
+    if (kind == STORE_CRL_DELTA)
+        log_info("issuer %s: delta CRL %llu on base %llu, %llu entries, %zu bytes, %s/%s.crl%s, "
+                 "%.1f ms (build and sign %.1f ms)",
+                 ci->name, (unsigned long long)p.number, (unsigned long long)p.base,
+                 (unsigned long long)n_whole, last_len, dir, ci->name,
+                 nshards ? " (and its shards)" : "", crl_ms_since(&t0), build_ms);
+    else
+        log_info("issuer %s: CRL %llu, %llu entries, %zu bytes, %s/%s.crl%s, %.1f ms (build and "
+                 "sign %.1f ms)",
+                 ci->name, (unsigned long long)p.number, (unsigned long long)n_whole, last_len, dir,
+                 ci->name, nshards ? " (and its shards)" : "", crl_ms_since(&t0), build_ms);
     crl_note(r, ci->name, 0, now);
     return 0;
 
@@ -496,6 +696,20 @@ fail:
     if (in_txn)
         store_txn_abort(&t);
     crl_log_failure(r, is, step, rc);
+    if (step == CRL_STEP_PUBLISH)
+        log_err("issuer %s: %s %llu not published; the previous files are kept and the next "
+                "run retries",
+                ci->name, what, (unsigned long long)p.number);
     crl_note(r, ci->name, rc == -EAGAIN ? -EIO : rc, now);
     return rc == -EAGAIN ? -EIO : rc;
+}
+
+int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now)
+{
+    return crl_run_kind(r, is, STORE_CRL_FULL, now, true);
+}
+
+int crl_run_delta(struct crl_run *r, struct crl_issuer *is, int64_t now, bool force)
+{
+    return crl_run_kind(r, is, STORE_CRL_DELTA, now, force);
 }

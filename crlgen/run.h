@@ -37,7 +37,13 @@ struct crl_issuer {
     const struct config_issuer *ci;
     struct signer sg;
     bool loaded;
-    struct crl_pub_seen pub;
+    struct crl_pub_seen pub;       /* <out_dir>/<name>.crl */
+    struct crl_pub_seen pub_delta; /* <out_dir>/delta/<name>.crl */
+    /* The last delta this process issued: the change seq it covered (a new
+     * delta is due once the issuer has a change after it) and its nextUpdate. */
+    bool delta_known;
+    uint64_t delta_seq;
+    int64_t delta_next_update;
 };
 
 /* What every issuer's run shares. */
@@ -46,7 +52,20 @@ struct crl_run {
     const char *out_dir;
     uint32_t validity; /* seconds from thisUpdate to nextUpdate */
     struct derw w;     /* one buffer for every CRL, reset between them */
+    /* Delta CRLs; set by the caller after crl_run_init() (default: off). */
+    bool delta;
+    uint32_t delta_validity; /* seconds from thisUpdate to nextUpdate of a delta */
+    const char *url;         /* base URL of out_dir, for Freshest CRL; NULL: none */
 };
+
+/* Where the delta CRL of issuer NAME lives under out_dir and under url. */
+#define CRL_DELTA_DIR "delta"
+/* Shard K (1..crl_shards) of issuer NAME: <dir>/shard/NAME/K.crl, <dir> being
+ * out_dir or out_dir/delta (and the same under url). */
+#define CRL_SHARD_DIR "shard"
+
+/* crl_run_delta() outcomes besides 0 and negative errnos. */
+#define CRL_DELTA_NOTHING 1 /* no change since the last delta: none issued */
 
 /* Sets up r (allocates the CRL buffer); st and out_dir are kept by pointer.
  * Returns 0 or -ENOMEM. */
@@ -83,5 +102,21 @@ void crl_issuer_free(struct crl_issuer *is);
  * issuer is not in the store). Every outcome is logged with the issuer name.
  */
 int crl_run_issuer(struct crl_run *r, struct crl_issuer *is, int64_t now);
+
+/*
+ * Issues the issuer's delta CRL at time now: the base is the full CRL in the
+ * store (its number is the BaseCRLNumber, the issuer's crl_seq the change seq
+ * it covered) and the entries are what changed since, from the change log
+ * (crl_build_delta()). Numbered from the same sequence and by the same
+ * witnesses as the full CRL (the published delta/<name>.crl included),
+ * committed before <out_dir>/delta/<name>.crl and .crl.pem are written.
+ *
+ * Unless force, nothing is issued when the issuer has no change after the
+ * seq the last delta of this process covered: returns CRL_DELTA_NOTHING.
+ * Returns -ENOENT (nothing recorded) when there is no full CRL to be the
+ * base yet; the caller issues one first. Skips and failures as
+ * crl_run_issuer().
+ */
+int crl_run_delta(struct crl_run *r, struct crl_issuer *is, int64_t now, bool force);
 
 #endif

@@ -11,5 +11,6 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
     libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
-    nginx-light procps iproute2 wrk gnuplot-nox faketime default-jdk-headless >/dev/null
+    nginx-light procps iproute2 wrk gnuplot-nox faketime default-jdk-headless \
+    e2fsprogs util-linux >/dev/null
 echo "revokd: build and test dependencies installed"

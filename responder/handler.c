@@ -437,18 +437,52 @@ static bool handler_name_ok(const char *s, size_t n)
     return true;
 }
 
-/* GET /crl/<issuer>.crl: the issuer's current full CRL. */
+/*
+ * GET /crl/<issuer>.crl: the issuer's current full CRL; GET
+ * /crl/delta/<issuer>.crl: its current delta CRL; /crl/shard/<issuer>/K.crl
+ * and /crl/delta/shard/<issuer>/K.crl: shard K of a partitioned issuer (the
+ * same layout as crlgen's out_dir, so one base URL serves all). Issuer names
+ * cannot contain '/', so the kinds never collide.
+ */
 static int handler_crl(struct handler *h, const struct http_req *req, const char *path, size_t len,
                        struct http_out *out)
 {
-    static const char pre[] = "/crl/", suf[] = ".crl";
-    const size_t plen = sizeof(pre) - 1, slen = sizeof(suf) - 1;
+    static const char pre[] = "/crl/", pre_delta[] = "/crl/delta/", suf[] = ".crl";
+    size_t plen = sizeof(pre) - 1;
+    const size_t slen = sizeof(suf) - 1;
+    enum store_crl_kind kind = STORE_CRL_FULL;
     char name[STORE_NAME_MAX];
-    if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0 ||
-        !handler_name_ok(path + plen, len - plen - slen))
+    if (len > sizeof(pre_delta) - 1 && memcmp(path, pre_delta, sizeof(pre_delta) - 1) == 0) {
+        plen = sizeof(pre_delta) - 1;
+        kind = STORE_CRL_DELTA;
+    }
+    static const char shard_pre[] = "shard/";
+    const size_t shlen = sizeof(shard_pre) - 1;
+    uint32_t shard = 0;
+    if (len <= plen + slen || memcmp(path + len - slen, suf, slen) != 0)
         goto not_found;
-    memcpy(name, path + plen, len - plen - slen);
-    name[len - plen - slen] = '\0';
+    const char *nm = path + plen;
+    size_t nlen = len - plen - slen;
+    if (nlen > shlen && memcmp(nm, shard_pre, shlen) == 0) {
+        /* shard/NAME/K: K is 1..65535 in decimal without leading zeros. */
+        const char *sl = memrchr(nm, '/', nlen);
+        const char *k = sl + 1, *end = nm + nlen;
+        if (sl == nm + shlen - 1 || k == end || *k == '0' || end - k > 5)
+            goto not_found;
+        for (const char *c = k; c < end; c++) {
+            if (*c < '0' || *c > '9')
+                goto not_found;
+            shard = shard * 10 + (uint32_t)(*c - '0');
+        }
+        if (shard > UINT16_MAX)
+            goto not_found;
+        nm += shlen;
+        nlen = (size_t)(sl - nm);
+    }
+    if (!handler_name_ok(nm, nlen))
+        goto not_found;
+    memcpy(name, nm, nlen);
+    name[nlen] = '\0';
 
     struct store_txn *t = handler_txn(h);
     if (!t) {
@@ -463,7 +497,7 @@ static int handler_crl(struct handler *h, const struct http_req *req, const char
     int rc = store_get_issuer_by_name(t, name, &rec, &cert);
     if (rc == 0) {
         id = rec->id; /* store structs are packed: safe at LMDB's 2-byte alignment */
-        rc = store_get_crl(t, id, STORE_CRL_FULL, 0, &chp, &der);
+        rc = store_get_crl(t, id, kind, (uint16_t)shard, &chp, &der);
     }
     if (rc == -ENOENT)
         goto not_found;
@@ -647,6 +681,8 @@ enum handler_im {
     HANDLER_IM_CRL_FAILURES,
     HANDLER_IM_CRL_NUMBER,
     HANDLER_IM_CRL_NEXT_UPDATE,
+    HANDLER_IM_CRL_DELTA_NUMBER,
+    HANDLER_IM_CRL_DELTA_NEXT_UPDATE,
     HANDLER_IM_COUNT
 };
 
@@ -668,6 +704,9 @@ static const struct {
     {"revokd_crl_failures_total", "counter", "CRL runs that failed otherwise."},
     {"revokd_crl_number", "gauge", "CRL Number of the last CRL issued."},
     {"revokd_crl_next_update_timestamp_seconds", "gauge", "nextUpdate of the current full CRL."},
+    {"revokd_crl_delta_number", "gauge", "CRL Number of the current delta CRL."},
+    {"revokd_crl_delta_next_update_timestamp_seconds", "gauge",
+     "nextUpdate of the current delta CRL."},
 };
 
 struct handler_im_ctx {
@@ -721,6 +760,15 @@ static int handler_im_issuer(void *arg, const struct store_issuer_rec *rec, cons
         if (store_get_crl(x->t, rec->id, STORE_CRL_FULL, 0, &ch, &der) < 0)
             return 0; /* no full CRL yet: no sample */
         v = ch->next_update;
+        break;
+    }
+    case HANDLER_IM_CRL_DELTA_NUMBER:
+    case HANDLER_IM_CRL_DELTA_NEXT_UPDATE: {
+        const struct store_crl_hdr *ch;
+        const uint8_t *der;
+        if (store_get_crl(x->t, rec->id, STORE_CRL_DELTA, 0, &ch, &der) < 0)
+            return 0; /* no delta CRL (yet, or deltas off): no sample */
+        v = x->m == HANDLER_IM_CRL_DELTA_NUMBER ? (int64_t)ch->number : ch->next_update;
         break;
     }
     default:

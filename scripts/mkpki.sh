@@ -284,6 +284,8 @@ backend = $BACKEND
 
 [crlgen]
 out_dir = crl
+# delta CRLs at url/delta/NAME.crl, named in every CRL's Freshest CRL extension
+url = $URL/crl
 
 # the issuing CA: leaves' OCSP at $URL, CRL at $URL/crl/$NAME.crl
 [issuer $NAME]

@@ -784,3 +784,180 @@ Test(publish, pem_of_every_tail_length)
         free(got);
     }
 }
+
+/* ---- delta CRLs ---- */
+
+/* Reason code of a CRL entry, -1 for none. */
+static int entry_reason(X509_REVOKED *r)
+{
+    ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
+    if (e == NULL)
+        return -1;
+    int v = (int)ASN1_ENUMERATED_get(e);
+    ASN1_ENUMERATED_free(e);
+    return v;
+}
+
+static X509_REVOKED *find_entry(X509_CRL *crl, uint8_t serial)
+{
+    ASN1_INTEGER *s = ASN1_INTEGER_new();
+    cr_assert_eq(ASN1_INTEGER_set(s, serial), 1);
+    X509_REVOKED *r = NULL;
+    int rc = X509_CRL_get0_by_serial(crl, &r, s);
+    ASN1_INTEGER_free(s);
+    return rc == 0 ? NULL : r;
+}
+
+static int build_delta(struct derw *w, const struct ca *ca, uint32_t id, uint64_t number,
+                       uint64_t base, uint64_t base_seq, const char *url, uint64_t *n)
+{
+    struct store_txn t;
+    struct crl_params p = {
+        .issuer_id = id,
+        .number = number,
+        .this_update = T0,
+        .next_update = T0 + HOUR,
+        .freshest_url = url,
+        .base = base,
+        .base_seq = base_seq,
+    };
+    cr_assert_eq(derw_init_alloc(w, 256), 0);
+    cr_assert_eq(store_txn_begin(st, &t, true), 0);
+    int rc = crl_build_delta(w, &ca->sg, &t, &p, n);
+    store_txn_abort(&t);
+    return rc;
+}
+
+static uint64_t last_seq(void)
+{
+    struct store_txn t;
+    uint64_t seq;
+    cr_assert_eq(store_txn_begin(st, &t, true), 0);
+    cr_assert_eq(store_last_seq(&t, &seq), 0);
+    store_txn_abort(&t);
+    return seq;
+}
+
+/*
+ * The delta lists exactly what changed after the base seq, each serial once in
+ * its current state: a new revocation, a hold turned into keyCompromise
+ * (listed once although it changed twice), a released hold as removeFromCRL,
+ * and not a newly issued good certificate nor anything unchanged or of
+ * another issuer. The Delta CRL Indicator is critical and names the base; the
+ * Freshest CRL names the URL.
+ */
+Test(crl, delta_lists_changes_since_base)
+{
+    static const char url[] = "http://crl.example/crl/delta/d.crl";
+    static const struct tcert base_set[] = {
+        {{0x01}, 1, STORE_REVOKED, 1, T0 - DAY, 0, 1},              /* unchanged */
+        {{0x02}, 1, STORE_HOLD, STORE_REASON_NONE, T0 - DAY, 0, 6}, /* released later */
+        {{0x03}, 1, STORE_HOLD, STORE_REASON_NONE, T0 - DAY, 0, 6}, /* -> revoked */
+        {{0x04}, 1, STORE_GOOD, STORE_REASON_NONE, 0, 0, -1},       /* -> revoked */
+    };
+    static const struct tcert after[] = {
+        {{0x02}, 1, STORE_GOOD, STORE_REASON_NONE, 0, 0, -1},
+        {{0x03}, 1, STORE_REVOKED, 1, T0 - HOUR, 0, 1},
+        {{0x04}, 1, STORE_REVOKED, 4, T0 - HOUR, T0 - 2 * HOUR, 4},
+        {{0x05}, 1, STORE_GOOD, STORE_REASON_NONE, 0, 0, -1}, /* new, good */
+    };
+    static const struct tcert later[] = {
+        {{0x03}, 1, STORE_REVOKED, 1, T0 - HOUR, T0 - 3 * HOUR, 1}, /* changed again */
+    };
+    struct ca ca, other;
+    struct derw w;
+    uint64_t n = 0;
+
+    ca_make(&ca, CA_EC, "Delta CA", true, "ca");
+    ca_make(&other, CA_EC, "Other CA", true, "other");
+    uint32_t id = put_issuer("d", ca.cert);
+    uint32_t oid = put_issuer("o", other.cert);
+    put_certs(id, base_set, 4);
+    uint64_t base_seq = last_seq();
+    put_certs(id, after, 4);
+    put_certs(oid, after + 2, 1); /* another issuer's change: not listed */
+    put_certs(id, later, 1);
+
+    cr_assert_eq(build_delta(&w, &ca, id, 8, 7, base_seq, url, &n), 0);
+    cr_assert_eq(n, 3, "entries: %llu", (unsigned long long)n);
+    X509_CRL *crl = parse_crl(&w);
+    cr_assert_eq(X509_CRL_verify(crl, ca.key), 1, "delta signature");
+    cr_assert_eq(X509_CRL_get_ext_count(crl), 4); /* AKI, CRL Number, Delta, Freshest */
+    ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+    cr_assert_not_null(num);
+    cr_assert_eq(ASN1_INTEGER_get(num), 8);
+    ASN1_INTEGER_free(num);
+    cr_assert_eq(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 3);
+
+    int crit = -1;
+    ASN1_INTEGER *b = X509_CRL_get_ext_d2i(crl, NID_delta_crl, &crit, NULL);
+    cr_assert_not_null(b, "no Delta CRL Indicator");
+    cr_assert_eq(crit, 1, "Delta CRL Indicator not critical");
+    cr_assert_eq(ASN1_INTEGER_get(b), 7);
+    ASN1_INTEGER_free(b);
+    STACK_OF(DIST_POINT) *fr = X509_CRL_get_ext_d2i(crl, NID_freshest_crl, &crit, NULL);
+    cr_assert_not_null(fr, "no Freshest CRL");
+    cr_assert_eq(crit, 0);
+    GENERAL_NAMES *gn = sk_DIST_POINT_value(fr, 0)->distpoint->name.fullname;
+    const ASN1_IA5STRING *uri = sk_GENERAL_NAME_value(gn, 0)->d.uniformResourceIdentifier;
+    cr_assert_eq((size_t)ASN1_STRING_length(uri), strlen(url));
+    cr_assert_eq(memcmp(ASN1_STRING_get0_data(uri), url, strlen(url)), 0);
+    sk_DIST_POINT_pop_free(fr, DIST_POINT_free);
+
+    cr_assert_null(find_entry(crl, 0x01), "unchanged entry listed");
+    cr_assert_null(find_entry(crl, 0x05), "new good certificate listed");
+    X509_REVOKED *r = find_entry(crl, 0x02);
+    cr_assert_not_null(r, "released hold not listed");
+    cr_assert_eq(entry_reason(r), 8, "released hold: removeFromCRL expected");
+    r = find_entry(crl, 0x03);
+    cr_assert_not_null(r);
+    cr_assert_eq(entry_reason(r), 1);
+    ASN1_GENERALIZEDTIME *inv = X509_REVOKED_get_ext_d2i(r, NID_invalidity_date, NULL, NULL);
+    cr_assert_not_null(inv, "the latest state (with invalidity date) is listed");
+    ASN1_GENERALIZEDTIME_free(inv);
+    r = find_entry(crl, 0x04);
+    cr_assert_not_null(r);
+    cr_assert_eq(entry_reason(r), 4);
+    X509_CRL_free(crl);
+    derw_free(&w);
+
+    /* Nothing after the last seq: a valid empty delta, revokedCertificates absent. */
+    cr_assert_eq(build_delta(&w, &ca, id, 9, 7, last_seq(), NULL, &n), 0);
+    cr_assert_eq(n, 0);
+    crl = parse_crl(&w);
+    cr_assert_leq(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)), 0);
+    cr_assert_null(X509_CRL_get_ext_d2i(crl, NID_freshest_crl, NULL, NULL));
+    X509_CRL_free(crl);
+    derw_free(&w);
+
+    /* A delta must name a base below its own number. */
+    cr_assert_eq(build_delta(&w, &ca, id, 7, 7, base_seq, NULL, &n), -EINVAL);
+    derw_free(&w);
+    cr_assert_eq(build_delta(&w, &ca, id, 7, 0, base_seq, NULL, &n), -EINVAL);
+    derw_free(&w);
+    cr_assert_eq(build_delta(&w, &ca, id, 9, 7, base_seq, "http://bad url", &n), -EINVAL);
+    derw_free(&w);
+    ca_free(&ca);
+    ca_free(&other);
+}
+
+/* The shard formula, against values computed by hand: (serial / span) mod N + 1
+ * over the serial's unsigned value, whatever its length (a 00 sign byte
+ * included). */
+Test(crl, shard_of_serial)
+{
+    static const uint8_t s1000[] = {0x10, 0x00}; /* 4096 */
+    static const uint8_t s1001[] = {0x10, 0x01}; /* 4097 */
+    static const uint8_t s00ff[] = {0x00, 0xff}; /* 255, with its sign byte */
+    static const uint8_t big[] = {0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}; /* 2^64 */
+    cr_assert_eq(crl_shard_of(s1000, 2, 1, 4), 4096 % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 1, 4), 4097 % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 2, 4), (4097 / 2) % 4 + 1);
+    cr_assert_eq(crl_shard_of(s1001, 2, 4096, 16), 1 + 1);
+    cr_assert_eq(crl_shard_of(s00ff, 2, 10, 7), (255 / 10) % 7 + 1);
+    /* 2^64 / 3 = 6148914691236517205 (remainder 1); mod 5 = 0 -> shard 1. */
+    cr_assert_eq(crl_shard_of(big, sizeof(big), 3, 5), 6148914691236517205ULL % 5 + 1);
+    /* 2^64 / 1000 = 18446744073709551, mod 256 = 0x0f -> 16. */
+    cr_assert_eq(crl_shard_of(big, sizeof(big), 1000, 256), 18446744073709551ULL % 256 + 1);
+    cr_assert_eq(crl_shard_of(s1000, 2, 1, 0), 0);
+}

@@ -787,3 +787,75 @@ Test(crlnum, read_file_bounds_its_size, .init = setup, .fini = teardown)
     cr_assert_eq(v, 0);
     cr_assert_eq(crlnum_read_file("/nonexistent/crlnumber", &v), -ENOENT);
 }
+
+/* ---- delta CRLs ---- */
+
+/* CRL Number and BaseCRLNumber (-1 if absent) of a published DER file. */
+static void file_numbers(const char *path, long long *number, long long *base)
+{
+    size_t len;
+    uint8_t *der = slurp(path, &len);
+    cr_assert_not_null(der, "%s missing", path);
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
+    cr_assert_not_null(crl);
+    cr_assert_eq(X509_CRL_verify(crl, ca_a.key), 1);
+    ASN1_INTEGER *num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+    ASN1_INTEGER *b = X509_CRL_get_ext_d2i(crl, NID_delta_crl, NULL, NULL);
+    cr_assert_not_null(num);
+    *number = ASN1_INTEGER_get(num);
+    *base = b != NULL ? ASN1_INTEGER_get(b) : -1;
+    ASN1_INTEGER_free(num);
+    ASN1_INTEGER_free(b);
+    X509_CRL_free(crl);
+    free(der);
+}
+
+/*
+ * Full and delta share one sequence; a delta names the full CRL in the store
+ * as its base; without a change since the last delta nothing is issued (no
+ * number spent) unless forced; a change makes the next delta; the published
+ * delta is a witness for the next number after a store rebuild.
+ */
+Test(run, delta_shares_the_sequence_and_follows_changes)
+{
+    char dpath[256];
+    long long n, b;
+    snprintf(dpath, sizeof(dpath), "%s/delta/%s.crl", out_dir, NAME);
+    run.delta = true;
+    run.delta_validity = 3600;
+    run.url = "http://crl.example/crl";
+
+    uint32_t id = put_issuer(ca_a.cert);
+    set_synced(id, T0);
+    put_revoked(id, 0x11, T0 - DAY);
+    cr_assert_eq(crl_run_delta(&run, &is, T0, true), -ENOENT, "no base yet");
+    cr_assert_eq(crl_run_issuer(&run, &is, T0), 0);
+    cr_assert_eq(crl_run_delta(&run, &is, T0, true), 0);
+    file_numbers(published(), &n, &b);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(b, -1);
+    file_numbers(dpath, &n, &b);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(b, 1);
+
+    cr_assert_eq(crl_run_delta(&run, &is, T0 + 1, false), CRL_DELTA_NOTHING);
+    cr_assert_eq(get_rec().crl_number, 2, "a delta with nothing new spent a number");
+    put_revoked(id, 0x22, T0);
+    cr_assert_eq(crl_run_delta(&run, &is, T0 + 2, false), 0);
+    file_numbers(dpath, &n, &b);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(b, 1);
+    cr_assert_eq(get_rec().crl_number, 3);
+
+    /* The delta file carries the highest number: a rebuilt store goes on above it. */
+    crl_issuer_free(&is);
+    crl_issuer_init(&is, &ci);
+    rebuild_store();
+    run.delta = true;
+    run.delta_validity = 3600;
+    run.url = "http://crl.example/crl";
+    cr_assert_eq(crl_run_issuer(&run, &is, T0 + 3), 0);
+    file_numbers(published(), &n, &b);
+    cr_assert_eq(n, 4);
+}
