@@ -25,6 +25,7 @@
 
 #include "cadb.h"
 #include "config.h"
+#include "expiry.h"
 #include "log.h"
 #include "store.h"
 #include "sync.h"
@@ -52,9 +53,24 @@ static void usage(FILE *f)
                "                     See docs/operations.md.\n");
 }
 
+/*
+ * The expiry census (expiry.h) after a sync, when due. The CRL signer is the CA
+ * certificate itself (crlgen signs with ca_cert/crl_key), so its expiry is the
+ * CA's, and there is none without crl_key.
+ */
+static void indexer_expiry(struct sync_issuer *si, struct store *store, const struct sync_params *p,
+                           struct expiry_state *ex, bool changed)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (!expiry_due(ex, now, changed))
+        return;
+    expiry_update(store, si->id, si->conf->name, now, si->conf->crl_key ? si->ca_not_after : 0,
+                  (int64_t)p->signer_warn, ex, NULL);
+}
+
 /* Syncs one issuer and logs what it did; returns 1 if it failed or is not clean. */
 static int indexer_sync_one(struct sync_issuer *si, struct store *store,
-                            const struct sync_params *p, int force)
+                            const struct sync_params *p, int force, struct expiry_state *ex)
 {
     int failed = 0;
     struct sync_stats st = {0};
@@ -62,6 +78,8 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sync_issuer_run(si, store, p, (int64_t)time(NULL), force, &st);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* Even after a failed sync: the census reads only the store, and must stay hourly. */
+    indexer_expiry(si, store, p, ex, rc >= 0 && st.changed > 0);
     if (rc < 0)
         return 1;
     if (st.entries || st.malformed) {
@@ -86,11 +104,11 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
 }
 
 static int indexer_sync_all(struct sync_issuer *iss, size_t n, struct store *store,
-                            const struct sync_params *p, int force)
+                            const struct sync_params *p, int force, struct expiry_state *ex)
 {
     int failed = 0;
     for (size_t i = 0; i < n; i++)
-        failed |= indexer_sync_one(&iss[i], store, p, force);
+        failed |= indexer_sync_one(&iss[i], store, p, force, &ex[i]);
     return failed;
 }
 
@@ -105,6 +123,7 @@ struct indexer_follow {
     struct sync_issuer *iss;
     struct store *store;
     const struct sync_params *p;
+    struct expiry_state *ex; /* one per issuer */
     struct watch *w;
 };
 
@@ -131,7 +150,7 @@ static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err
     case WATCH_POLL:
         break;
     }
-    indexer_sync_one(si, f->store, f->p, 0);
+    indexer_sync_one(si, f->store, f->p, 0, &f->ex[idx]);
 }
 
 /*
@@ -139,8 +158,8 @@ static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err
  * changed, and everything every interval. Returns the exit code.
  */
 static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store,
-                          const struct sync_params *p, uint32_t interval, int use_inotify,
-                          int force)
+                          const struct sync_params *p, struct expiry_state *ex, uint32_t interval,
+                          int use_inotify, int force)
 {
     sigset_t mask;
     sigemptyset(&mask);
@@ -157,7 +176,7 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
         return 1;
     }
 
-    struct indexer_follow f = {.iss = iss, .store = store, .p = p};
+    struct indexer_follow f = {.iss = iss, .store = store, .p = p, .ex = ex};
     int64_t period_ms = (int64_t)interval * 1000;
     if (use_inotify && n > 0) {
         /* Watch before the first sync, so a change during it is not missed. */
@@ -180,13 +199,13 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
         log_info("following %zu issuer(s) with inotify, checking all every %u s", n, interval);
     else
         log_info("following %zu issuer(s), checking every %lld ms", n, (long long)period_ms);
-    indexer_sync_all(iss, n, store, p, force);
+    indexer_sync_all(iss, n, store, p, force, ex);
 
     int64_t next_check = indexer_mono_ms() + period_ms;
     for (;;) {
         int64_t now = indexer_mono_ms();
         if (now >= next_check) {
-            indexer_sync_all(iss, n, store, p, 0);
+            indexer_sync_all(iss, n, store, p, 0, ex);
             now = indexer_mono_ms();
             next_check = now + period_ms;
         }
@@ -374,7 +393,8 @@ int main(int argc, char **argv)
     size_t n_ok = 0;
     struct store *store = NULL;
     struct sync_issuer *iss = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*iss));
-    if (!iss)
+    struct expiry_state *ex = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*ex));
+    if (!iss || !ex)
         goto out;
     int rc = store_open(&store, cfg.store.path, cfg.store.map_size, 0);
     if (rc < 0) {
@@ -399,16 +419,17 @@ int main(int argc, char **argv)
         log_warn("no [issuer NAME] section in %s: nothing to index", path);
 
     if (once) {
-        ret = indexer_sync_all(iss, n_ok, store, &p, force);
+        ret = indexer_sync_all(iss, n_ok, store, &p, force, ex);
         goto out;
     }
 
-    ret = indexer_follow(iss, n_ok, store, &p, cfg.indexer.interval, !no_inotify, force);
+    ret = indexer_follow(iss, n_ok, store, &p, ex, cfg.indexer.interval, !no_inotify, force);
     log_info("stopped");
 out:
     for (size_t i = 0; i < n_ok; i++)
         sync_issuer_free(&iss[i]);
     free(iss);
+    free(ex);
     store_close(store);
     config_free(&cfg);
     return ret;

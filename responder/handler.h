@@ -26,8 +26,9 @@
 
 /* Room the caller gives http_out.hdr: enough for the longest header block we write. */
 #define HANDLER_HDR_MAX 1024
-/* Room for bodies the handler formats itself (/metrics, /healthz, status JSON): ~80 issuers. */
-#define HANDLER_SCRATCH_MAX 65536
+/* Room for bodies the handler formats itself (/metrics, /healthz, status JSON): /metrics
+ * writes about 1.5 KB per issuer (health and expiry families), so CONFIG_MAX_ISSUERS fit. */
+#define HANDLER_SCRATCH_MAX 262144
 
 /* What a request came to, for revokd_requests_total{result=...}. */
 enum handler_result {
