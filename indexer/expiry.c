@@ -48,10 +48,21 @@ void expiry_add(struct store_issuer_expiry *e, const struct store_cert *c)
             expiry_inc(e, w);
 }
 
-bool expiry_due(const struct expiry_state *st, int64_t now, bool changed)
+bool expiry_due(struct expiry_state *st, int64_t now, int64_t mono_ms, bool changed)
 {
-    return st->last_at == 0 || changed || now - st->last_at >= EXPIRY_EVERY ||
-           now < st->last_at; /* the clock stepped back: recount rather than wait an hour */
+    if (changed)
+        st->pending = true;
+    if (st->last_at == 0 || now - st->last_at >= EXPIRY_EVERY ||
+        now < st->last_at) /* the clock stepped back: recount rather than wait an hour */
+        return true;
+    return st->pending && mono_ms - st->last_mono_ms >= EXPIRY_DUTY * st->cost_ms;
+}
+
+static int64_t expiry_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct expiry_walk {
@@ -93,6 +104,7 @@ int expiry_update(struct store *s, uint32_t id, const char *name, int64_t now,
                                     .warn_before = warn_before};
     struct expiry_walk x = {.e = &e};
     struct store_txn t = {0};
+    int64_t t0 = expiry_mono_ms();
     int rc = store_txn_begin(s, &t, true);
     if (rc < 0)
         goto fail;
@@ -127,6 +139,9 @@ int expiry_update(struct store *s, uint32_t id, const char *name, int64_t now,
         log_info("[issuer %s] %llu certificate(s) not revoked are past their notAfter", name,
                  (unsigned long long)e.expired);
     st->last_at = now;
+    st->last_mono_ms = expiry_mono_ms();
+    st->cost_ms = st->last_mono_ms - t0;
+    st->pending = false;
     if (out)
         *out = e;
     return 0;

@@ -53,6 +53,13 @@ static void usage(FILE *f)
                "                     See docs/operations.md.\n");
 }
 
+static int64_t indexer_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
  * The expiry census (expiry.h) after a sync, when due. The CRL signer is the CA
  * certificate itself (crlgen signs with ca_cert/crl_key), so its expiry is the
@@ -62,7 +69,7 @@ static void indexer_expiry(struct sync_issuer *si, struct store *store, const st
                            struct expiry_state *ex, bool changed)
 {
     int64_t now = (int64_t)time(NULL);
-    if (!expiry_due(ex, now, changed))
+    if (!expiry_due(ex, now, indexer_mono_ms(), changed))
         return;
     expiry_update(store, si->id, si->conf->name, now, si->conf->crl_key ? si->ca_not_after : 0,
                   (int64_t)p->signer_warn, ex, NULL);
@@ -110,13 +117,6 @@ static int indexer_sync_all(struct sync_issuer *iss, size_t n, struct store *sto
     for (size_t i = 0; i < n; i++)
         failed |= indexer_sync_one(&iss[i], store, p, force, &ex[i]);
     return failed;
-}
-
-static int64_t indexer_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct indexer_follow {

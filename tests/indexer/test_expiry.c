@@ -57,13 +57,27 @@ Test(expiry, windows_are_cumulative_and_exact_at_the_edges)
 Test(expiry, due_first_on_change_hourly_and_after_a_clock_step)
 {
     struct expiry_state st = {0};
-    cr_assert(expiry_due(&st, NOW, false), "never counted");
-    st.last_at = NOW;
-    cr_assert_not(expiry_due(&st, NOW + 1, false));
-    cr_assert(expiry_due(&st, NOW + 1, true), "the store changed");
-    cr_assert_not(expiry_due(&st, NOW + EXPIRY_EVERY - 1, false));
-    cr_assert(expiry_due(&st, NOW + EXPIRY_EVERY, false), "an hour passed");
-    cr_assert(expiry_due(&st, NOW - 5, false), "clock stepped back");
+    cr_assert(expiry_due(&st, NOW, 1000, false), "never counted");
+    st = (struct expiry_state){.last_at = NOW, .last_mono_ms = 1000, .cost_ms = 0};
+    cr_assert_not(expiry_due(&st, NOW + 1, 2000, false));
+    cr_assert(expiry_due(&st, NOW + 1, 2000, true), "the store changed, a census is cheap");
+    st.pending = false; /* as expiry_update() leaves it */
+    cr_assert_not(expiry_due(&st, NOW + EXPIRY_EVERY - 1, 2000, false));
+    cr_assert(expiry_due(&st, NOW + EXPIRY_EVERY, 2000, false), "an hour passed");
+    cr_assert(expiry_due(&st, NOW - 5, 2000, false), "clock stepped back");
+}
+
+Test(expiry, a_costly_census_waits_for_its_duty_gap_and_remembers_the_change)
+{
+    /* the last census took 50 ms: after a change the next waits 5 s */
+    struct expiry_state st = {.last_at = NOW, .last_mono_ms = 10000, .cost_ms = 50};
+    cr_assert_not(expiry_due(&st, NOW + 1, 11000, true), "change 1 s later: waits");
+    cr_assert(st.pending);
+    cr_assert_not(expiry_due(&st, NOW + 4, 14999, false));
+    cr_assert(expiry_due(&st, NOW + 5, 10000 + 50 * EXPIRY_DUTY, false),
+              "the remembered change is counted once the gap passed");
+    st.pending = false; /* what expiry_update() does */
+    cr_assert_not(expiry_due(&st, NOW + 6, 20000, false), "nothing new: no census");
 }
 
 static struct store_issuer_rec issuer(const char *name, uint8_t fill)
@@ -107,6 +121,7 @@ Test(expiry, update_writes_one_issuer_and_survives_reregistration)
     struct store_issuer_expiry got;
     cr_assert_eq(expiry_update(s, ida, "alpha", NOW, NOW + 400 * DAY, 30 * DAY, &st, &got), 0);
     cr_assert_eq(st.last_at, NOW);
+    cr_assert_not(st.pending);
     cr_assert_eq(got.within_7d, 1);
     cr_assert_eq(got.within_30d, 2);
     cr_assert_eq(got.within_90d, 3);
