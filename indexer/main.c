@@ -60,6 +60,23 @@ static int64_t indexer_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* [store] path and map_size, for the message when the store is full. */
+static const char *indexer_store_path;
+static uint64_t indexer_map_size;
+
+/*
+ * LMDB refuses to grow past its map (MDB_MAP_FULL, -ENOSPC from the store) even
+ * with disk to spare: say so, and how to fix it, rather than leave only the
+ * failed operation's errno. What committed before stays; the next run resumes.
+ */
+static void indexer_store_full(const struct sync_issuer *si)
+{
+    log_err("[issuer %s] the store at %s is full: [store] map_size = %llu MiB is too small. Raise "
+            "map_size in the configuration and start revokd-indexer again: the map grows in "
+            "place, what was committed is kept and the sync resumes (docs/store.md, \"Sizing\")",
+            si->conf->name, indexer_store_path, (unsigned long long)(indexer_map_size >> 20));
+}
+
 /*
  * The expiry census (expiry.h) after a sync, when due. The CRL signer is the CA
  * certificate itself (crlgen signs with ca_cert/crl_key), so its expiry is the
@@ -87,6 +104,8 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
     clock_gettime(CLOCK_MONOTONIC, &t1);
     /* Even after a failed sync: the census reads only the store, and must stay hourly. */
     indexer_expiry(si, store, p, ex, rc >= 0 && st.changed > 0);
+    if (rc == -ENOSPC)
+        indexer_store_full(si);
     if (rc < 0)
         return 1;
     if (st.entries || st.malformed) {
@@ -396,6 +415,8 @@ int main(int argc, char **argv)
     struct expiry_state *ex = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*ex));
     if (!iss || !ex)
         goto out;
+    indexer_store_path = cfg.store.path;
+    indexer_map_size = cfg.store.map_size;
     int rc = store_open(&store, cfg.store.path, cfg.store.map_size, 0);
     if (rc < 0) {
         log_err("[store] path %s: cannot open store: %s", cfg.store.path,

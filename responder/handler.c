@@ -584,6 +584,17 @@ static int handler_health(struct handler *h, const struct http_req *req, struct 
         handler_count(h, req, HANDLER_R_HTTP_ERROR);
         return handler_text(h, req, 503, "store unavailable\n", NULL, false, out);
     }
+    int moved = h->store_moved ? atomic_load_explicit(h->store_moved, memory_order_relaxed)
+                               : HANDLER_STORE_CURRENT;
+    if (moved == HANDLER_STORE_REMOVED) {
+        handler_w_str(&w, "store removed from [store] path: answers come from the copy opened "
+                          "before, which no longer changes\n");
+        x.problems++;
+    } else if (moved == HANDLER_STORE_REPLACED) {
+        handler_w_str(&w, "store at [store] path replaced since it was opened: send SIGHUP to "
+                          "serve the new one\n");
+        x.problems++;
+    }
     bool ok = x.problems == 0;
     if (ok)
         handler_w_str(&w, "ok\n");
@@ -905,6 +916,13 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     bool ok = t && store_stats(t, &st) == 0;
     handler_w_metric(&w, "revokd_store_ok", "gauge", "The store read transaction renews.");
     handler_w_sample(&w, "revokd_store_ok", ok);
+    handler_w_metric(&w, "revokd_store_current", "gauge",
+                     "1 if [store] path still holds the store being served (0: removed or "
+                     "replaced; SIGHUP reopens).");
+    handler_w_sample(&w, "revokd_store_current",
+                     !h->store_moved ||
+                         atomic_load_explicit(h->store_moved, memory_order_relaxed) ==
+                             HANDLER_STORE_CURRENT);
     if (ok) {
         static const struct {
             const char *name, *help;

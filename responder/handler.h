@@ -17,6 +17,7 @@
 #ifndef REVOKD_HANDLER_H
 #define REVOKD_HANDLER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,9 @@ enum handler_result {
     HANDLER_R_HTTP_ERROR,   /* any other 4xx/5xx */
     HANDLER_R_COUNT
 };
+/* Values of *handler.store_moved. */
+enum { HANDLER_STORE_CURRENT = 0, HANDLER_STORE_REMOVED = 1, HANDLER_STORE_REPLACED = 2 };
+
 /* Method index for the counters: enum http_method values. */
 #define HANDLER_METHODS 4
 
@@ -58,6 +62,9 @@ struct handler {
     bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
     /* The network backend that runs, for revokd_backend_info; set by main. */
     const char *backend_name;
+    /* Set by main: HANDLER_STORE_* of the open store against what [store] path holds
+     * now; /healthz reports a store removed or replaced under us. NULL: not watched. */
+    const atomic_int *store_moved;
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
