@@ -18,8 +18,9 @@
  * "SERIALHEX STATUS REVOKED_AT REASON" (V/R/H, Unix seconds, CRLReason or -),
  * for the caller to compare with index.txt. Exit 0 if consistent, 1 with one
  * line per problem on stderr, 2 if the store cannot be opened, 3 if there is
- * no store yet (no directory, or an environment whose first transaction never
- * committed: an indexer killed at start-up; the next one creates it).
+ * no store yet (no directory, an environment whose first transaction never
+ * committed, or one without any issuer or certificate: an indexer killed at
+ * start-up; the next one carries on).
  *
  *   e2e_storecheck STORE_DIR ISSUER [VERIFY_EVERY]
  *
@@ -263,6 +264,13 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "storecheck: walking the issuers failed: %s\n", strerror(-rc));
         a.problems++;
+    }
+    if (!a.found && a.certs == 0 && a.problems == 0) {
+        /* killed between creating the store and registering the issuer: nothing half-done */
+        fprintf(stderr, "storecheck: no issuer %s in the store yet\n", argv[2]);
+        store_txn_abort(&t);
+        store_close(s);
+        return 3;
     }
     if (!a.found) {
         fprintf(stderr, "storecheck: no issuer %s in the store\n", argv[2]);

@@ -120,7 +120,7 @@ check_store() {
     "$CHECK" "$T/store" "$NAME" "$every" >"$T/store.lines" 2>"$T/check.err"
     case $? in
     0) ;;
-    3) # killed before its first commit: no store yet, and nothing half-written
+    3) # killed at start-up: no store, or no issuer, yet; nothing half-written
         [ -z "$exact" ] || { fail "$tag: a complete run left a store" "$(cat "$T/check.err")"; return 1; }
         : >"$T/store.lines" ;;
     *)
