@@ -1395,3 +1395,25 @@ Test(handler, expiry_metrics_and_not_health)
     s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
     cr_assert_eq(s->out.status, 200, "expiring certificates are not unhealthy: %s", body_str(s));
 }
+
+/* main.c's store watch: a store removed or replaced under us is a health problem. */
+Test(handler, store_removed_or_replaced_is_reported)
+{
+    static atomic_int moved = HANDLER_STORE_REPLACED;
+    h.store_moved = &moved;
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert_not_null(strstr(body_str(s), "store at [store] path replaced"), "%s", body_str(s));
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_not_null(strstr(body_str(s), "\nrevokd_store_current 0\n"));
+    atomic_store(&moved, HANDLER_STORE_REMOVED);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert_not_null(strstr(body_str(s), "store removed"), "%s", body_str(s));
+    atomic_store(&moved, HANDLER_STORE_CURRENT);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200, "%s", body_str(s));
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_not_null(strstr(body_str(s), "\nrevokd_store_current 1\n"));
+    h.store_moved = NULL;
+}
