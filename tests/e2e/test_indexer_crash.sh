@@ -25,7 +25,7 @@
 # commit behind; the next indexer start brings them up to date.
 #
 # Rounds (CRASH_ROUNDS, default 5) start from an empty store; the first run of a
-# round imports CRASH_LINES (default 10000) synthetic index.txt lines
+# round imports CRASH_LINES (default 6000) synthetic index.txt lines
 # (bench/synth-index.py) and is killed somewhere in it; between later runs the
 # "CA" appends 1000 certificates and revokes 200 (rewritten and renamed as
 # `openssl ca` does), so every run has work to be killed in. Kill delays are
@@ -45,7 +45,7 @@ e2e_init
 
 KILLS=${CRASH_KILLS:-50}
 ROUNDS=${CRASH_ROUNDS:-5}
-LINES=${CRASH_LINES:-10000}
+LINES=${CRASH_LINES:-6000}
 SEED=${CRASH_SEED:-$(date +%s)}
 RANDOM=$SEED
 echo "e2e: build $BUILD, temp $T, seed $SEED (re-run with CRASH_SEED=$SEED)"
@@ -73,7 +73,7 @@ openssl req -new -config "$A/openssl.cnf" -newkey ec -pkeyopt ec_paramgen_curve:
 pass "$(cat "$T/synth.log")"
 
 CONF=$T/revokd.conf
-BATCH=500
+BATCH=300
 cat >"$CONF" <<EOC
 [store]
 path = store
