@@ -194,7 +194,8 @@ static const struct config_key config_keys[] = {
      .min = 0,
      .max = 366 * CONFIG_DAY,
      .off = CONFIG_AT(indexer.signer_warn, uint32_t),
-     .doc = "Warn (log and /metrics) this long before an OCSP signer or CA certificate expires; "
+     .doc = "Warn this long before the OCSP signer, CA or CRL signer (the CA) certificate "
+            "expires: a log line at most hourly and revokd_issuer_cert_expiry_warning in /metrics; "
             "a signer that expires before a response's nextUpdate shortens that nextUpdate."},
     {.sect = CONFIG_S_INDEXER,
      .name = "batch",

@@ -11,6 +11,8 @@
 #include "sign.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -110,7 +112,10 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
         goto fail;
     }
     if (X509_check_private_key(cert, pkey) != 1) {
-        sign_log_ssl("private key does not match certificate", cert_path);
+        /* Name both files: either may be the wrong one. */
+        char what[PATH_MAX + 64];
+        snprintf(what, sizeof(what), "private key %s does not match certificate", key_path);
+        sign_log_ssl(what, cert_path);
         goto fail;
     }
 

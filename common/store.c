@@ -602,6 +602,7 @@ int store_put_issuer(struct store_txn *t, const struct store_issuer_rec *rec,
         r.synced_at = old->synced_at;
         r.sync = old->sync;
         r.crlstat = old->crlstat;
+        r.expiry = old->expiry;
         if (old->cert_len == cert_len && memcmp(old_cert, cert_der, cert_len) == 0 &&
             memcmp(old->name_sha1, r.name_sha1, sizeof(r.name_sha1)) == 0) {
             *id_out = r.id; /* unchanged: no write, no dirty page */
@@ -698,6 +699,16 @@ static void store_set_crlstat_fn(struct store_issuer_rec *r, const void *arg)
 int store_set_issuer_crlstat(struct store_txn *t, uint32_t id, const struct store_issuer_crlstat *s)
 {
     return store_update_issuer(t, id, store_set_crlstat_fn, s);
+}
+
+static void store_set_expiry_fn(struct store_issuer_rec *r, const void *arg)
+{
+    memcpy(&r->expiry, arg, sizeof(r->expiry));
+}
+
+int store_set_issuer_expiry(struct store_txn *t, uint32_t id, const struct store_issuer_expiry *e)
+{
+    return store_update_issuer(t, id, store_set_expiry_fn, e);
 }
 
 bool store_issuer_healthy(const struct store_issuer_rec *rec)

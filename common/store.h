@@ -95,6 +95,25 @@ struct store_issuer_crlstat {
     int64_t failed_at; /* 0 if the last run published; else when it failed or was skipped */
 } STORE_PACKED;
 
+/*
+ * The indexer's expiry census of an issuer's certificates (docs/store.md,
+ * "Expiry"): how many that are not revoked (good or on hold) are past their
+ * notAfter, and how many expire within 7, 30 and 90 days from computed_at. The
+ * windows are cumulative (within_90d counts those within_30d too) and exclude
+ * the expired. Also the expiry of the certificates that sign for the issuer,
+ * with the warning threshold, so /metrics can flag them without the config.
+ * Rewritten after a sync that changed something and at least hourly.
+ */
+struct store_issuer_expiry {
+    int64_t computed_at; /* when counted, Unix seconds; 0: never */
+    uint64_t expired;    /* not revoked, notAfter <= computed_at */
+    uint64_t within_7d;  /* not revoked, computed_at < notAfter <= computed_at + 7 days */
+    uint64_t within_30d;
+    uint64_t within_90d;
+    int64_t crl_signer_not_after; /* certificate that signs the CRLs; 0: no CRL */
+    int64_t warn_before;          /* [indexer] signer_warn, seconds */
+} STORE_PACKED;
+
 struct store_issuer_rec {
     uint32_t id;
     uint32_t cert_len; /* CA certificate DER follows the struct */
@@ -107,6 +126,7 @@ struct store_issuer_rec {
     /* Health, shown on the responder's /healthz and /metrics (docs/store.md "Health"). */
     struct store_issuer_sync sync;       /* written by the indexer */
     struct store_issuer_crlstat crlstat; /* written by crlgen */
+    struct store_issuer_expiry expiry;   /* written by the indexer; not health */
 } STORE_PACKED;
 
 /* store_issuer_sync.signer_problem bits. */
@@ -294,6 +314,8 @@ int store_set_issuer_sync(struct store_txn *t, uint32_t id, const struct store_i
 /* Replaces crlgen's health record of an issuer (rec->crlstat). */
 int store_set_issuer_crlstat(struct store_txn *t, uint32_t id,
                              const struct store_issuer_crlstat *s);
+/* Replaces the indexer's expiry census of an issuer (rec->expiry). */
+int store_set_issuer_expiry(struct store_txn *t, uint32_t id, const struct store_issuer_expiry *e);
 /* True if the issuer is healthy: last sync complete, no refused un-revocation, signer usable. */
 bool store_issuer_healthy(const struct store_issuer_rec *rec);
 /* Calls fn for each issuer in id order; stops early when fn returns non-zero (returned). */

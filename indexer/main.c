@@ -26,6 +26,7 @@
 
 #include "cadb.h"
 #include "config.h"
+#include "expiry.h"
 #include "log.h"
 #include "revokctl.h"
 #include "store.h"
@@ -58,9 +59,48 @@ static void usage(FILE *f)
                "                     See docs/operations.md.\n");
 }
 
+static int64_t indexer_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* [store] path and map_size, for the message when the store is full. */
+static const char *indexer_store_path;
+static uint64_t indexer_map_size;
+
+/*
+ * LMDB refuses to grow past its map (MDB_MAP_FULL, -ENOSPC from the store) even
+ * with disk to spare: say so, and how to fix it, rather than leave only the
+ * failed operation's errno. What committed before stays; the next run resumes.
+ */
+static void indexer_store_full(const struct sync_issuer *si)
+{
+    log_err("[issuer %s] the store at %s is full: [store] map_size = %llu MiB is too small. Raise "
+            "map_size in the configuration and start revokd-indexer again: the map grows in "
+            "place, what was committed is kept and the sync resumes (docs/store.md, \"Sizing\")",
+            si->conf->name, indexer_store_path, (unsigned long long)(indexer_map_size >> 20));
+}
+
+/*
+ * The expiry census (expiry.h) after a sync, when due. The CRL signer is the CA
+ * certificate itself (crlgen signs with ca_cert/crl_key), so its expiry is the
+ * CA's, and there is none without crl_key.
+ */
+static void indexer_expiry(struct sync_issuer *si, struct store *store, const struct sync_params *p,
+                           struct expiry_state *ex, bool changed)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (!expiry_due(ex, now, indexer_mono_ms(), changed))
+        return;
+    expiry_update(store, si->id, si->conf->name, now, si->conf->crl_key ? si->ca_not_after : 0,
+                  (int64_t)p->signer_warn, ex, NULL);
+}
+
 /* Syncs one issuer and logs what it did; returns 1 if it failed or is not clean. */
 static int indexer_sync_one(struct sync_issuer *si, struct store *store,
-                            const struct sync_params *p, int force)
+                            const struct sync_params *p, int force, struct expiry_state *ex)
 {
     int failed = 0;
     struct sync_stats st = {0};
@@ -68,6 +108,10 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sync_issuer_run(si, store, p, (int64_t)time(NULL), force, &st);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* Even after a failed sync: the census reads only the store, and must stay hourly. */
+    indexer_expiry(si, store, p, ex, rc >= 0 && st.changed > 0);
+    if (rc == -ENOSPC)
+        indexer_store_full(si);
     if (rc < 0)
         return 1;
     if (st.entries || st.malformed || si->oldest_next_update == 0) {
@@ -103,19 +147,12 @@ static int indexer_sync_one(struct sync_issuer *si, struct store *store,
 }
 
 static int indexer_sync_all(struct sync_issuer *iss, size_t n, struct store *store,
-                            const struct sync_params *p, int force)
+                            const struct sync_params *p, int force, struct expiry_state *ex)
 {
     int failed = 0;
     for (size_t i = 0; i < n; i++)
-        failed |= indexer_sync_one(&iss[i], store, p, force);
+        failed |= indexer_sync_one(&iss[i], store, p, force, &ex[i]);
     return failed;
-}
-
-static int64_t indexer_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct indexer_follow {
@@ -123,6 +160,7 @@ struct indexer_follow {
     struct sync_issuer *iss;
     struct store *store;
     const struct sync_params *p;
+    struct expiry_state *ex; /* one per issuer */
     struct watch *w;
 };
 
@@ -148,7 +186,7 @@ static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err
     case WATCH_POLL:
         break;
     }
-    indexer_sync_one(si, f->store, f->p, 0);
+    indexer_sync_one(si, f->store, f->p, 0, &f->ex[idx]);
 }
 
 /*
@@ -156,8 +194,8 @@ static void indexer_on_watch(void *ctx, size_t idx, enum watch_event ev, int err
  * changed, and everything every interval. Returns the exit code.
  */
 static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store,
-                          const struct sync_params *p, uint32_t interval, int use_inotify,
-                          int force)
+                          const struct sync_params *p, struct expiry_state *ex, uint32_t interval,
+                          int use_inotify, int force)
 {
     sigset_t mask;
     sigemptyset(&mask);
@@ -174,7 +212,7 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
         return 1;
     }
 
-    struct indexer_follow f = {.iss = iss, .store = store, .p = p};
+    struct indexer_follow f = {.iss = iss, .store = store, .p = p, .ex = ex};
     int64_t period_ms = (int64_t)interval * 1000;
     if (use_inotify && n > 0) {
         /* Watch before the first sync, so a change during it is not missed. */
@@ -212,13 +250,13 @@ static int indexer_follow(struct sync_issuer *iss, size_t n, struct store *store
         log_info("following %zu issuer(s) with inotify, checking all every %u s", n, interval);
     else
         log_info("following %zu issuer(s), checking every %lld ms", n, (long long)period_ms);
-    indexer_sync_all(iss, n, store, p, force);
+    indexer_sync_all(iss, n, store, p, force, ex);
 
     int64_t next_check = indexer_mono_ms() + period_ms;
     for (;;) {
         int64_t now = indexer_mono_ms();
         if (now >= next_check) {
-            indexer_sync_all(iss, n, store, p, 0);
+            indexer_sync_all(iss, n, store, p, 0, ex);
             now = indexer_mono_ms();
             next_check = now + period_ms;
         }
@@ -420,8 +458,11 @@ int main(int argc, char **argv)
     size_t n_ok = 0;
     struct store *store = NULL;
     struct sync_issuer *iss = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*iss));
-    if (!iss)
+    struct expiry_state *ex = calloc(cfg.n_issuers ? cfg.n_issuers : 1, sizeof(*ex));
+    if (!iss || !ex)
         goto out;
+    indexer_store_path = cfg.store.path;
+    indexer_map_size = cfg.store.map_size;
     int rc = store_open(&store, cfg.store.path, cfg.store.map_size, STORE_NORDAHEAD);
     if (rc < 0) {
         log_err("[store] path %s: cannot open store: %s", cfg.store.path,
@@ -455,16 +496,17 @@ int main(int argc, char **argv)
         log_warn("no [issuer NAME] section in %s: nothing to index", path);
 
     if (once) {
-        ret = indexer_sync_all(iss, n_ok, store, &p, force);
+        ret = indexer_sync_all(iss, n_ok, store, &p, force, ex);
         goto out;
     }
 
-    ret = indexer_follow(iss, n_ok, store, &p, cfg.indexer.interval, !no_inotify, force);
+    ret = indexer_follow(iss, n_ok, store, &p, ex, cfg.indexer.interval, !no_inotify, force);
     log_info("stopped");
 out:
     for (size_t i = 0; i < n_ok; i++)
         sync_issuer_free(&iss[i]);
     free(iss);
+    free(ex);
     store_close(store);
     config_free(&cfg);
     return ret;

@@ -632,6 +632,17 @@ static int handler_health(struct handler *h, const struct http_req *req, struct 
         handler_count(h, req, HANDLER_R_HTTP_ERROR);
         return handler_text(h, req, 503, "store unavailable\n", NULL, false, out);
     }
+    int moved = h->store_moved ? atomic_load_explicit(h->store_moved, memory_order_relaxed)
+                               : HANDLER_STORE_CURRENT;
+    if (moved == HANDLER_STORE_REMOVED) {
+        handler_w_str(&w, "store removed from [store] path: answers come from the copy opened "
+                          "before, which no longer changes\n");
+        x.problems++;
+    } else if (moved == HANDLER_STORE_REPLACED) {
+        handler_w_str(&w, "store at [store] path replaced since it was opened: send SIGHUP to "
+                          "serve the new one\n");
+        x.problems++;
+    }
     bool ok = x.problems == 0;
     if (ok)
         handler_w_str(&w, "ok\n");
@@ -783,6 +794,134 @@ static int handler_im_issuer(void *arg, const struct store_issuer_rec *rec, cons
     return 0;
 }
 
+/*
+ * The expiry families (docs/operations.md "Expiry monitoring"), from the
+ * indexer's census in each issuer record: certificates expired or expiring
+ * within 7/30/90 days (cumulative windows), when they were counted, and
+ * whether a certificate that signs for the issuer is within [indexer]
+ * signer_warn of its notAfter. Warnings, not health: an issuer whose
+ * customers' certificates expire still answers correctly, so /healthz ignores
+ * all of this. An issuer the indexer has not counted yet has no samples.
+ */
+struct handler_exp_ctx {
+    struct handler_w *w;
+    int64_t now;
+    int fam;
+};
+
+enum {
+    HANDLER_EXP_EXPIRING,
+    HANDLER_EXP_EXPIRED,
+    HANDLER_EXP_COMPUTED,
+    HANDLER_EXP_CRL_SIGNER,
+    HANDLER_EXP_WARNING,
+    HANDLER_EXP_COUNT
+};
+
+static void handler_w_exp_head(struct handler_w *w, const char *metric,
+                               const struct store_issuer_rec *rec)
+{
+    handler_w_str(w, metric);
+    handler_w_str(w, "{issuer=\"");
+    handler_w_issuer(w, rec);
+    handler_w_str(w, "\"");
+}
+
+static int handler_exp_issuer(void *arg, const struct store_issuer_rec *rec, const uint8_t *cert)
+{
+    struct handler_exp_ctx *x = arg;
+    struct store_issuer_expiry e;
+    struct store_issuer_sync s;
+    (void)cert;
+    memcpy(&e, &rec->expiry, sizeof(e));
+    memcpy(&s, &rec->sync, sizeof(s));
+    switch (x->fam) {
+    case HANDLER_EXP_EXPIRING: {
+        const struct {
+            const char *within;
+            uint64_t n;
+        } win[] = {{"7d", e.within_7d}, {"30d", e.within_30d}, {"90d", e.within_90d}};
+        if (!e.computed_at)
+            return 0;
+        for (size_t i = 0; i < sizeof(win) / sizeof(win[0]); i++) {
+            handler_w_exp_head(x->w, "revokd_certs_expiring", rec);
+            handler_w_str(x->w, ",within=\"");
+            handler_w_str(x->w, win[i].within);
+            handler_w_str(x->w, "\"} ");
+            handler_w_u64(x->w, win[i].n);
+            handler_w_str(x->w, "\n");
+        }
+        return 0;
+    }
+    case HANDLER_EXP_EXPIRED:
+    case HANDLER_EXP_COMPUTED:
+        if (!e.computed_at)
+            return 0;
+        handler_w_exp_head(x->w,
+                           x->fam == HANDLER_EXP_EXPIRED ? "revokd_certs_expired"
+                                                         : "revokd_certs_expiry_timestamp_seconds",
+                           rec);
+        handler_w_str(x->w, "} ");
+        handler_w_i64(x->w, x->fam == HANDLER_EXP_EXPIRED ? (int64_t)e.expired : e.computed_at);
+        handler_w_str(x->w, "\n");
+        return 0;
+    case HANDLER_EXP_CRL_SIGNER:
+        if (!e.crl_signer_not_after)
+            return 0;
+        handler_w_exp_head(x->w, "revokd_issuer_crl_signer_not_after_timestamp_seconds", rec);
+        handler_w_str(x->w, "} ");
+        handler_w_i64(x->w, e.crl_signer_not_after);
+        handler_w_str(x->w, "\n");
+        return 0;
+    case HANDLER_EXP_WARNING: {
+        const struct {
+            const char *name;
+            int64_t not_after;
+        } c[] = {{"signer", s.signer_not_after},
+                 {"ca", s.ca_not_after},
+                 {"crl_signer", e.crl_signer_not_after}};
+        if (!e.computed_at) /* warn_before is unknown until the indexer wrote it */
+            return 0;
+        for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+            if (!c[i].not_after)
+                continue;
+            handler_w_exp_head(x->w, "revokd_issuer_cert_expiry_warning", rec);
+            handler_w_str(x->w, ",cert=\"");
+            handler_w_str(x->w, c[i].name);
+            handler_w_str(x->w, "\"} ");
+            handler_w_u64(x->w, c[i].not_after - x->now < e.warn_before);
+            handler_w_str(x->w, "\n");
+        }
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int handler_metrics_expiry(struct handler_w *w, struct store_txn *t, int64_t now)
+{
+    static const struct {
+        const char *name, *help;
+    } fams[HANDLER_EXP_COUNT] = {
+        {"revokd_certs_expiring",
+         "Certificates not revoked that expire within 7, 30 or 90 days (cumulative)."},
+        {"revokd_certs_expired", "Certificates not revoked past their notAfter."},
+        {"revokd_certs_expiry_timestamp_seconds", "When the indexer last counted expiries."},
+        {"revokd_issuer_crl_signer_not_after_timestamp_seconds",
+         "Expiry of the certificate that signs the issuer's CRLs."},
+        {"revokd_issuer_cert_expiry_warning",
+         "1 if the OCSP signer, CA or CRL signer expires within [indexer] signer_warn."},
+    };
+    for (int f = 0; f < HANDLER_EXP_COUNT; f++) {
+        struct handler_exp_ctx x = {w, now, f};
+        handler_w_metric(w, fams[f].name, "gauge", fams[f].help);
+        int rc = store_issuer_foreach(t, handler_exp_issuer, &x);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int handler_metrics(struct handler *h, const struct http_req *req, struct http_out *out)
 {
     static const char *const methods[HANDLER_METHODS] = {"other", "get", "post", "head"};
@@ -839,6 +978,13 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     bool ok = t && store_stats(t, &st) == 0;
     handler_w_metric(&w, "revokd_store_ok", "gauge", "The store read transaction renews.");
     handler_w_sample(&w, "revokd_store_ok", ok);
+    handler_w_metric(&w, "revokd_store_current", "gauge",
+                     "1 if [store] path still holds the store being served (0: removed or "
+                     "replaced; SIGHUP reopens).");
+    handler_w_sample(&w, "revokd_store_current",
+                     !h->store_moved ||
+                         atomic_load_explicit(h->store_moved, memory_order_relaxed) ==
+                             HANDLER_STORE_CURRENT);
     if (ok) {
         static const struct {
             const char *name, *help;
@@ -868,6 +1014,8 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
             handler_w_metric(&w, handler_im[m].name, handler_im[m].type, handler_im[m].help);
             ok = store_issuer_foreach(t, handler_im_issuer, &x) >= 0;
         }
+        if (ok)
+            ok = handler_metrics_expiry(&w, t, h->now) >= 0;
     }
     if (w.err)
         return handler_text(h, req, 500, "metrics too large\n", NULL, false, out);

@@ -17,6 +17,7 @@
 #ifndef REVOKD_HANDLER_H
 #define REVOKD_HANDLER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +27,9 @@
 
 /* Room the caller gives http_out.hdr: enough for the longest header block we write. */
 #define HANDLER_HDR_MAX 1024
-/* Room for bodies the handler formats itself (/metrics, /healthz, status JSON): ~80 issuers. */
-#define HANDLER_SCRATCH_MAX 65536
+/* Room for bodies the handler formats itself (/metrics, /healthz, status JSON): /metrics
+ * writes about 1.5 KB per issuer (health and expiry families), so CONFIG_MAX_ISSUERS fit. */
+#define HANDLER_SCRATCH_MAX 262144
 
 /* What a request came to, for revokd_requests_total{result=...}. */
 enum handler_result {
@@ -42,6 +44,9 @@ enum handler_result {
     HANDLER_R_HTTP_ERROR,   /* any other 4xx/5xx */
     HANDLER_R_COUNT
 };
+/* Values of *handler.store_moved. */
+enum { HANDLER_STORE_CURRENT = 0, HANDLER_STORE_REMOVED = 1, HANDLER_STORE_REPLACED = 2 };
+
 /* Method index for the counters: enum http_method values. */
 #define HANDLER_METHODS 4
 
@@ -60,6 +65,9 @@ struct handler {
     bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
     /* The network backend that runs, for revokd_backend_info; set by main. */
     const char *backend_name;
+    /* Set by main: HANDLER_STORE_* of the open store against what [store] path holds
+     * now; /healthz reports a store removed or replaced under us. NULL: not watched. */
+    const atomic_int *store_moved;
 
     /* Counters, for /metrics. The backend maintains the conns_* gauges. */
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];

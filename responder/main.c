@@ -205,6 +205,37 @@ static bool main_store_id(const char *path, dev_t *dev, ino_t *ino)
     return true;
 }
 
+/* What [store] path holds against the open store (HANDLER_STORE_*), for /healthz. */
+static atomic_int main_store_moved;
+
+/*
+ * Checked about once a second: a store removed or replaced under a running
+ * responder is reported (log once per change, /healthz 503) rather than served
+ * on silently; the old map stays valid, so answers go on. Reopening stays the
+ * operator's SIGHUP: a store being rebuilt in place is not ready to serve yet.
+ */
+static void main_watch_store(const struct config *cfg, dev_t dev, ino_t ino)
+{
+    dev_t ndev;
+    ino_t nino;
+    int state = !main_store_id(cfg->store.path, &ndev, &nino) ? HANDLER_STORE_REMOVED
+                : ndev != dev || nino != ino                  ? HANDLER_STORE_REPLACED
+                                                              : HANDLER_STORE_CURRENT;
+    int was = atomic_exchange(&main_store_moved, state);
+    if (state == was)
+        return;
+    if (state == HANDLER_STORE_REMOVED)
+        log_err("[store] path %s: the store was removed; still answering from the copy opened "
+                "before, which no longer changes: restore it, or rebuild it and send SIGHUP",
+                cfg->store.path);
+    else if (state == HANDLER_STORE_REPLACED)
+        log_err("[store] path %s: the store was replaced since it was opened; answering from the "
+                "old one until SIGHUP reopens it",
+                cfg->store.path);
+    else
+        log_info("[store] path %s holds the open store again", cfg->store.path);
+}
+
 /* SIGHUP: open the store at the configured path again and move every worker to it. */
 static void main_reload(const struct config *cfg, struct server_ctl *ctl, struct main_thread *th,
                         uint32_t n, struct store **st, dev_t *dev, ino_t *ino,
@@ -361,6 +392,7 @@ int main(int argc, char **argv)
             goto fail;
         }
         hs[inited].backend_name = be->name;
+        hs[inited].store_moved = &main_store_moved;
         handler_set_status_api(&hs[inited], cfg.responder.status_api);
         peers[inited] = &hs[inited];
     }
@@ -416,8 +448,11 @@ int main(int argc, char **argv)
             main_wake(th, started);
         }
     }
+    unsigned ticks = 0;
     while (atomic_load(&main_running) > 0) {
         int sig = sigtimedwait(&sigs, NULL, &(struct timespec){0, 200000000});
+        if (++ticks % 5 == 0 && !stopping)
+            main_watch_store(&cfg, dev, ino);
         if ((sig == SIGTERM || sig == SIGINT) && stopping) {
             log_info("signal %d again: stopping now", sig);
             atomic_store(&ctl.force, true);

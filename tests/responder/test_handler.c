@@ -1365,3 +1365,79 @@ Test(handler, status_api_head_and_switch)
     handler_set_status_api(&h, true);
     cr_assert_eq(api("GET", "/api/v1/status/testca/0A")->out.status, 200);
 }
+
+/* The indexer's expiry census, as the indexer writes it (docs/operations.md). */
+static void write_expiry(struct store_txn *t)
+{
+    const struct store_issuer_rec *r;
+    if (store_get_issuer_by_name(t, "testca", &r, NULL) < 0)
+        _exit(1);
+    uint32_t id = r->id;
+    /* signer within the warning period, CA not, CRL signer (the CA) not */
+    struct store_issuer_sync sy = {.signer_not_after = T0 + 5 * 86400,
+                                   .ca_not_after = T0 + 400 * 86400};
+    struct store_issuer_expiry e = {.computed_at = T0 - 30,
+                                    .expired = 4,
+                                    .within_7d = 1,
+                                    .within_30d = 2,
+                                    .within_90d = 3,
+                                    .crl_signer_not_after = T0 + 400 * 86400,
+                                    .warn_before = 30 * 86400};
+    if (store_set_issuer_sync(t, id, &sy) < 0 || store_set_issuer_expiry(t, id, &e) < 0)
+        _exit(1);
+}
+
+/* Expiry counts go to /metrics per issuer and window; they are not health. */
+Test(handler, expiry_metrics_and_not_health)
+{
+    /* Before the indexer counted: no expiry samples rather than zeros that look true. */
+    struct served *s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    const char *b = body_str(s);
+    cr_assert_not_null(strstr(b, "# TYPE revokd_certs_expiring gauge\n"), "%s", b);
+    cr_assert_null(strstr(b, "revokd_certs_expiring{"), "%s", b);
+    cr_assert_null(strstr(b, "revokd_issuer_cert_expiry_warning{"), "%s", b);
+
+    child_write(write_expiry);
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200);
+    b = body_str(s);
+    static const char *const want[] = {
+        "\nrevokd_certs_expiring{issuer=\"testca\",within=\"7d\"} 1\n",
+        "\nrevokd_certs_expiring{issuer=\"testca\",within=\"30d\"} 2\n",
+        "\nrevokd_certs_expiring{issuer=\"testca\",within=\"90d\"} 3\n",
+        "\nrevokd_certs_expired{issuer=\"testca\"} 4\n",
+        "\nrevokd_certs_expiry_timestamp_seconds{issuer=\"testca\"} 1699999970\n",
+        "\nrevokd_issuer_crl_signer_not_after_timestamp_seconds{issuer=\"testca\"} 1734560000\n",
+        "\nrevokd_issuer_cert_expiry_warning{issuer=\"testca\",cert=\"signer\"} 1\n",
+        "\nrevokd_issuer_cert_expiry_warning{issuer=\"testca\",cert=\"ca\"} 0\n",
+        "\nrevokd_issuer_cert_expiry_warning{issuer=\"testca\",cert=\"crl_signer\"} 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_assert_not_null(strstr(b, want[i]), "no %s in:\n%s", want[i], b);
+
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200, "expiring certificates are not unhealthy: %s", body_str(s));
+}
+
+/* main.c's store watch: a store removed or replaced under us is a health problem. */
+Test(handler, store_removed_or_replaced_is_reported)
+{
+    static atomic_int moved = HANDLER_STORE_REPLACED;
+    h.store_moved = &moved;
+    struct served *s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert_not_null(strstr(body_str(s), "store at [store] path replaced"), "%s", body_str(s));
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_not_null(strstr(body_str(s), "\nrevokd_store_current 0\n"));
+    atomic_store(&moved, HANDLER_STORE_REMOVED);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 503);
+    cr_assert_not_null(strstr(body_str(s), "store removed"), "%s", body_str(s));
+    atomic_store(&moved, HANDLER_STORE_CURRENT);
+    s = serve_raw("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_eq(s->out.status, 200, "%s", body_str(s));
+    s = serve_raw("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL, 0);
+    cr_assert_not_null(strstr(body_str(s), "\nrevokd_store_current 1\n"));
+    h.store_moved = NULL;
+}
