@@ -4,6 +4,7 @@
 # faketime: wall-clock steps under the responder in tests/e2e/test_clock_step.sh.
 # default-jdk-headless: Java's PKIX revocation checking in tests/e2e/test_relying_parties.sh
 # (PkixCheck.java, run with the single-file source launcher, needs the compiler module).
+# haproxy, varnish: the load balancer and cache of scripts/topology.sh (tests/e2e/test_topology.sh).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -11,5 +12,6 @@ apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
     libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
-    nginx-light procps iproute2 wrk gnuplot-nox faketime default-jdk-headless >/dev/null
+    nginx-light procps iproute2 wrk gnuplot-nox faketime default-jdk-headless \
+    haproxy varnish >/dev/null
 echo "revokd: build and test dependencies installed"
