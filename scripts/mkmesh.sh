@@ -23,7 +23,7 @@ set -eu
 
 [ $# -eq 1 ] || { echo "usage: $0 PKIDIR" >&2; exit 2; }
 P=$(cd "$1" && pwd)
-[ -f "$P/openssl.cnf" ] && [ -f "$P/ca.pem" ] || { echo "mkmesh: $P is not a mkpki.sh PKI" >&2; exit 1; }
+{ [ -f "$P/openssl.cnf" ] && [ -f "$P/ca.pem" ]; } || { echo "mkmesh: $P is not a mkpki.sh PKI" >&2; exit 1; }
 export OPENSSL_CONF=/dev/null
 umask 022
 
@@ -31,7 +31,7 @@ umask 022
 NAME=$(sed -n 's/^\[issuer \([^]]*\)\]$/\1/p' "$P/revokd.conf" | grep -v -- '-root$' | head -n 1)
 AIA=$(sed -n '/^\[ leaf_ext \]/,/^\[/s/^authorityInfoAccess *= *//p' "$P/openssl.cnf")
 CDP=$(sed -n '/^\[ leaf_ext \]/,/^\[/s/^crlDistributionPoints *= *//p' "$P/openssl.cnf")
-[ -n "$NAME" ] && [ -n "$AIA" ] && [ -n "$CDP" ] || { echo "mkmesh: cannot read name/AIA/CDP of $P" >&2; exit 1; }
+{ [ -n "$NAME" ] && [ -n "$AIA" ] && [ -n "$CDP" ]; } || { echo "mkmesh: cannot read name/AIA/CDP of $P" >&2; exit 1; }
 
 M=$P/mesh
 mkdir -p "$M"

@@ -36,16 +36,20 @@ expect "Dockerfile: Debian 12 build stage reusing install-deps.sh, Debian 12 sli
     '+^FROM debian:12 AS build$' '+^RUN /tmp/install-deps.sh$' '+^FROM debian:12-slim$' \
     '+^USER revokd' '-^USER root' '+^HEALTHCHECK ' '+^    CMD .*GET /healthz' \
     '+^COPY --from=build .*revokd-indexer.*revokd-responder.*revokd-crlgen.*revokctl'
-[ "$(grep -c '^FROM ' "$DF")" -eq 2 ] && pass "Dockerfile: exactly two stages" || fail "Dockerfile: stages" "$(grep '^FROM' "$DF")"
+if [ "$(grep -c '^FROM ' "$DF")" -eq 2 ]; then
+    pass "Dockerfile: exactly two stages"
+else
+    fail "Dockerfile: stages" "$(grep '^FROM' "$DF")"
+fi
 runtime=$(sed -n '/^FROM debian:12-slim/,$p' "$DF" | tr -d '\\\n' | grep -o 'install -y -qq --no-install-recommends[^&]*' |
     sed 's/install -y -qq --no-install-recommends//' | tr ' ' '\n' | grep . | sort -u)
 needed=$(for b in revokd-indexer revokd-responder revokd-crlgen revokctl; do ldd "$BUILD/$b"; done |
     awk '/=> \// { print $3 }' | sort -u | xargs -r -n1 readlink -f | xargs -r dpkg -S 2>/dev/null |
     cut -d: -f1 | sort -u | grep -v -x -e libc6 -e libgcc-s1)
 if [ -n "$runtime" ] && [ "$runtime" = "$needed" ]; then
-    pass "Dockerfile runtime packages = the libraries the programs load: $(echo $runtime)"
+    pass "Dockerfile runtime packages = the libraries the programs load: $(printf "%s" "$runtime" | tr "\n" " ")"
 else
-    fail "Dockerfile runtime packages differ from what ldd + dpkg -S need" "Dockerfile: $(echo $runtime); needed: $(echo $needed)"
+    fail "Dockerfile runtime packages differ from what ldd + dpkg -S need" "Dockerfile: $(printf "%s" "$runtime" | tr "\n" " "); needed: $(printf "%s" "$needed" | tr "\n" " ")"
 fi
 # The HEALTHCHECK's command, as Docker would exec it, against a real responder.
 hc=$(sed -n 's/^    CMD \["bash", "-c", "\(.*\)"\]$/\1/p' "$DF" | sed 's/\\\\/\\/g')

@@ -31,6 +31,7 @@ exec 9>/tmp/revokd-test-package.lock
 flock -w 600 9 || { fail "dpkg lock /tmp/revokd-test-package.lock"; finish; }
 PRE_INSTALLED=
 dpkg -s revokd >/dev/null 2>&1 && PRE_INSTALLED=1
+# shellcheck disable=SC2317 # called from the EXIT trap
 purge() { [ -n "$PRE_INSTALLED" ] || dpkg --purge revokd >"$T/purge.log" 2>&1; }
 trap 'rc=$?; purge; (exit $rc); e2e_cleanup' EXIT
 
@@ -63,13 +64,13 @@ fi
 expect "postinst: revokd user and revokd-keys group, keys dir root:revokd-keys 0750" \
     "$(id revokd 2>&1; getent group revokd-keys; stat -c '%U:%G %a %n' /etc/revokd/keys)" \
     '+uid=[0-9]+\(revokd\)' '+^revokd-keys:' '+^root:revokd-keys 750 /etc/revokd/keys$'
-UNITS=$(ls /lib/systemd/system/revokd-*.service)
-if out=$(systemd-analyze verify $UNITS 2>&1) && [ -z "$out" ]; then
+UNITS=(/lib/systemd/system/revokd-*.service)
+if out=$(systemd-analyze verify "${UNITS[@]}" 2>&1) && [ -z "$out" ]; then
     pass "systemd-analyze verify: the three installed units, no complaint"
 else
     fail "systemd-analyze verify" "$out"
 fi
-for u in $UNITS; do
+for u in "${UNITS[@]}"; do
     out=$(systemd-analyze security --offline=true "$u" 2>&1 | tail -n 1)
     score=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     # 2.0 is systemd's "OK" band edge
@@ -79,12 +80,12 @@ for u in $UNITS; do
         fail "systemd-analyze security $(basename "$u"): want exposure <= 2.0" "$out"
     fi
 done
-for u in $UNITS; do
+for u in "${UNITS[@]}"; do
     expect "$(basename "$u"): hardened as documented" "$(cat "$u")" '+^User=revokd$' \
         '+^ProtectSystem=strict$' '+^NoNewPrivileges=yes$' '+^StateDirectory=revokd$' '+^Restart=(on-failure|always)$'
 done
 expect "only the indexer and crlgen units get the key group; the responder's cannot see the keys" \
-    "$(grep -l '^SupplementaryGroups=revokd-keys' $UNITS; grep -H '^InaccessiblePaths' $UNITS)" \
+    "$(grep -l '^SupplementaryGroups=revokd-keys' "${UNITS[@]}"; grep -H '^InaccessiblePaths' "${UNITS[@]}")" \
     '+revokd-indexer\.service$' '+revokd-crlgen\.service$' '-responder\.service$' \
     '+revokd-responder\.service:InaccessiblePaths=-/etc/revokd/keys'
 
