@@ -9,7 +9,7 @@
 #               a demo CA (scripts/mkpki.sh + scripts/mkmesh.sh) issues and revokes.
 #
 #   scripts/topology.sh up   DIR [--port PORT] [--replicas N] [--max-age DUR]
-#                                [--backend auto|io_uring|libev] [--build BUILD]
+#                                [--backend auto|io_uring|libev] [--build BUILD] [--no-retry]
 #   scripts/topology.sh down DIR                 stops everything started by up
 #   scripts/topology.sh replica DIR I            (re)starts replica I (after a kill)
 #   scripts/topology.sh run  DIR [options]       up, wait for Ctrl-C, down
@@ -20,11 +20,12 @@
 # certificates name; HAProxy and the replicas get free loopback ports. --max-age
 # ([responder] max_age, default 1h) is how long Varnish may serve an answer: the
 # delay before a revocation is visible through the cache (docs/operations-guide.md).
+# --no-retry turns HAProxy's retries and redispatch off (bench/failover.sh compares).
 # Needs haproxy and varnish (docker/install-deps.sh installs both).
 set -eu
 
 usage() {
-    sed -n '12,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '11,15p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -39,6 +40,7 @@ REPLICAS=2
 MAX_AGE=1h
 BACKEND=auto
 BUILD=${REVOKD_BUILD:-$SRC/build}
+RETRY=yes
 IDX_ARG=
 case "$CMD" in
 replica) [ $# -ge 1 ] || usage; IDX_ARG=$1; shift ;;
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
     --max-age) [ $# -ge 2 ] || usage; MAX_AGE=$2; shift 2 ;;
     --backend) [ $# -ge 2 ] || usage; BACKEND=$2; shift 2 ;;
     --build) [ $# -ge 2 ] || usage; BUILD=$2; shift 2 ;;
+    --no-retry) RETRY=no; shift ;;
     *) echo "topology: unknown argument $1" >&2; usage ;;
     esac
 done
@@ -168,6 +171,9 @@ up() {
 
     sed -e "s|@HAPROXY_PORT@|$hport|" -e "s|@RUN@|$DIR/run|" -e "s|^@SERVERS@$|$servers|" \
         "$SRC/conf/haproxy/revokd-lb.cfg" >"$DIR/haproxy.cfg"
+    if [ "$RETRY" = no ]; then
+        sed -i -e 's/^    retries 3$/    retries 0/' -e '/^    option redispatch/d' -e '/^    retry-on /d' "$DIR/haproxy.cfg"
+    fi
     "$HAPROXY" -c -q -f "$DIR/haproxy.cfg"
     start haproxy "$HAPROXY" -db -f "$DIR/haproxy.cfg"
     wait_port "$hport" 15 || { echo "topology: haproxy did not start" >&2; tail "$DIR/log/haproxy.log" >&2; exit 1; }
