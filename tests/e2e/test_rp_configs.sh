@@ -2,7 +2,7 @@
 # End-to-end: the relying-party configurations shipped in conf/ (issue 11, item 5),
 # run as shipped (placeholders filled) against a revokd on the mesh PKI
 # (scripts/mkpki.sh + scripts/mkmesh.sh), with revocations made by revokctl:
-#   - conf/nginx/revokd-relying-party.conf: ssl_ocsp leaf refuses a client certificate
+#   - conf/nginx/revokd-relying-party.conf: ssl_ocsp leaf (and on) refuses a client certificate
 #     revoked with revokctl at the next handshake (the documented delay: none without
 #     ssl_ocsp_cache); ssl_crl refuses one after crlgen and a restart; ssl_stapling +
 #     ssl_stapling_verify staple a good answer, read with `openssl s_client -status`;
@@ -83,9 +83,10 @@ staple() {
 NG=$T/nginx
 mkdir -p "$NG/tmp"
 NG_OCSP=$(free_port)
+NG_OCSP_ALL=$(free_port)
 NG_CRL=$(free_port)
 NG_STAPLE=$(free_port)
-sed -e "s|@PORT_OCSP@|$NG_OCSP|" -e "s|@PORT_CRL@|$NG_CRL|" -e "s|@PORT_STAPLE@|$NG_STAPLE|" \
+sed -e "s|@PORT_OCSP@|$NG_OCSP|" -e "s|@PORT_OCSP_ALL@|$NG_OCSP_ALL|" -e "s|@PORT_CRL@|$NG_CRL|" -e "s|@PORT_STAPLE@|$NG_STAPLE|" \
     -e "s|@MESH@|$M|g" -e "s|@PKI@|$P|g" -e "s|@CRLS@|$T/crls.pem|" \
     "$SRC/conf/nginx/revokd-relying-party.conf" >"$NG/revokd.conf"
 cat >"$NG/nginx.conf" <<NGINX_EOF
@@ -116,6 +117,7 @@ nginx_start() {
 }
 nginx_start "first start"
 expect "nginx ssl_ocsp leaf: frontend.pem -> 200" "$(tls "$NG_OCSP" frontend)" '+^200 hello'
+expect "nginx ssl_ocsp on (leaf and issuing CA over OCSP): frontend.pem -> 200" "$(tls "$NG_OCSP_ALL" frontend)" '+^200 hello'
 expect "nginx ssl_crl: mobile.pem -> 200" "$(tls "$NG_CRL" mobile)" '+^200 hello'
 # nginx fetches the staple on the first handshake and sends it from the next on.
 out=
@@ -132,6 +134,7 @@ revoke frontend
 out=$(tls "$NG_OCSP" frontend)
 expect "nginx ssl_ocsp leaf: frontend.pem refused at the next handshake after revokctl ($(($(date +%s) - t0)) s)" \
     "$out" '+^400 ' '-hello'
+expect "nginx ssl_ocsp on: frontend.pem refused too" "$(tls "$NG_OCSP_ALL" frontend)" '+^400 ' '-hello'
 expect "nginx error log: frontend.pem refused as revoked" "$(cat "$NG/error.log")" '+certificate revoked'
 expect "nginx ssl_ocsp leaf: admin.pem (not revoked) still 200" "$(tls "$NG_OCSP" admin)" '+^200 hello'
 
