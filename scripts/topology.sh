@@ -144,6 +144,7 @@ up() {
     conf_set "$DIR/pki/revokd.conf" responder backend "$BACKEND"
     conf_set "$DIR/pki/revokd.conf" crlgen interval 1m
     hport=$(free_port)
+    sport=$(free_port)
     {
         echo "# written by scripts/topology.sh up"
         echo "DIR=$DIR"
@@ -152,6 +153,7 @@ up() {
         echo "VARNISH_PORT=$vport"
         echo "HAPROXY_PORT=$hport"
         echo "HAPROXY_SOCK=$DIR/run/haproxy.sock"
+        echo "HAPROXY_STATS_PORT=$sport"
         echo "REPLICAS=$REPLICAS"
         echo "MAX_AGE=$MAX_AGE"
     } >"$DIR/topology.env"
@@ -169,7 +171,7 @@ up() {
     start crlgen "$BUILD/revokd-crlgen" -c "$DIR/pki/revokd.conf"
     for ((i = 1; i <= REPLICAS; i++)); do start_replica "$i"; done
 
-    sed -e "s|@HAPROXY_PORT@|$hport|" -e "s|@RUN@|$DIR/run|" -e "s|^@SERVERS@$|$servers|" \
+    sed -e "s|@HAPROXY_PORT@|$hport|" -e "s|@STATS_PORT@|$sport|" -e "s|@RUN@|$DIR/run|" -e "s|^@SERVERS@$|$servers|" \
         "$SRC/conf/haproxy/revokd-lb.cfg" >"$DIR/haproxy.cfg"
     if [ "$RETRY" = no ]; then
         sed -i -e 's/^    retries 3$/    retries 0/' -e '/^    option redispatch/d' -e '/^    retry-on /d' "$DIR/haproxy.cfg"
@@ -187,7 +189,7 @@ up() {
     cat <<EOT
 topology up in $DIR:
   Varnish   http://127.0.0.1:$vport   (the AIA/CDP URL of every certificate)
-  HAProxy   http://127.0.0.1:$hport   (runtime API: $DIR/run/haproxy.sock)
+  HAProxy   http://127.0.0.1:$hport   (runtime API: $DIR/run/haproxy.sock, metrics :$sport/metrics)
   replicas  $(sed -n 's/^REPLICA_\([0-9]*\)_PORT=\(.*\)/r\1 :\2/p' "$DIR/topology.env" | tr '\n' ' ')
   max-age   $MAX_AGE (a revocation is visible through Varnish within this)
 try:

@@ -196,5 +196,11 @@ expect "GET via Varnish after max-age ($(($(date +%s) - t0)) s): revoked" "$out"
 out=$(ocsp_get "$VURL" "$C")
 expect "GET via Varnish: the revoked answer is now the cached one" "$out" '+^revoked HIT'
 
+# The dashboard's latency panel and the RevokdSlowResponses alert read HAProxy's exporter.
+out=$(curl -s --max-time 5 "http://127.0.0.1:$HAPROXY_STATS_PORT/metrics")
+expect "HAProxy's exporter has the latency metrics the dashboard and alerts use" "$out" \
+    '+^haproxy_backend_response_time_average_seconds\{proxy="revokd"\} [0-9.e-]+$' \
+    '+^haproxy_backend_total_time_average_seconds\{proxy="revokd"\} [0-9.e-]+$'
+
 cp "$TD"/log/responder-*.log "$T/" # so finish checks which backend the replicas ran
 finish
