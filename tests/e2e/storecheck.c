@@ -91,10 +91,20 @@ static void check_response(struct check *c, const uint8_t *serial, size_t len,
         problem(c, serial, len, "no response for the CertID hash", hn);
         return;
     }
-    const unsigned char *p = resp.der;
-    OCSP_RESPONSE *o = d2i_OCSP_RESPONSE(NULL, &p, (long)resp.der_len);
+    /* What the responder sends: the stored bytes, then the signer's certificate block. */
+    uint8_t full[16384];
+    size_t full_len = resp.der_len + resp.tail_len;
+    if (full_len > sizeof(full)) {
+        problem(c, serial, len, "response larger than any revokd signs", hn);
+        return;
+    }
+    memcpy(full, resp.der, resp.der_len);
+    if (resp.tail_len)
+        memcpy(full + resp.der_len, resp.tail, resp.tail_len);
+    const unsigned char *p = full;
+    OCSP_RESPONSE *o = d2i_OCSP_RESPONSE(NULL, &p, (long)full_len);
     OCSP_BASICRESP *bs = NULL;
-    if (!o || p != resp.der + resp.der_len ||
+    if (!o || p != full + full_len ||
         OCSP_response_status(o) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
         !(bs = OCSP_response_get1_basic(o)) || OCSP_resp_count(bs) != 1) {
         problem(c, serial, len, "response is not one successful basic response", hn);
