@@ -88,63 +88,12 @@ static const struct {
 /* Expiry warnings and signer alarms are repeated at most this often. */
 #define SYNC_WARN_EVERY 3600
 
-static int sync_read_file(const char *path, char **buf, size_t *len, struct stat *st)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc;
-    char *b = NULL;
-    if (fd < 0)
-        return -errno;
-    if (fstat(fd, st) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    size_t n = (size_t)st->st_size, got = 0;
-    if (!(b = malloc(n ? n : 1))) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    while (got < n) {
-        ssize_t r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = -errno;
-            goto fail;
-        }
-        if (r == 0)
-            break; /* truncated while reading: use what is there, the next run sees the rest */
-        got += (size_t)r;
-    }
-    close(fd);
-    *buf = b;
-    *len = got;
-    return 0;
-fail:
-    free(b);
-    close(fd);
-    return rc;
-}
-
 static X509 *sync_load_cert(const char *path)
 {
     BIO *bio = BIO_new_file(path, "r");
     X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);
     return x;
-}
-
-/* ASN1_TIME -> Unix seconds, by difference from the epoch (works before 1970 too). */
-static int sync_asn1_time(const ASN1_TIME *t, int64_t *out)
-{
-    ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
-    int day, sec;
-    int ok = epoch && ASN1_TIME_diff(&day, &sec, epoch, t);
-    ASN1_TIME_free(epoch);
-    if (!ok)
-        return -EINVAL;
-    *out = (int64_t)day * 86400 + sec;
-    return 0;
 }
 
 /* "2026-11-23 09:06:43 UTC" for log lines. */
@@ -241,9 +190,9 @@ int sync_issuer_init(struct sync_issuer *si, const struct config_issuer *conf, s
         goto fail;
     rc = -EINVAL;
     si->delegated = X509_cmp(ca, signer) != 0;
-    if (sync_asn1_time(X509_get0_notBefore(signer), &si->signer_not_before) < 0 ||
-        sync_asn1_time(X509_get0_notAfter(signer), &si->signer_not_after) < 0 ||
-        sync_asn1_time(X509_get0_notAfter(ca), &si->ca_not_after) < 0) {
+    if (src_asn1_time(X509_get0_notBefore(signer), &si->signer_not_before) < 0 ||
+        src_asn1_time(X509_get0_notAfter(signer), &si->signer_not_after) < 0 ||
+        src_asn1_time(X509_get0_notAfter(ca), &si->ca_not_after) < 0) {
         log_err("[issuer %s] signer_cert %s or ca_cert %s: unreadable validity dates", conf->name,
                 conf->signer_cert, conf->ca_cert);
         goto fail;
@@ -1161,7 +1110,8 @@ int sync_unrevoke(struct sync_issuer *si, struct store *store, const struct sync
 
     memset(res, 0, sizeof(*res));
     memset(&found, 0, sizeof(found));
-    if ((rc = sync_read_file(path, &buf, &len, &sb)) < 0) {
+    /* index.txt whole: the one certificate may be on any line (1M lines: ~100 MB). */
+    if ((rc = src_read_file(path, (size_t)1 << 32, (uint8_t **)&buf, &len, &sb)) < 0) {
         snprintf(res->why, sizeof(res->why), "index %s: %s", path, strerror(-rc));
         return rc;
     }
