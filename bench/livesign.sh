@@ -10,7 +10,7 @@
 #
 #   bench/livesign.sh [--build DIR] [--seconds S] [--out FILE] [--keep]
 #
-# CPUs: SIGNER_CPU (0), RESPONDER_CPU (1), LOAD_CPU (1), LIVE_LOAD_CPU (0) in the
+# CPUs: SIGNER_CPU (0), RESPONDER_CPU (1), LOAD_CPU (1), LIVE_LOAD_CPU (1) in the
 # environment; on a larger machine give each its own core. Run it on an idle
 # machine: it reports the CPU time each process used, but cannot undo contention.
 set -euo pipefail
@@ -32,7 +32,7 @@ done
 SIGNER_CPU=${SIGNER_CPU:-0}
 RESPONDER_CPU=${RESPONDER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-1}
-LIVE_LOAD_CPU=${LIVE_LOAD_CPU:-0}
+LIVE_LOAD_CPU=${LIVE_LOAD_CPU:-1}
 export OPENSSL_CONF=/dev/null
 
 if [ ! -x "$BUILD/revokd-signer" ] || [ ! -x "$BUILD/bench/ocspload" ]; then

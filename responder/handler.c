@@ -396,11 +396,22 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
     if (!t)
         return handler_ocsp_status(h, req, get, OCSP_TRY_LATER, HANDLER_R_TRYLATER, out);
     /* --- live signing hook (docs/signer.md): several CertIDs, an echoed nonce --- */
-    if (live && o->n_certs != 1) /* one signed response answers them all */
-        return handler_live_fill(h, o, true) < 0
-                   ? handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED,
-                                         out)
-                   : HANDLER_LIVE;
+    if (live && o->n_certs != 1) { /* one signed response answers them all */
+        /* Every CertID ours, checked here, so foreign ones cost the signer nothing. */
+        bool ours = handler_live_fill(h, o, true) == 0;
+        for (unsigned i = 0; ours && i < h->live_req.n; i++) {
+            const struct signproto_certid *c = &h->live_req.ids[i];
+            struct ocsp_certid one = {.hash = c->hash,
+                                      .name_hash = c->name_hash,
+                                      .key_hash = c->key_hash,
+                                      .hash_len = store_hash_len((enum store_hash)c->hash)};
+            uint32_t iid;
+            ours = handler_live_issuer(h, t, &one, &iid) != NULL;
+        }
+        if (!ours)
+            return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
+        return HANDLER_LIVE;
+    }
     const struct handler_live_issuer *lp = NULL;
     uint32_t issuer_id = 0;
     if (live && o->nonce) {
