@@ -172,41 +172,55 @@ if [ -n "$fds" ] && [ -n "$maps" ] && [ -z "$bad" ] && printf '%s\n' "$maps" | g
 else
     fail "responder has a key file open or mapped:$bad" "$fds"
 fi
-SPID=$(pid_of signer1)
-if ls -l "/proc/$SPID/fd" >/dev/null 2>&1 && ! printf '%s\n' "$fds" | grep -q signer.key; then
-    pass "negative control possible: the signer (pid $SPID) is a separate process"
+# Positive control: the same inspection does see the files the responder uses
+# (the store's map), so finding no key above means something.
+if printf '%s\n' "$maps" | grep -q "$T/store/data.mdb"; then
+    pass "positive control: the inspection finds the store's data.mdb mapped in the responder"
+else
+    fail "positive control: data.mdb not found in the responder's maps" "$maps"
 fi
+SPID=$(pid_of signer1)
 
-# --- signer killed: tryLater, no hang, pre-signed keeps serving; then recovery -----------
+# --- signer killed mid-load: tryLater, no hang, pre-signed keeps serving; recovery ---
+openssl ocsp -issuer "$A/ca.pem" -cert "$A/good.pem" -no_nonce -reqout "$T/good.req" >/dev/null 2>&1
+"$PY" "$HERE/live_flood.py" "$URL" "$T/good.req" 4 >"$T/killflood.out" 2>&1 &
+FLOOD=$!
+sleep 1.5
 kill -KILL "$SPID"
 stop_bg signer1
-# The earlier live answers for stranger.pem are cached for live_cache_ttl (2 s):
-# wait that out so the responder has to ask the signer that is gone.
-sleep 2.5
+wait "$FLOOD"
+out=$(cat "$T/killflood.out")
+echo "    flood while the signer was killed: $out"
+read -r _ _ _ unk _ tl _ oth _ gd <<<"$out"
+if [ -n "${unk:-}" ] && [ "$unk" -gt 0 ] && [ "$tl" -gt 0 ] && [ "$oth" -eq 0 ] && [ "$gd" -eq $((unk + tl)) ]; then
+    pass "signer killed mid-load: $unk live answers before, $tl tryLater after, no error or hang, all $gd pre-signed good"
+else
+    fail "signer killed mid-load" "$out"
+fi
+# A fresh serial (no cache entry can answer it): tryLater at once, well inside
+# live_timeout (2 s), which a hang would run into.
 start=$(date +%s%N)
-out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/stranger.pem" -no_nonce)
+out=$(ocsp_q -issuer "$A/ca.pem" -serial 0x5EC2E7AB1E0002 -no_nonce)
 ms=$((($(date +%s%N) - start) / 1000000))
-# At once: well inside live_timeout (2 s), which a hang would run into.
-expect "signer killed: stranger.pem -> Responder Error: trylater, in $ms ms (< 1500)" "$out
+expect "signer down: a never-listed serial -> Responder Error: trylater, in $ms ms (< 1500)" "$out
 ms=$ms" '+Responder Error: trylater \(3\)' '-: unknown' '+^ms=([0-9]{1,3}|1[0-4][0-9]{2})$'
 out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/good.pem" -no_nonce)
 expect "signer killed: good.pem still good (pre-signed path)" "$out" '+good\.pem: good$' "${OK[@]}"
 m=$(curl -s --max-time 10 "$URL/metrics")
 expect "/metrics counts signer_down" "$m" '+^revokd_live_requests_total\{result="signer_down"\} [1-9]'
 if start_signer 2; then pass "revokd-signer restarted"; else fail "signer restart" "$(cat "$T/signer2.log")"; fi
-got=
+# Another fresh serial, so the answer cannot come from the cache: the signer's.
 for ((i = 0; i < 30; i++)); do
-    out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/stranger.pem" -no_nonce)
-    if printf '%s\n' "$out" | grep -q 'stranger\.pem: unknown$'; then got=1; break; fi
+    out=$(ocsp_q -issuer "$A/ca.pem" -serial 0x5EC2E7AB1E0003 -no_nonce)
+    printf '%s\n' "$out" | grep -q ': unknown$' && break
     sleep 0.2
 done
-expect "signer back: stranger.pem -> unknown again" "$out" '+stranger\.pem: unknown$' "${OK[@]}"
+expect "signer back: a never-listed serial -> unknown, verified" "$out" '+: unknown$' "${OK[@]}"
 
 # --- flood of random serials within live_rate, pre-signed answers unaffected -------------
 stop_bg responder1
 write_conf unknown ignore 20
 start_responder 2 || fail "responder restart" "$(cat "$T/responder2.log")"
-openssl ocsp -issuer "$A/ca.pem" -cert "$A/good.pem" -no_nonce -reqout "$T/good.req" >/dev/null 2>&1
 out=$("$PY" "$HERE/live_flood.py" "$URL" "$T/good.req" 3 2>&1)
 echo "    flood: $out"
 read -r _ el _ unk _ tl _ oth _ gd <<<"$out"
