@@ -256,8 +256,10 @@ static void livesign_flush(struct livesign *ls, int64_t mono)
 static bool livesign_take_token(struct livesign *ls, int64_t mono)
 {
     double cap = ls->p.rate;
-    ls->tokens += (double)(mono - ls->tokens_at) * ls->p.rate / 1e9;
-    ls->tokens_at = mono;
+    if (mono > ls->tokens_at) { /* monotonic, but never let a step back drain it */
+        ls->tokens += (double)(mono - ls->tokens_at) * ls->p.rate / 1e9;
+        ls->tokens_at = mono;
+    }
     if (ls->tokens > cap)
         ls->tokens = cap;
     if (ls->tokens < 1.0)
