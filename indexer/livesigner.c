@@ -138,6 +138,23 @@ fail:
     return rc;
 }
 
+int livesigner_check(const struct config *cfg)
+{
+    static struct livesigner_issuer li;
+    for (size_t i = 0; i < cfg->n_issuers; i++) {
+        memset(&li, 0, sizeof(li));
+        int rc = ls_issuer_load(&li, &cfg->issuers[i]);
+        if (rc < 0)
+            return rc;
+        signer_free(&li.signer);
+    }
+    if (!cfg->signer.socket) {
+        log_err("[signer] socket is not set: nothing to listen on");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int livesigner_init(struct livesigner *ls, const struct config *cfg)
 {
     int rc;

@@ -57,6 +57,9 @@ struct livesigner {
 int livesigner_init(struct livesigner *ls, const struct config *cfg);
 void livesigner_free(struct livesigner *ls);
 
+/* --check: loads every issuer's certificates and signer, then frees them. 0 or -errno. */
+int livesigner_check(const struct config *cfg);
+
 /* Serves until *stop is set (a signal handler sets it). 0 or a negative errno. */
 int livesigner_run(struct livesigner *ls, volatile sig_atomic_t *stop);
 

@@ -23,21 +23,23 @@ static void signer_on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: revokd-signer -c FILE\n"
+    fprintf(f, "usage: revokd-signer -c FILE [--check]\n"
                "Holds the OCSP keys and signs live answers for revokd-responder on the Unix\n"
-               "socket [signer] socket names (docs/signer.md).\n");
+               "socket [signer] socket names (docs/signer.md). --check: load the config and\n"
+               "every issuer's signer, then exit 0 if all is well.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"check", no_argument, NULL, 'C'},
                                          {NULL, 0, NULL, 0}};
     static struct config cfg;
     static struct livesigner ls;
     const char *path = NULL;
     char err[512];
-    int opt;
+    int opt, check = 0;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -46,6 +48,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'C':
+            check = 1;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -60,6 +65,14 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("revokd-signer", (enum log_level)cfg.log.level);
+    if (check) {
+        config_log_warnings(&cfg, stdout);
+        int crc = livesigner_check(&cfg);
+        config_free(&cfg);
+        if (crc == 0)
+            printf("config OK: %s\n", path);
+        return crc < 0 ? 1 : 0;
+    }
     config_log_warnings(&cfg, NULL);
     struct sigaction sa = {.sa_handler = signer_on_signal};
     sigemptyset(&sa.sa_mask);

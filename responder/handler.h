@@ -67,7 +67,7 @@ struct handler_live_issuer {
 struct handler_live {
     int64_t margin_ns; /* [responder] live_margin */
     size_t n;
-    struct handler_live_issuer iss[64];
+    struct handler_live_issuer iss[64]; /* CONFIG_MAX_ISSUERS; handler.h stays config-free */
 };
 
 /* handler_serve()'s answer when the request needs a live signature: h->live_req. */

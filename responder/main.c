@@ -291,9 +291,9 @@ int main(int argc, char **argv)
     static struct livesign_params live_params;
     if (cfg.signer.socket) {
         live_policy.margin_ns = (int64_t)cfg.responder.live_margin * 1000000000;
-        live_policy.n = cfg.n_issuers;
-        for (size_t i = 0;
-             i < cfg.n_issuers && i < sizeof(live_policy.iss) / sizeof(live_policy.iss[0]); i++) {
+        const size_t cap = sizeof(live_policy.iss) / sizeof(live_policy.iss[0]);
+        live_policy.n = cfg.n_issuers < cap ? cfg.n_issuers : cap;
+        for (size_t i = 0; i < live_policy.n; i++) {
             const struct config_issuer *ci = &cfg.issuers[i];
             snprintf(live_policy.iss[i].name, sizeof(live_policy.iss[i].name), "%s", ci->name);
             live_policy.iss[i].unknown = strcmp(ci->unknown_serial, "unauthorized") == 0

@@ -80,6 +80,17 @@ if run_logged check 20 env -C / "$RSP" -c "$CONF" --check; then
 else
     fail "responder --check" "$(cat "$T/check.log")"
 fi
+if run_logged signer-check 20 env -C / "$SGN" -c "$CONF" --check; then
+    pass "revokd-signer --check loads the config and the signer"
+else
+    fail "revokd-signer --check" "$(cat "$T/signer-check.log")"
+fi
+sed 's|^signer_key .*|signer_key = pki/missing.key|' "$CONF" >"$T/nokey.conf"
+if run_logged signer-nokey 20 env -C / "$SGN" -c "$T/nokey.conf" --check; then
+    fail "revokd-signer --check refuses a missing signer_key (it exited 0)" "$(cat "$T/signer-nokey.log")"
+else
+    pass "revokd-signer --check refuses a missing signer_key"
+fi
 if run_logged indexer 120 env -C / "$IDX" -c "$CONF" --once; then
     pass "revokd-indexer --once"
 else
