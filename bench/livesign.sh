@@ -10,8 +10,9 @@
 #
 #   bench/livesign.sh [--build DIR] [--seconds S] [--out FILE] [--keep]
 #
-# CPUs: SIGNER_CPU (0), RESPONDER_CPU (1), LOAD_CPU (1), LIVE_LOAD_CPU (1) in the
-# environment; on a larger machine give each its own core. Run it on an idle
+# CPUs: SIGNER_CPU (0; a list such as 2,3 gives the signer one thread per CPU and
+# `openssl speed -multi` as many), RESPONDER_CPU (1), LOAD_CPU (1), LIVE_LOAD_CPU (1)
+# in the environment; on a larger machine give each its own cores. Run it on an idle
 # machine: it reports the CPU time each process used, but cannot undo contention.
 set -euo pipefail
 
@@ -33,6 +34,7 @@ SIGNER_CPU=${SIGNER_CPU:-0}
 RESPONDER_CPU=${RESPONDER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-1}
 LIVE_LOAD_CPU=${LIVE_LOAD_CPU:-1}
+NSIGN=$(echo "$SIGNER_CPU" | tr ',' '\n' | grep -c .)
 export OPENSSL_CONF=/dev/null
 
 if [ ! -x "$BUILD/revokd-signer" ] || [ ! -x "$BUILD/bench/ocspload" ]; then
@@ -58,7 +60,7 @@ path = store
 level = warn
 [responder]
 listen = 127.0.0.1:$PORT
-workers = 1
+workers = $NSIGN
 max_conns = 1024
 live_queue = 4096
 live_rate = 10000000
@@ -66,6 +68,7 @@ live_timeout = 10s
 live_cache = 0
 [signer]
 socket = signer.sock
+threads = $NSIGN
 [issuer bench]
 ca_cert     = pki/ca.pem
 index       = pki/index.txt
@@ -98,7 +101,10 @@ rsaEncryption) ALG=rsa$BITS ;;
 id-ecPublicKey) ALG=ecdsap$BITS ;;
 *) ALG= ;;
 esac
-SPEED=$(taskset -c "$SIGNER_CPU" openssl speed -seconds "$SECS" "$ALG" 2>/dev/null | awk '/bits/ { v = $(NF-1) } END { print v }')
+MULTI=
+[ "$NSIGN" -gt 1 ] && MULTI="-multi $NSIGN"
+# shellcheck disable=SC2086
+SPEED=$(taskset -c "$SIGNER_CPU" openssl speed $MULTI -seconds "$SECS" "$ALG" 2>/dev/null | awk '/bits/ { v = $(NF-1) } END { print v }')
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
@@ -141,8 +147,8 @@ LIVE_N=$(jget "$W/live-alone.json" ok)
 {
     echo "| measurement | value |"
     echo "|---|---|"
-    echo "| \`openssl speed $ALG\` sign/s, CPU $SIGNER_CPU | $SPEED |"
-    echo "| live-signed answers/s (revokd-signer on CPU $SIGNER_CPU) | $LIVE_ALONE ($(pct "$LIVE_ALONE" "$SPEED") of openssl speed) |"
+    echo "| \`openssl speed $MULTI $ALG\` sign/s, CPU $SIGNER_CPU | $SPEED |"
+    echo "| live-signed answers/s (revokd-signer, $NSIGN thread(s) on CPU $SIGNER_CPU) | $LIVE_ALONE ($(pct "$LIVE_ALONE" "$SPEED") of openssl speed) |"
     echo "| revokd-signer CPU per live answer | $(us_per $((s1 - s0)) "$LIVE_N") us |"
     echo "| pre-signed answers/s, alone | $PRE_ALONE |"
     echo "| pre-signed answers/s, live path saturated | $PRE_BOTH ($(pct "$PRE_BOTH" "$PRE_ALONE") of alone; live meanwhile $LIVE_BOTH/s) |"

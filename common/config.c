@@ -404,6 +404,16 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_AT(signer.validity, uint32_t),
      .doc = "Time from thisUpdate to nextUpdate in a live-signed answer (never past the "
             "signer certificate's notAfter)."},
+    {.sect = CONFIG_S_SIGNER,
+     .name = "threads",
+     .type = CONFIG_UINT,
+     .def = "1",
+     .min = 1,
+     .max = 64,
+     .off = CONFIG_AT(signer.threads, uint32_t),
+     .doc = "Signing threads of revokd-signer, each with its own copy of the keys, serving the "
+            "responder connections it accepted (one per responder worker): give it as many as "
+            "the cores it may use, and the responder at least as many workers."},
 
     {.sect = CONFIG_S_ISSUER,
      .name = "ca_cert",

@@ -85,6 +85,7 @@ struct config {
     struct {
         char *socket;      /* Unix socket revokd-signer listens on; NULL: no live signing */
         uint32_t validity; /* nextUpdate - thisUpdate of a live-signed answer, seconds */
+        uint32_t threads;  /* signing threads, each serving its own responder connections */
     } signer;
     struct {
         char *out_dir;     /* where <issuer>.crl and <issuer>.crl.pem are published */

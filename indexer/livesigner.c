@@ -187,8 +187,38 @@ fail:
     return rc;
 }
 
+int livesigner_init_peer(struct livesigner *ls, struct livesigner *owner)
+{
+    int rc;
+    memset(ls, 0, sizeof(*ls));
+    ls->cfg = owner->cfg;
+    ls->owner = owner;
+    ls->store = owner->store;
+    ls->lfd = owner->lfd;
+    for (size_t i = 0; i < ls->cfg->n_issuers; i++) {
+        if ((rc = ls_issuer_load(&ls->iss[i], &ls->cfg->issuers[i])) < 0)
+            goto fail;
+        ls->n_issuers++;
+    }
+    if ((rc = store_txn_begin(ls->store, &ls->txn, true)) < 0)
+        goto fail;
+    store_txn_reset(&ls->txn);
+    ls->txn_open = true;
+    return 0;
+fail:
+    livesigner_free(ls);
+    return rc;
+}
+
 void livesigner_free(struct livesigner *ls)
 {
+    if (ls->owner) { /* a peer: the store and the socket are the owner's */
+        ls->lfd = -1;
+        if (ls->txn_open)
+            store_txn_abort(&ls->txn);
+        ls->txn_open = false;
+        ls->store = NULL;
+    }
     if (ls->lfd >= 0) {
         close(ls->lfd);
         if (ls->cfg && ls->cfg->signer.socket)
@@ -453,8 +483,8 @@ static int ls_out_append(struct ls_client *c, const uint8_t *p, size_t n)
 /* Answers every whole frame in c->in. -errno drops the client (a framing error). */
 static int ls_client_requests(struct livesigner *ls, struct ls_client *c, int64_t now)
 {
-    static uint8_t der[LS_DER_MAX], frame[SIGNPROTO_FRAME_MAX];
-    static struct signproto_req req;
+    static _Thread_local uint8_t der[LS_DER_MAX], frame[SIGNPROTO_FRAME_MAX];
+    static _Thread_local struct signproto_req req;
     size_t off = 0, flen;
     int rc = 0;
     while (c->out_len < LS_OUT_MAX) {
@@ -535,7 +565,9 @@ int livesigner_run(struct livesigner *ls, volatile sig_atomic_t *stop)
     }
     for (size_t i = 0; i < LIVESIGNER_CLIENTS; i++)
         cl[i].fd = -1;
-    log_info("listening on %s (%zu issuer(s))", ls->cfg->signer.socket, ls->n_issuers);
+    if (!ls->owner)
+        log_info("listening on %s (%zu issuer(s), %u thread(s))", ls->cfg->signer.socket,
+                 ls->n_issuers, ls->cfg->signer.threads);
     while (!*stop) {
         nfds_t n = 0;
         pf[n++] = (struct pollfd){.fd = ls->lfd, .events = POLLIN};
@@ -587,6 +619,7 @@ int livesigner_run(struct livesigner *ls, volatile sig_atomic_t *stop)
         }
         store_txn_reset(&ls->txn);
         if (pf[0].revents & POLLIN) {
+            /* Every thread polls the socket; the ones that lose the race get EAGAIN. */
             int fd = accept4(ls->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd >= 0) {
                 size_t i = 0;

@@ -44,6 +44,7 @@ struct livesigner_stats {
 
 struct livesigner {
     const struct config *cfg;
+    struct livesigner *owner; /* the one that opened store and socket, or NULL: this one */
     struct store *store;
     struct store_txn txn;
     bool txn_open;
@@ -55,6 +56,12 @@ struct livesigner {
 
 /* Loads every issuer's signer, opens the store read-only, binds [signer] socket. */
 int livesigner_init(struct livesigner *ls, const struct config *cfg);
+/*
+ * Another signing thread's state beside owner ([signer] threads): its own
+ * copies of the keys and its own read txn, owner's store and listening socket
+ * (owner must outlive it). Free it with livesigner_free() before owner.
+ */
+int livesigner_init_peer(struct livesigner *ls, struct livesigner *owner);
 void livesigner_free(struct livesigner *ls);
 
 /* --check: loads every issuer's certificates and signer, then frees them. 0 or -errno. */

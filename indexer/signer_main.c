@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -19,6 +21,19 @@ static void signer_on_signal(int sig)
 {
     (void)sig;
     signer_stop = 1;
+}
+
+struct signer_thread {
+    pthread_t tid;
+    struct livesigner ls;
+    int rc;
+};
+
+static void *signer_thread_main(void *arg)
+{
+    struct signer_thread *t = arg;
+    t->rc = livesigner_run(&t->ls, &signer_stop);
+    return NULL;
 }
 
 static void usage(FILE *f)
@@ -36,7 +51,6 @@ int main(int argc, char **argv)
                                          {"check", no_argument, NULL, 'C'},
                                          {NULL, 0, NULL, 0}};
     static struct config cfg;
-    static struct livesigner ls;
     const char *path = NULL;
     char err[512];
     int opt, check = 0;
@@ -79,11 +93,45 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = livesigner_init(&ls, &cfg);
-    if (rc == 0) {
-        rc = livesigner_run(&ls, &signer_stop);
-        livesigner_free(&ls);
+    /* Thread 0 (this one) owns the store and the socket; the others are its peers,
+     * each with its own keys and read txn. Signals reach this thread only. */
+    uint32_t n = cfg.signer.threads ? cfg.signer.threads : 1, started = 0, inited = 0;
+    struct signer_thread *th = calloc(n, sizeof(*th));
+    int rc = th ? livesigner_init(&th[0].ls, &cfg) : -ENOMEM;
+    for (uint32_t i = 1; rc == 0 && i < n; i++) {
+        if ((rc = livesigner_init_peer(&th[i].ls, &th[0].ls)) == 0)
+            started = inited = i;
     }
+    if (rc == 0) {
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        for (uint32_t i = 1; i <= started; i++) {
+            if (pthread_create(&th[i].tid, NULL, signer_thread_main, &th[i]) != 0) {
+                log_err("cannot start signing thread %u", i);
+                signer_stop = 1;
+                started = i - 1;
+                rc = -EAGAIN;
+                break;
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0)
+            rc = livesigner_run(&th[0].ls, &signer_stop);
+        signer_stop = 1;
+        for (uint32_t i = 1; i <= started; i++) {
+            pthread_join(th[i].tid, NULL);
+            if (th[i].rc < 0 && rc == 0)
+                rc = th[i].rc;
+        }
+    }
+    for (uint32_t i = inited; i >= 1; i--)
+        livesigner_free(&th[i].ls); /* peers first: they use the owner's store */
+    if (th)
+        livesigner_free(&th[0].ls); /* a no-op after a failed init: that cleaned up */
+    free(th);
     config_free(&cfg);
     return rc < 0 ? 1 : 0;
 }

@@ -682,6 +682,7 @@ Test(config, example_config_loads)
     cr_assert_eq(c.responder.live_cache_ttl, d.responder.live_cache_ttl);
     cr_assert_null(c.signer.socket); /* live signing is off unless asked for */
     cr_assert_eq(c.signer.validity, d.signer.validity);
+    cr_assert_eq(c.signer.threads, d.signer.threads);
     cr_assert_str_eq(c.issuers[0].unknown_serial, d.issuers[0].unknown_serial);
     cr_assert_str_eq(c.issuers[0].nonce, d.issuers[0].nonce);
     cr_assert_str_eq(d.issuers[0].unknown_serial, "unknown");

@@ -56,13 +56,14 @@ level = info
 [responder]
 listen = 127.0.0.1:$PORT
 backend = $E2E_BACKEND
-workers = 1
+workers = 2
 live_rate = $3
 live_timeout = 2s
 live_cache_ttl = 2s
 
 [signer]
 socket = signer.sock
+threads = 2
 
 [issuer $NAME]
 ca_cert        = pki/ca.pem
@@ -235,7 +236,8 @@ start_responder 2 || fail "responder restart" "$(cat "$T/responder2.log")"
 out=$("$PY" "$HERE/live_flood.py" "$URL" "$T/good.req" 3 2>&1)
 echo "    flood: $out"
 read -r _ el _ unk _ tl _ oth _ gd <<<"$out"
-# live_rate 20/s, one second deep: at most 20 + 20 * elapsed signatures.
+# live_rate 20/s over the two workers (10/s each), one second deep: at most
+# 20 + 20 * elapsed signatures.
 limit=$("$PY" -c "import sys; print(int(20 + 20 * float(sys.argv[1])) + 1)" "${el:-0}")
 if [ -n "${unk:-}" ] && [ "$unk" -ge 10 ] && [ "$unk" -le "$limit" ] && [ "$tl" -gt 0 ] && [ "$oth" -eq 0 ] &&
     [ "$gd" -eq $((unk + tl)) ]; then
