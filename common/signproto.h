@@ -40,9 +40,8 @@
 
 enum signproto_type { SIGNPROTO_SIGN = 1, SIGNPROTO_RESULT = 2 };
 
-/* RESULT flags. */
-#define SIGNPROTO_F_UNLISTED 0x1 /* no CertID is in the store: a cacheable `unknown`-type answer   \
-                                  */
+/* RESULT flags. SIGNPROTO_F_UNLISTED: no CertID is in the store (a cacheable answer). */
+#define SIGNPROTO_F_UNLISTED 0x1
 
 struct signproto_certid {
     uint8_t hash; /* enum store_hash */
