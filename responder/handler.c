@@ -414,7 +414,7 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
     }
     const struct handler_live_issuer *lp = NULL;
     uint32_t issuer_id = 0;
-    if (live && o->nonce) {
+    if (live && o->nonce && h->live_policy->any_echo) {
         lp = handler_live_issuer(h, t, &o->id, &issuer_id);
         if (lp && lp->nonce_echo)
             return handler_live_fill(h, o, true) < 0

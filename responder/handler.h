@@ -66,6 +66,7 @@ struct handler_live_issuer {
 };
 struct handler_live {
     int64_t margin_ns; /* [responder] live_margin */
+    bool any_echo;     /* some issuer has nonce = echo: only then look a nonce's issuer up */
     size_t n;
     struct handler_live_issuer iss[64]; /* CONFIG_MAX_ISSUERS; handler.h stays config-free */
 };

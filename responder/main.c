@@ -300,6 +300,7 @@ int main(int argc, char **argv)
                                              ? HANDLER_UNKNOWN_UNAUTHORIZED
                                              : HANDLER_UNKNOWN_LIVE;
             live_policy.iss[i].nonce_echo = strcmp(ci->nonce, "echo") == 0;
+            live_policy.any_echo |= live_policy.iss[i].nonce_echo;
         }
         live_params = (struct livesign_params){
             .path = cfg.signer.socket,

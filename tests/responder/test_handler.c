@@ -1354,6 +1354,7 @@ static void live_on(uint8_t unknown, bool echo, int64_t margin_s)
     strcpy(live_pol.iss[0].name, "testca");
     live_pol.iss[0].unknown = unknown;
     live_pol.iss[0].nonce_echo = echo;
+    live_pol.any_echo = echo;
     handler_set_live(&h, &live_pol);
 }
 
@@ -1478,4 +1479,47 @@ Test(handler, live_answer_formats_and_counts)
     cr_assert_eq(handler_live_answer(&h, &sv.req, OCSP_TRY_LATER, NULL, 0, &sv.out), 0);
     assert_body(&sv, err_trylater, sizeof(err_trylater));
     cr_assert_eq(count(HTTP_POST, HANDLER_R_TRYLATER), 1);
+}
+
+Test(handler, live_nonce_echo_policy)
+{
+    uint8_t der[512];
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    cr_assert_not_null(
+        OCSP_request_add0_id(req, make_id(EVP_sha1(), serial_fresh, sizeof(serial_fresh))));
+    static const unsigned char nonce[16] = "0123456789abcdef";
+    cr_assert_eq(OCSP_request_add1_nonce(req, (unsigned char *)nonce, sizeof(nonce)), 1);
+    unsigned char *p = NULL;
+    int n = i2d_OCSP_REQUEST(req, &p);
+    cr_assert_gt(n, 0);
+    memcpy(der, p, (size_t)n);
+    OPENSSL_free(p);
+    OCSP_REQUEST_free(req);
+    /* ignore: the pre-signed answer, nonce or not */
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    cr_assert_eq(post_rc(der, (size_t)n), 0);
+    assert_body(&sv, resp_fresh, sizeof(resp_fresh));
+    /* echo: live, carrying the extnValue contents verbatim (04 10 + the 16 bytes) */
+    live_on(HANDLER_UNKNOWN_LIVE, true, 60);
+    cr_assert_eq(post_rc(der, (size_t)n), HANDLER_LIVE);
+    cr_assert_eq(h.live_req.nonce_len, 18);
+    cr_assert_eq(h.live_req.nonce[0], 0x04);
+    cr_assert_eq(h.live_req.nonce[1], 16);
+    cr_assert_arr_eq(h.live_req.nonce + 2, nonce, sizeof(nonce));
+}
+
+Test(handler, live_answer_over_get_is_not_cached)
+{
+    static const char head[] = "GET /MEIwQDA%2B HTTP/1.1\r\nHost: ocsp\r\n\r\n";
+    static const uint8_t signed_der[] = {0x30, 0x03, 0x0a, 0x01, 0x00};
+    memset(&sv, 0, sizeof(sv));
+    memcpy(sv.raw, head, sizeof(head) - 1);
+    cr_assert_eq(http_req_parse(sv.raw, sizeof(head) - 1, &sv.req), (int)sizeof(head) - 1);
+    sv.out.hdr = sv.hdr;
+    sv.out.hdr_cap = HANDLER_HDR_MAX;
+    cr_assert_eq(handler_live_answer(&h, &sv.req, 0, signed_der, sizeof(signed_der), &sv.out), 0);
+    sv.hdr[sv.out.hdr_len] = '\0';
+    cr_assert(has_hdr(&sv, "Cache-Control: no-store"), "%s", sv.hdr);
+    cr_assert_not(strstr((char *)sv.hdr, "ETag"), "%s", sv.hdr);
+    assert_body(&sv, signed_der, sizeof(signed_der));
 }
