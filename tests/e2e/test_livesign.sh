@@ -171,7 +171,8 @@ $out" '+^rc=0$' '+Verifying OCSP Response: Success'
 
 # --- no key in the responder: its open files and maps ------------------------------------
 RPID=$(pid_of responder1)
-KEYS=$(cd "$A" && ls *.key | tr '\n' ' ')
+KEYS=
+for k in "$A"/*.key; do KEYS="$KEYS $(basename "$k")"; done
 fds=$(ls -l "/proc/$RPID/fd" 2>&1)
 maps=$(cat "/proc/$RPID/maps" 2>&1)
 bad=
