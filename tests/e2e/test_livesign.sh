@@ -44,7 +44,8 @@ else
     finish
 fi
 
-# write_conf UNKNOWN NONCE RATE: the config with those policies.
+# write_conf UNKNOWN NONCE RATE [MARGIN [VALIDITY]]: the config with those policies,
+# live_margin (default 60s) and the indexer's validity (default 4d).
 write_conf() {
     cat >"$T/revokd.conf" <<EOC
 [store]
@@ -53,6 +54,10 @@ path = store
 [log]
 level = info
 
+[indexer]
+validity = ${5:-4d}
+refresh = ${6:-1d}
+
 [responder]
 listen = 127.0.0.1:$PORT
 backend = $E2E_BACKEND
@@ -60,6 +65,7 @@ workers = 2
 live_rate = $3
 live_timeout = 2s
 live_cache_ttl = 2s
+live_margin = ${4:-60s}
 
 [signer]
 socket = signer.sock
@@ -276,5 +282,51 @@ expect "unknown_serial = unauthorized: stranger.pem -> unauthorized" "$out" '+Re
 out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/good.pem" -nonce)
 expect "nonce = ignore: good.pem with a nonce -> pre-signed good, no nonce" "$out" '+good\.pem: good$' \
     '+WARNING: no nonce in response' '+Response verify OK'
+
+# --- a nearly expired pre-signed response is signed live, never served stale ---------
+# Re-sign with a 3 h validity and let live_margin (1 d) call all of them nearly
+# expired: good.pem must come back signed live (nextUpdate = thisUpdate + [signer]
+# validity, 1 h) and verified, not the pre-signed bytes (3 h).
+stop_bg responder4
+stop_bg signer4
+rm -rf "$T/store"
+write_conf unknown ignore 1000 1d 3h 1h
+if run_logged indexer-short 120 env -C / "$IDX" -c "$CONF" --once; then
+    pass "revokd-indexer --once signed a new store with a 3 h validity"
+else
+    fail "revokd-indexer --once (3 h)" "$(cat "$T/indexer-short.log")"
+fi
+start_signer 5 || fail "signer restart" "$(cat "$T/signer5.log")"
+start_responder 5 || fail "responder restart" "$(cat "$T/responder5.log")"
+out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/good.pem" -no_nonce)
+span=$(printf '%s\n' "$out" | "$PY" -c '
+import sys, datetime
+f = "%b %d %H:%M:%S %Y GMT"
+t = {}
+for line in sys.stdin:
+    k, _, v = line.strip().partition(": ")
+    if k in ("This Update", "Next Update"):
+        t[k] = datetime.datetime.strptime(" ".join(v.split()), f)
+print(int((t["Next Update"] - t["This Update"]).total_seconds()) if len(t) == 2 else "none")')
+expect "live_margin 1d, responses with 3 h left: good.pem signed live (span ${span}s = 1 h + backdate), verified" \
+    "$out
+span=$span" '+good\.pem: good$' "${OK[@]}" '+^span=7200$'
+m=$(curl -s --max-time 10 "$URL/metrics")
+expect "/metrics counts the live signature" "$m" '+^revokd_live_requests_total\{result="signed"\} [1-9]'
+stop_bg responder5
+write_conf unknown ignore 1000 60s 3h 1h
+start_responder 6 || fail "responder restart" "$(cat "$T/responder6.log")"
+out=$(ocsp_q -issuer "$A/ca.pem" -cert "$A/good.pem" -no_nonce)
+span=$(printf '%s\n' "$out" | "$PY" -c '
+import sys, datetime
+f = "%b %d %H:%M:%S %Y GMT"
+t = {}
+for line in sys.stdin:
+    k, _, v = line.strip().partition(": ")
+    if k in ("This Update", "Next Update"):
+        t[k] = datetime.datetime.strptime(" ".join(v.split()), f)
+print(int((t["Next Update"] - t["This Update"]).total_seconds()) if len(t) == 2 else "none")')
+expect "negative control: live_margin 60s -> the pre-signed answer (span ${span}s = 3 h)" "$out
+span=$span" '+good\.pem: good$' "${OK[@]}" '+^span=10800$'
 
 finish
