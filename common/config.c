@@ -38,6 +38,7 @@ enum config_sect {
     CONFIG_S_RESPONDER,
     CONFIG_S_CRLGEN,
     CONFIG_S_POLICY,
+    CONFIG_S_SIGNER,
     CONFIG_S_ISSUER,
     CONFIG_S_COUNT,
 };
@@ -59,6 +60,10 @@ static const struct {
     [CONFIG_S_POLICY] = {"policy",
                          "Checks of the other sections against the CA/Browser Forum Baseline "
                          "Requirements."},
+    [CONFIG_S_SIGNER] = {"signer",
+                         "revokd-signer: holds the OCSP keys and signs the answers no pre-signed "
+                         "response covers (docs/signer.md), for the responder, over a Unix "
+                         "socket."},
     [CONFIG_S_ISSUER] = {"issuer NAME",
                          "One section per issuing CA; NAME ([A-Za-z0-9._-], 1 to 63 characters, "
                          "unique) names the CA in the store, in logs and in CRL file names."},
@@ -326,6 +331,59 @@ static const struct config_key config_keys[] = {
      .def = "yes",
      .off = CONFIG_AT(responder.status_api, bool),
      .doc = "Serve GET /api/v1/status/ISSUER/SERIAL-HEX, a certificate's status as JSON."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_queue",
+     .type = CONFIG_UINT,
+     .def = "256",
+     .min = 1,
+     .max = 65536,
+     .off = CONFIG_AT(responder.live_queue, uint32_t),
+     .doc = "Requests each worker lets wait for revokd-signer; past it the answer is tryLater."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_rate",
+     .type = CONFIG_UINT,
+     .def = "2000",
+     .min = 1,
+     .max = 10000000,
+     .off = CONFIG_AT(responder.live_rate, uint32_t),
+     .doc = "Live signatures per second asked of revokd-signer, over all workers (a token "
+            "bucket, one second deep); past it the answer is tryLater."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_timeout",
+     .type = CONFIG_DURATION,
+     .def = "2s",
+     .min = 1,
+     .max = 60,
+     .ms = true,
+     .off = CONFIG_AT(responder.live_timeout_ms, uint32_t),
+     .doc = "A live answer revokd-signer has not given within this is tryLater."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_margin",
+     .type = CONFIG_DURATION,
+     .def = "60s",
+     .min = 0,
+     .max = CONFIG_DAY,
+     .off = CONFIG_AT(responder.live_margin, uint32_t),
+     .doc = "A pre-signed response with less than this left before its nextUpdate (or none at "
+            "all, for a listed certificate) is signed live instead, when [signer] socket is "
+            "set."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_cache",
+     .type = CONFIG_UINT,
+     .def = "4096",
+     .min = 0,
+     .max = 1048576,
+     .off = CONFIG_AT(responder.live_cache, uint32_t),
+     .doc = "Live-signed answers for serials the store does not list that each worker keeps, "
+            "keyed by CertID, so a flood of random serials costs no more signatures; 0: none."},
+    {.sect = CONFIG_S_RESPONDER,
+     .name = "live_cache_ttl",
+     .type = CONFIG_DURATION,
+     .def = "60s",
+     .min = 1,
+     .max = CONFIG_HOUR,
+     .off = CONFIG_AT(responder.live_cache_ttl, uint32_t),
+     .doc = "How long a cached live answer is served before it is signed afresh."},
 
     {.sect = CONFIG_S_CRLGEN,
      .name = "out_dir",
@@ -391,6 +449,33 @@ static const struct config_key config_keys[] = {
      .doc =
          "Refuse to start, instead of warning, when a value is outside the Baseline "
          "Requirements: OCSP validity under 8 hours or over 10 days, CRL validity over 10 days."},
+
+    {.sect = CONFIG_S_SIGNER,
+     .name = "socket",
+     .type = CONFIG_PATH,
+     .off = CONFIG_AT(signer.socket, char *),
+     .doc = "Unix socket revokd-signer listens on and the responder connects to. Unset: no live "
+            "signing, and every request no pre-signed response answers is unauthorized (or "
+            "tryLater when stale), as without a signer."},
+    {.sect = CONFIG_S_SIGNER,
+     .name = "validity",
+     .type = CONFIG_DURATION,
+     .def = "1h",
+     .min = CONFIG_MIN,
+     .max = 7 * CONFIG_DAY,
+     .off = CONFIG_AT(signer.validity, uint32_t),
+     .doc = "Time from thisUpdate to nextUpdate in a live-signed answer (never past the "
+            "signer certificate's notAfter)."},
+    {.sect = CONFIG_S_SIGNER,
+     .name = "threads",
+     .type = CONFIG_UINT,
+     .def = "1",
+     .min = 1,
+     .max = 64,
+     .off = CONFIG_AT(signer.threads, uint32_t),
+     .doc = "Signing threads of revokd-signer, each with its own copy of the keys, serving the "
+            "responder connections it accepted (one per responder worker): give it as many as "
+            "the cores it may use, and the responder at least as many workers."},
 
     {.sect = CONFIG_S_ISSUER,
      .name = "ca_cert",
@@ -493,6 +578,25 @@ static const struct config_key config_keys[] = {
      .choices = "sha256|sha384|sha512",
      .off = CONFIG_ISS(digest, char *),
      .doc = "Hash used in OCSP response and CRL signatures."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "unknown_serial",
+     .type = CONFIG_STRING,
+     .def = "unknown",
+     .choices = "unauthorized|unknown|revoked",
+     .off = CONFIG_ISS(unknown_serial, char *),
+     .doc = "With [signer] socket set, what a serial of this CA that the store does not list "
+            "gets: a live-signed `unknown` (RFC 6960), the RFC 6960 2.2 `revoked` form "
+            "(certificateHold, 1970-01-01, extended-revoke extension), or `unauthorized` "
+            "unsigned. Never `good`."},
+    {.sect = CONFIG_S_ISSUER,
+     .name = "nonce",
+     .type = CONFIG_STRING,
+     .def = "ignore",
+     .choices = "ignore|echo",
+     .off = CONFIG_ISS(nonce, char *),
+     .doc = "A request nonce (RFC 9654, 1 to 128 octets): `ignore` serves the pre-signed "
+            "answer without it (RFC 5019), `echo` signs live (with [signer] socket) and returns "
+            "it."},
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

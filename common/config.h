@@ -38,6 +38,11 @@ struct config_issuer {
     char *digest;         /* signature digest: sha256 (default), sha384, sha512 */
     char *crlnumber; /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
     bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */
+    /* Live signing (revokd-signer, docs/signer.md): what a serial the store does not
+     * list gets ("unauthorized", "unknown" or "revoked", RFC 6960 2.2), and whether a
+     * request nonce is ignored (pre-signed answer) or echoed by live signing. */
+    char *unknown_serial;
+    char *nonce;
     uint32_t crl_shards;     /* CRL partitions (0: one CRL only) */
     uint32_t crl_shard_span; /* serials per range: shard = (serial / span) mod shards, + 1 */
 };
@@ -74,7 +79,19 @@ struct config {
         uint32_t workers;         /* event-loop threads; 0: one per CPU */
         char *user;               /* drop to this user after binding; NULL: stay */
         bool status_api;          /* serve /api/v1/status/... */
+        /* Hand-off to revokd-signer (docs/signer.md); all per worker except live_rate. */
+        uint32_t live_queue;      /* requests waiting for the signer, per worker */
+        uint32_t live_rate;       /* live signatures per second, over all workers */
+        uint32_t live_timeout_ms; /* a signer answer later than this is tryLater */
+        uint32_t live_margin;     /* sign live when less than this is left of a pre-signed one */
+        uint32_t live_cache;      /* cached live `unknown` answers per worker; 0: none */
+        uint32_t live_cache_ttl;  /* seconds a cached live answer is served */
     } responder;
+    struct {
+        char *socket;      /* Unix socket revokd-signer listens on; NULL: no live signing */
+        uint32_t validity; /* nextUpdate - thisUpdate of a live-signed answer, seconds */
+        uint32_t threads;  /* signing threads, each serving its own responder connections */
+    } signer;
     struct {
         char *out_dir;              /* where <issuer>.crl and <issuer>.crl.pem are published */
         uint32_t validity;          /* seconds between thisUpdate and nextUpdate */

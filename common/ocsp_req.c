@@ -169,6 +169,8 @@ int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out)
     der_get_optional(&tbs, DER_CTX_CONS(1), &x); /* requestorName: not used */
     if (der_get(&tbs, DER_SEQUENCE, &list) < 0 || cur_left(&list) == 0)
         return -EBADMSG;
+    out->list = list.p;
+    out->list_len = cur_left(&list);
     while (cur_left(&list) > 0) {
         struct cur one, sext;
         struct ocsp_certid id;
@@ -200,6 +202,22 @@ int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out)
     if (!cur_done(&top))
         return -EBADMSG;
     return 0;
+}
+
+int ocsp_req_certids(const struct ocsp_req *r, struct ocsp_certid *ids, unsigned cap)
+{
+    struct cur list;
+    unsigned n = 0;
+    if (!r->list)
+        return -EBADMSG;
+    cur_init(&list, r->list, r->list_len);
+    while (cur_left(&list) > 0 && n < cap) {
+        struct cur one;
+        if (der_get(&list, DER_SEQUENCE, &one) < 0 || ocsp_parse_certid(&one, &ids[n]) < 0)
+            return -EBADMSG;
+        n++;
+    }
+    return (int)n;
 }
 
 const uint8_t *ocsp_error_response(enum ocsp_resp_status st, size_t *len)

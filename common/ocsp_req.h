@@ -51,7 +51,9 @@ struct ocsp_req {
     const uint8_t
         *nonce; /* nonce extension's extnValue contents (a live signer echoes it), or NULL */
     size_t nonce_len;
-    bool is_signed; /* optionalSignature present (accepted, not verified) */
+    bool is_signed;      /* optionalSignature present (accepted, not verified) */
+    const uint8_t *list; /* requestList contents, for ocsp_req_certids() */
+    size_t list_len;
 };
 
 /*
@@ -71,6 +73,13 @@ struct ocsp_req {
  * the extnValue contents, whichever way the value was measured.
  */
 int ocsp_req_parse(const uint8_t *der, size_t len, struct ocsp_req *out);
+
+/*
+ * Every CertID of a request ocsp_req_parse() accepted, in order, into ids (at
+ * most cap; the parser allows OCSP_REQ_CERTS_MAX). Returns the count, or
+ * -EBADMSG if r was not filled by a successful parse.
+ */
+int ocsp_req_certids(const struct ocsp_req *r, struct ocsp_certid *ids, unsigned cap);
 
 /* The complete DER of an OCSPResponse carrying only an error status (5 bytes). */
 const uint8_t *ocsp_error_response(enum ocsp_resp_status st, size_t *len);

@@ -11,6 +11,8 @@
  */
 #include "conn.h"
 
+#include "livesign.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -178,7 +180,8 @@ int conn_pool_init(struct conn_pool *p, struct server_worker *w)
     p->slab_len = (size_t)p->max_conns * (CONN_RBUF + CONN_WBUF);
     p->slab = mmap(NULL, p->slab_len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (!p->conns || p->slab == MAP_FAILED) {
+    if (!p->conns || p->slab == MAP_FAILED ||
+        (sp->live && livesign_init(&p->live, sp->live, p->h) < 0)) {
         conn_pool_free(p);
         return -ENOMEM;
     }
@@ -201,6 +204,8 @@ void conn_pool_free(struct conn_pool *p)
     p->slab = MAP_FAILED;
     free(p->conns);
     p->conns = NULL;
+    livesign_free(p->live);
+    p->live = NULL;
 }
 
 struct conn *conn_open(struct conn_pool *p, int fd)
@@ -220,6 +225,7 @@ struct conn *conn_open(struct conn_pool *p, int fd)
     c->blob = NULL;
     c->blob_off = 0;
     c->eof = c->close_after = c->deferred = c->continued = c->lingering = false;
+    c->live_slot = -1;
     c->on_out = false;
     c->oprev = c->onext = NULL;
     c->last = p->mono;
@@ -232,6 +238,7 @@ struct conn *conn_open(struct conn_pool *p, int fd)
 
 void conn_release(struct conn_pool *p, struct conn *c)
 {
+    livesign_cancel(p->live, c);
     if (c->blob)
         conn_blob_put(p, c->blob);
     c->blob = NULL;
@@ -308,6 +315,23 @@ int conn_process(struct conn_pool *p, struct conn *c)
         struct http_out out = {.hdr = p->hdr, .hdr_cap = sizeof(p->hdr)};
         const uint8_t *b = c->rbuf + off;
         size_t left = c->rlen - off;
+        /* --- live signing hook: the request at rbuf[0] waits for revokd-signer --- */
+        if (c->live_slot >= 0) {
+            struct livesign_result lr;
+            if (!livesign_result(p->live, c, &lr))
+                break;                              /* not yet: livesign_ready() brings us back */
+            int hn = http_req_parse(b, left, &req); /* parsed whole once already */
+            rc = hn < 0 ? -EPROTO
+                        : handler_live_answer(p->h, &req, lr.status, lr.der, lr.der_len, &out);
+            if (hn >= 0)
+                off += (size_t)hn + (size_t)req.content_length;
+            if (rc == 0)
+                rc = conn_queue(p, c, out.hdr, out.hdr_len, out.body, out.body_len, NULL, 0, NULL);
+            livesign_finish(p->live, c);
+            if (rc == 0 && out.close)
+                c->close_after = true;
+            continue;
+        }
         int n = http_req_parse(b, left, &req);
         if (n == -2) {
             c->close_after = c->eof; /* the rest of the head will never come */
@@ -332,6 +356,15 @@ int conn_process(struct conn_pool *p, struct conn *c)
         } else {
             size_t need = (size_t)req.content_length;
             rc = conn_serve(p, &req, b + n, need, &out);
+            if (rc == HANDLER_LIVE) { /* --- live signing hook: hand it to the signer --- */
+                struct livesign_result lr = {.status = OCSP_TRY_LATER};
+                if (p->live && livesign_submit(p->live, c, &p->h->live_req, p->mono, &lr) == 0) {
+                    rc = 0;
+                    conn_touch(p, c);
+                    continue; /* stays at the front; the loop stops on c->live_slot */
+                }
+                rc = handler_live_answer(p->h, &req, lr.status, lr.der, lr.der_len, &out);
+            }
             off += (size_t)n + need;
             c->continued = false;
             conn_touch(p, c); /* a complete request is progress; raw bytes are not */

@@ -36,6 +36,7 @@
 #define CONN_NS 1000000000LL
 
 struct conn_blob; /* a large body's shared copy (conn.c) */
+struct livesign;  /* live signing client (livesign.h) */
 
 struct conn {
     int fd;        /* -1 when the slot is free */
@@ -54,6 +55,7 @@ struct conn {
     bool deferred;              /* requests left in rbuf until the output drains */
     bool continued;             /* 100 Continue sent for the request at rbuf[0] */
     bool lingering;             /* output done, write side shut: draining input until EOF */
+    int32_t live_slot;          /* livesign slot of the request at rbuf[0] waiting, or -1 */
     struct conn *oprev, *onext; /* output list */
     struct conn *prev, *next;   /* activity list when open, free list when not */
 };
@@ -72,7 +74,8 @@ struct conn_pool {
     int64_t idle, send; /* timeouts, ns */
     int64_t mono;       /* CLOCK_MONOTONIC ns, read once per loop iteration by the backend */
     int64_t last_warn;
-    uint32_t sndbuf; /* SO_SNDBUF for accepted sockets, 0 to leave it */
+    uint32_t sndbuf;       /* SO_SNDBUF for accepted sockets, 0 to leave it */
+    struct livesign *live; /* this worker's signer client, or NULL: no live signing */
     bool stopping;
     uint8_t hdr[HANDLER_HDR_MAX]; /* handler writes headers here; copied to the conn */
 };
@@ -99,7 +102,9 @@ void conn_touch(struct conn_pool *p, struct conn *c);
 
 /*
  * Answers every complete request at the front of rbuf, in order, while output
- * room lasts (c->deferred says requests were left for after a flush). Call it
+ * room lasts (c->deferred says requests were left for after a flush), and
+ * until one waits for a live signature (c->live_slot >= 0: the request stays at
+ * rbuf[0]; livesign_ready() hands the connection back to drive again). Call it
  * inside a handler batch. Returns 0 or a negative errno, after which the
  * connection is dropped.
  */

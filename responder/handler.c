@@ -346,22 +346,112 @@ static int handler_ocsp_status(struct handler *h, const struct http_req *req, bo
     return handler_emit(h, req, &r, out);
 }
 
+/* The live policy of the issuer a CertID names, or NULL (not ours, or no policy). */
+static const struct handler_live_issuer *handler_live_issuer(struct handler *h, struct store_txn *t,
+                                                             const struct ocsp_certid *id,
+                                                             uint32_t *issuer_id)
+{
+    const struct store_issuer_rec *rec;
+    const uint8_t *cert;
+    if (store_issuer_by_hash(t, (enum store_hash)id->hash, id->name_hash, id->key_hash, issuer_id) <
+            0 ||
+        store_get_issuer(t, *issuer_id, &rec, &cert) < 0)
+        return NULL;
+    const struct handler_live *p = h->live_policy;
+    for (size_t i = 0; i < p->n; i++) {
+        if (strncmp(p->iss[i].name, rec->name, STORE_NAME_MAX) == 0)
+            return &p->iss[i];
+    }
+    return NULL;
+}
+
+/* Fills h->live_req from every CertID and the nonce of o. -EBADMSG if it cannot be. */
+static int handler_live_fill(struct handler *h, const struct ocsp_req *o, bool with_nonce)
+{
+    struct ocsp_certid ids[SIGNPROTO_CERTS_MAX];
+    struct signproto_req *r = &h->live_req;
+    int n = ocsp_req_certids(o, ids, SIGNPROTO_CERTS_MAX);
+    if (n <= 0 || (unsigned)n != o->n_certs)
+        return -EBADMSG;
+    r->id = 0;
+    r->n = (uint8_t)n;
+    r->nonce_len = 0;
+    if (with_nonce && o->nonce) {
+        if (o->nonce_len > SIGNPROTO_NONCE_MAX)
+            return -EBADMSG;
+        memcpy(r->nonce, o->nonce, o->nonce_len);
+        r->nonce_len = (uint8_t)o->nonce_len;
+    }
+    for (int i = 0; i < n; i++) {
+        struct signproto_certid *c = &r->ids[i];
+        if (ids[i].hash == 0 || ids[i].serial_len > SIGNPROTO_SERIAL_MAX)
+            return -EBADMSG;
+        c->hash = (uint8_t)ids[i].hash;
+        memcpy(c->name_hash, ids[i].name_hash, ids[i].hash_len);
+        memcpy(c->key_hash, ids[i].key_hash, ids[i].hash_len);
+        memcpy(c->serial, ids[i].serial, ids[i].serial_len);
+        c->serial_len = (uint8_t)ids[i].serial_len;
+    }
+    return 0;
+}
+
 /* Answers one OCSP request given as DER; get adds the RFC 5019 caching headers. */
 static int handler_ocsp_der(struct handler *h, const struct http_req *req, const struct ocsp_req *o,
                             bool get, struct http_out *out)
 {
-    if (o->n_certs != 1) /* pre-signed responses carry exactly one SingleResponse */
+    const bool live = h->live_policy != NULL;
+    if (o->n_certs != 1 && !live) /* pre-signed responses carry exactly one SingleResponse */
         return handler_ocsp_status(h, req, get, OCSP_MALFORMED_REQUEST, HANDLER_R_MALFORMED, out);
     if (o->id.hash == 0)
         return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
     struct store_txn *t = handler_txn(h);
     if (!t)
         return handler_ocsp_status(h, req, get, OCSP_TRY_LATER, HANDLER_R_TRYLATER, out);
+    /* --- live signing hook (docs/signer.md): several CertIDs, an echoed nonce --- */
+    if (live && o->n_certs != 1) { /* one signed response answers them all */
+        /* Every CertID ours, checked here, so foreign ones cost the signer nothing. */
+        bool ours = handler_live_fill(h, o, true) == 0;
+        for (unsigned i = 0; ours && i < h->live_req.n; i++) {
+            const struct signproto_certid *c = &h->live_req.ids[i];
+            struct ocsp_certid one = {.hash = c->hash,
+                                      .name_hash = c->name_hash,
+                                      .key_hash = c->key_hash,
+                                      .hash_len = store_hash_len((enum store_hash)c->hash)};
+            uint32_t iid;
+            ours = handler_live_issuer(h, t, &one, &iid) != NULL;
+        }
+        if (!ours)
+            return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
+        return HANDLER_LIVE;
+    }
+    const struct handler_live_issuer *lp = NULL;
+    uint32_t issuer_id = 0;
+    if (live && o->nonce && h->live_policy->any_echo) {
+        lp = handler_live_issuer(h, t, &o->id, &issuer_id);
+        if (lp && lp->nonce_echo)
+            return handler_live_fill(h, o, true) < 0
+                       ? handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED,
+                                             out)
+                       : HANDLER_LIVE;
+    }
 
     struct store_resp sr;
     const struct ocsp_certid *id = &o->id;
     int rc = store_get_response(t, (enum store_hash)id->hash, id->name_hash, id->key_hash,
                                 id->serial, id->serial_len, &sr);
+    if (rc == -ENOENT && live) {
+        /* --- live signing hook: a miss. Ours and listed (its response missing), or
+         * ours and never listed with a policy that signs: the signer decides what. */
+        if (!lp)
+            lp = handler_live_issuer(h, t, id, &issuer_id);
+        struct store_cert c;
+        if (lp && (lp->unknown == HANDLER_UNKNOWN_LIVE ||
+                   store_get_cert(t, issuer_id, id->serial, id->serial_len, &c) == 0))
+            return handler_live_fill(h, o, false) < 0
+                       ? handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED,
+                                             out)
+                       : HANDLER_LIVE;
+    }
     if (rc == -ENOENT)
         return handler_ocsp_status(h, req, get, OCSP_UNAUTHORIZED, HANDLER_R_UNAUTHORIZED, out);
     if (rc < 0)
@@ -369,6 +459,10 @@ static int handler_ocsp_der(struct handler *h, const struct http_req *req, const
     /* LMDB aligns values to 2 bytes only: copy the header rather than dereference it. */
     struct store_resp_hdr rh;
     rh = *sr.hdr;
+    /* --- live signing hook: stale or nearly so, signed afresh rather than served --- */
+    if (live && (int64_t)rh.next_update * 1000000000 - h->now_ns < h->live_policy->margin_ns &&
+        handler_live_fill(h, o, false) == 0)
+        return HANDLER_LIVE;
     if (!handler_fresh(h, rh.next_update)) {
         /* The indexer fell behind: an expired answer is worse than none. */
         h->stale++;
@@ -947,6 +1041,17 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
             handler_w_str(&w, "\n");
         }
     }
+    static const char *const lives[HANDLER_L_COUNT] = {
+        "signed", "cached", "refused", "queue_full", "rate_limited", "signer_down", "timeout"};
+    handler_w_metric(&w, "revokd_live_requests_total", "counter",
+                     "Requests handed to live signing, by outcome (the last four are tryLater).");
+    for (unsigned r = 0; r < HANDLER_L_COUNT; r++) {
+        handler_w_str(&w, "revokd_live_requests_total{result=\"");
+        handler_w_str(&w, lives[r]);
+        handler_w_str(&w, "\"} ");
+        handler_w_u64(&w, h->live[r]);
+        handler_w_str(&w, "\n");
+    }
     handler_w_metric(&w, "revokd_stale_responses_total", "counter",
                      "Pre-signed responses found past nextUpdate (answered tryLater).");
     handler_w_sample(&w, "revokd_stale_responses_total", h->stale);
@@ -1258,6 +1363,33 @@ static int handler_status_api(struct handler *h, const struct http_req *req, con
                              .body_len = w.len,
                              .no_store = true};
     return handler_emit(h, req, &r, out);
+}
+
+void handler_set_live(struct handler *h, const struct handler_live *p)
+{
+    h->live_policy = p;
+}
+
+int handler_live_answer(struct handler *h, const struct http_req *req, uint8_t status,
+                        const uint8_t *der, size_t der_len, struct http_out *out)
+{
+    bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+    if (status != OCSP_SUCCESSFUL || !der || der_len == 0) {
+        enum handler_result r = status == OCSP_UNAUTHORIZED        ? HANDLER_R_UNAUTHORIZED
+                                : status == OCSP_MALFORMED_REQUEST ? HANDLER_R_MALFORMED
+                                : status == OCSP_INTERNAL_ERROR    ? HANDLER_R_INTERNAL
+                                                                   : HANDLER_R_TRYLATER;
+        if (status == OCSP_SUCCESSFUL || status > OCSP_UNAUTHORIZED || status == 4)
+            status = OCSP_INTERNAL_ERROR; /* not one we could send */
+        return handler_ocsp_status(h, req, get, (enum ocsp_resp_status)status, r, out);
+    }
+    struct handler_resp r = {
+        .status = 200, .ctype = handler_ct_ocsp, .body = der, .body_len = der_len, .no_store = get};
+    handler_count(h, req, HANDLER_R_OK);
+    int rc = handler_emit(h, req, &r, out);
+    if (rc == 0 && out->body_len)
+        h->ocsp_bytes += der_len;
+    return rc;
 }
 
 int handler_init(struct handler *h, struct store *s, uint32_t max_age)

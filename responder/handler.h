@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "http.h"
+#include "signproto.h"
 #include "store.h"
 
 /* Room the caller gives http_out.hdr: enough for the longest header block we write. */
@@ -44,6 +45,37 @@ enum handler_result {
     HANDLER_R_HTTP_ERROR,   /* any other 4xx/5xx */
     HANDLER_R_COUNT
 };
+/* Live signing outcomes (docs/signer.md), for revokd_live_requests_total{result=...}. */
+enum handler_live_result {
+    HANDLER_L_SIGNED = 0,   /* revokd-signer answered with a signed response */
+    HANDLER_L_CACHED,       /* a cached live answer served */
+    HANDLER_L_REFUSED,      /* the signer answered with an error status (unauthorized ...) */
+    HANDLER_L_QUEUE_FULL,   /* tryLater: [responder] live_queue requests already wait */
+    HANDLER_L_RATE_LIMITED, /* tryLater: [responder] live_rate spent */
+    HANDLER_L_SIGNER_DOWN,  /* tryLater: no connection to revokd-signer */
+    HANDLER_L_TIMEOUT,      /* tryLater: no answer within [responder] live_timeout */
+    HANDLER_L_COUNT
+};
+
+/* What a serial the store does not list gets ([issuer] unknown_serial). */
+enum handler_unknown { HANDLER_UNKNOWN_UNAUTHORIZED = 0, HANDLER_UNKNOWN_LIVE };
+
+/* Per-issuer live-signing policy, from the config (main.c); matched by store name. */
+struct handler_live_issuer {
+    char name[STORE_NAME_MAX];
+    uint8_t unknown; /* enum handler_unknown; `unknown` and `revoked` are both LIVE here */
+    bool nonce_echo; /* [issuer] nonce = echo */
+};
+struct handler_live {
+    int64_t margin_ns; /* [responder] live_margin */
+    bool any_echo;     /* some issuer has nonce = echo: only then look a nonce's issuer up */
+    size_t n;
+    struct handler_live_issuer iss[64]; /* CONFIG_MAX_ISSUERS; handler.h stays config-free */
+};
+
+/* handler_serve()'s answer when the request needs a live signature: h->live_req. */
+#define HANDLER_LIVE 1
+
 /* Values of *handler.store_moved. */
 enum { HANDLER_STORE_CURRENT = 0, HANDLER_STORE_REMOVED = 1, HANDLER_STORE_REPLACED = 2 };
 
@@ -75,8 +107,13 @@ struct handler {
     uint64_t ocsp_bytes, crl_bytes; /* body bytes served (HEAD not counted) */
     uint64_t conns_open, conns_total;
     uint64_t idle_timeouts, send_timeouts; /* connections closed for either, by the backend */
+    uint64_t live[HANDLER_L_COUNT];        /* live-signing outcomes, kept by livesign.c */
+    /* Live signing policy, or NULL: no [signer] socket, every miss answered at once. */
+    const struct handler_live *live_policy;
 
     char scratch[HANDLER_SCRATCH_MAX]; /* /metrics body */
+    /* The request handler_serve() returned HANDLER_LIVE for (transient). */
+    struct signproto_req live_req;
 };
 
 /*
@@ -123,10 +160,29 @@ int handler_head_check(const struct http_req *req);
  * response out (or finishes sending it) before making one. out->body_key, when
  * set, names the body bytes (the store's SHA-256 prefix of them), so a backend
  * may keep one shared copy of a large body per key. Counts the request.
- * Returns 0, or -ENOSPC if hdr_cap is too small (nothing usable in out).
+ * Returns 0, or -ENOSPC if hdr_cap is too small (nothing usable in out), or
+ * HANDLER_LIVE (live signing on, handler_set_live) when only a fresh signature
+ * answers it: h->live_req holds what to ask revokd-signer, out is untouched and
+ * the request is not counted yet (handler_live_answer does).
  */
 int handler_serve(struct handler *h, const struct http_req *req, const uint8_t *body,
                   size_t body_len, struct http_out *out);
+
+/*
+ * Switches live signing on with policy p (NULL: off, the default). p must
+ * outlive h.
+ */
+void handler_set_live(struct handler *h, const struct handler_live *p);
+
+/*
+ * The answer to a request handler_serve() returned HANDLER_LIVE for, once the
+ * signer (or livesign's cache, or its refusal) gave status and, for status 0,
+ * the OCSPResponse der. req is the same request, parsed again. Live answers are
+ * never cached by HTTP caches (no-store): they may carry a nonce, and a
+ * pre-signed answer replaces them soon. Counts it. Returns 0 or -ENOSPC.
+ */
+int handler_live_answer(struct handler *h, const struct http_req *req, uint8_t status,
+                        const uint8_t *der, size_t der_len, struct http_out *out);
 
 /*
  * Fills an HTTP error response (status 4xx/5xx with a short text body) for a

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "livesign.h"
 #include "log.h"
 #include "priv.h"
 #include "server.h"
@@ -375,6 +376,34 @@ int main(int argc, char **argv)
                                .send_timeout_ms = cfg.responder.send_timeout_ms,
                                .send_buffer = (uint32_t)cfg.responder.send_buffer,
                                .max_age = cfg.responder.max_age};
+    /* Live signing (docs/signer.md): on when [signer] socket is set. The rate is
+     * shared out over the workers, each with its own socket and queue. */
+    static struct handler_live live_policy;
+    static struct livesign_params live_params;
+    if (cfg.signer.socket) {
+        live_policy.margin_ns = (int64_t)cfg.responder.live_margin * 1000000000;
+        const size_t cap = sizeof(live_policy.iss) / sizeof(live_policy.iss[0]);
+        live_policy.n = cfg.n_issuers < cap ? cfg.n_issuers : cap;
+        for (size_t i = 0; i < live_policy.n; i++) {
+            const struct config_issuer *ci = &cfg.issuers[i];
+            snprintf(live_policy.iss[i].name, sizeof(live_policy.iss[i].name), "%s", ci->name);
+            live_policy.iss[i].unknown = strcmp(ci->unknown_serial, "unauthorized") == 0
+                                             ? HANDLER_UNKNOWN_UNAUTHORIZED
+                                             : HANDLER_UNKNOWN_LIVE;
+            live_policy.iss[i].nonce_echo = strcmp(ci->nonce, "echo") == 0;
+            live_policy.any_echo |= live_policy.iss[i].nonce_echo;
+        }
+        live_params = (struct livesign_params){
+            .path = cfg.signer.socket,
+            .queue = cfg.responder.live_queue,
+            .rate = cfg.responder.live_rate / n ? cfg.responder.live_rate / n : 1,
+            .timeout_ns = (int64_t)cfg.responder.live_timeout_ms * 1000000,
+            .cache = cfg.responder.live_cache,
+            .cache_ttl_ns = (int64_t)cfg.responder.live_cache_ttl * 1000000000};
+        sp.live = &live_params;
+        log_info("live signing through %s (%u/s, queue %u per worker)", cfg.signer.socket,
+                 live_params.rate, live_params.queue);
+    }
     /* Heap, not stack: each handler carries its /metrics scratch buffer. */
     hs = calloc(n, sizeof(*hs));
     th = calloc(n, sizeof(*th));
@@ -394,6 +423,8 @@ int main(int argc, char **argv)
         hs[inited].backend_name = be->name;
         hs[inited].store_moved = &main_store_moved;
         handler_set_status_api(&hs[inited], cfg.responder.status_api);
+        if (cfg.signer.socket)
+            handler_set_live(&hs[inited], &live_policy);
         peers[inited] = &hs[inited];
     }
     /* Per thread and inherited: set before the workers start, so all of them have it

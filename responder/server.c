@@ -85,6 +85,8 @@ static void server_counters_get(const struct handler *h, struct server_counters 
     c->conns_total = RD(h->conns_total);
     c->idle_timeouts = RD(h->idle_timeouts);
     c->send_timeouts = RD(h->send_timeouts);
+    for (int r = 0; r < HANDLER_L_COUNT; r++)
+        c->live[r] = RD(h->live[r]);
 #undef RD
 }
 
@@ -98,6 +100,7 @@ static void server_counters_set(struct handler *h, const struct server_counters 
     h->conns_total = c->conns_total;
     h->idle_timeouts = c->idle_timeouts;
     h->send_timeouts = c->send_timeouts;
+    memcpy(h->live, c->live, sizeof(h->live));
 }
 
 /* a += b - c, field by field */

@@ -30,6 +30,8 @@
 
 #include "handler.h"
 
+struct livesign_params;
+
 /* listen(2) backlog. */
 #define SERVER_BACKLOG 4096
 
@@ -40,6 +42,7 @@ struct server_params {
     uint32_t send_timeout_ms; /* close one whose queued output is not all sent in this long */
     uint32_t send_buffer;     /* SO_SNDBUF of each accepted socket, bytes (0: kernel default) */
     uint32_t max_age;         /* for handler_init on reload */
+    const struct livesign_params *live; /* revokd-signer client per worker, or NULL: none */
 };
 
 /* What main() tells the workers; written by main, read by workers (relaxed + eventfd). */
@@ -106,6 +109,7 @@ void server_worker_woken(struct server_worker *w);
 struct server_counters {
     uint64_t requests[HANDLER_METHODS][HANDLER_R_COUNT];
     uint64_t stale, ocsp_bytes, crl_bytes, conns_open, conns_total, idle_timeouts, send_timeouts;
+    uint64_t live[HANDLER_L_COUNT];
 };
 void server_metrics_begin(struct server_worker *w, struct server_counters save[2]);
 void server_metrics_end(struct server_worker *w, const struct server_counters save[2]);

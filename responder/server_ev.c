@@ -16,6 +16,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <ev.h>
 
 #include "conn.h"
+#include "livesign.h"
 #include "log.h"
 
 /* Pause after accept fails for lack of descriptors or memory. */
@@ -52,6 +54,8 @@ struct server {
     ev_timer drain;
     ev_prepare prepare;
     ev_check check;
+    ev_io live_io; /* the revokd-signer socket, when live signing is on */
+    uint32_t live_gen;
 };
 
 static void server_accept_resume(struct server *s)
@@ -133,6 +137,13 @@ static void server_conn_drive(struct server *s, struct conn *c)
         if (!c->deferred)
             break;
     }
+    if (c->live_slot >= 0) { /* --- live signing hook: its answer drives us again --- */
+        if (c->eof || c->rlen == CONN_RBUF)
+            ev_io_stop(s->loop, &s->ios[c->slot].io); /* nothing to read, or no room */
+        else
+            server_conn_events(s, c, EV_READ);
+        return;
+    }
     if (c->close_after || c->eof) {
         server_conn_finish(s, c);
         return;
@@ -154,6 +165,43 @@ fail:
     else
         log_msg(conn_warn_level(&s->pool), "fd %d: dropping connection: %s", c->fd, strerror(-rc));
     server_conn_close(s, c);
+}
+
+/* --- live signing hook: connections whose signer answer came in, driven once --- */
+static void server_live_drain(struct server *s)
+{
+    struct conn *c;
+    while ((c = livesign_ready(s->pool.live)))
+        server_conn_drive(s, c);
+}
+
+static void server_live_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct server *s = w->data;
+    (void)loop;
+    short re = (short)((revents & EV_READ ? POLLIN : 0) | (revents & EV_WRITE ? POLLOUT : 0));
+    livesign_io(s->pool.live, re, s->pool.mono);
+    server_live_drain(s);
+}
+
+/* Before blocking: watch the signer socket (it may be new) for what it needs. */
+static void server_live_sync(struct server *s)
+{
+    short want;
+    int fd = livesign_fd(s->pool.live, &want);
+    int ev = (want & POLLIN ? EV_READ : 0) | (want & POLLOUT ? EV_WRITE : 0);
+    uint32_t gen = livesign_gen(s->pool.live);
+    if (fd < 0) {
+        ev_io_stop(s->loop, &s->live_io);
+        return;
+    }
+    if (ev_is_active(&s->live_io) && s->live_gen == gen && s->live_io.fd == fd &&
+        (s->live_io.events & (EV_READ | EV_WRITE)) == ev)
+        return;
+    ev_io_stop(s->loop, &s->live_io);
+    ev_io_set(&s->live_io, fd, ev);
+    ev_io_start(s->loop, &s->live_io);
+    s->live_gen = gen;
 }
 
 static void server_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -247,6 +295,10 @@ static void server_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
         }
         server_conn_close(s, c);
     }
+    if (s->pool.live) {
+        livesign_tick(s->pool.live, s->pool.mono);
+        server_live_drain(s);
+    }
 }
 
 static void server_drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -311,6 +363,8 @@ static void server_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     struct server *s = w->data;
     (void)loop;
     (void)revents;
+    if (s->pool.live)
+        server_live_sync(s);
     handler_batch_end(s->pool.h);
     server_worker_reload(s->w); /* between batches: no response points into the old map */
 }
@@ -351,6 +405,8 @@ static int server_ev_run(struct server_worker *wk)
     ev_timer_init(&s->sweep, server_sweep_cb, tick, tick);
     ev_prepare_init(&s->prepare, server_prepare_cb);
     ev_check_init(&s->check, server_check_cb);
+    ev_init(&s->live_io, server_live_cb);
+    s->live_io.data = s;
     ev_set_priority(&s->check, EV_MAXPRI); /* before any I/O callback of the iteration */
     s->accept_io.data = s->accept_retry.data = s->drain.data = s->sweep.data = s;
     s->wake_io.data = s->prepare.data = s->check.data = s;
@@ -381,6 +437,8 @@ fail:
         }
     }
     handler_batch_end(wk->h);
+    if (s->loop)
+        ev_io_stop(s->loop, &s->live_io);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->loop)

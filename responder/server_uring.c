@@ -39,6 +39,7 @@
 #include <liburing.h>
 
 #include "conn.h"
+#include "livesign.h"
 #include "log.h"
 
 /* Submission queue entries per ring (the completion queue is twice that). */
@@ -56,7 +57,7 @@
  * as under Docker's default seccomp profile. */
 #define URING_TEST_DISABLE "REVOKD_TEST_NO_IO_URING"
 
-enum uring_op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WAKE, OP_CANCEL };
+enum uring_op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WAKE, OP_CANCEL, OP_LIVE_IN, OP_LIVE_OUT };
 
 struct uring_held {
     uint16_t bid;
@@ -91,6 +92,9 @@ struct uring_srv {
     int64_t accept_retry_at;
     struct uring_slot *dirty;
     int64_t tick, last_sweep, drain_until;
+    /* One-shot polls on the revokd-signer socket, each tagged with its generation. */
+    bool live_in_armed, live_out_armed;
+    uint32_t live_in_gen, live_out_gen;
 };
 
 static uint64_t uring_ud(enum uring_op op, uint32_t gen, uint32_t slot)
@@ -370,6 +374,11 @@ static void uring_drive(struct uring_srv *s, struct conn *c)
         uring_rearm_recv(s, c);
         return; /* the rest after the send completes */
     }
+    if (c->live_slot >= 0) { /* --- live signing hook: its answer drives us again --- */
+        if (!c->eof)
+            uring_rearm_recv(s, c);
+        return;
+    }
     if (c->close_after || (c->eof && !u->n_held)) {
         /* See server_ev.c: shut the write side and read until EOF, not close. */
         if (c->eof || shutdown(c->fd, SHUT_WR) < 0) {
@@ -528,6 +537,48 @@ static void uring_sweep(struct uring_srv *s)
     }
 }
 
+/* --- live signing hook: poll the signer socket (it may be new) for what it needs --- */
+static void uring_live_arm(struct uring_srv *s)
+{
+    short want;
+    int fd = livesign_fd(s->pool.live, &want);
+    uint32_t gen = livesign_gen(s->pool.live) & 0xffffff;
+    /* A poll on a socket since replaced would hold it open: cancel it. */
+    if (s->live_in_armed && s->live_in_gen != gen)
+        uring_cancel(s, uring_ud(OP_LIVE_IN, s->live_in_gen, 0));
+    if (s->live_out_armed && s->live_out_gen != gen)
+        uring_cancel(s, uring_ud(OP_LIVE_OUT, s->live_out_gen, 0));
+    if (fd < 0)
+        return;
+    if (!s->live_in_armed || s->live_in_gen != gen) {
+        struct io_uring_sqe *sqe = uring_sqe(s);
+        io_uring_prep_poll_add(sqe, fd, POLLIN);
+        io_uring_sqe_set_data64(sqe, uring_ud(OP_LIVE_IN, gen, 0));
+        s->live_in_armed = true;
+        s->live_in_gen = gen;
+    }
+    if ((want & POLLOUT) && (!s->live_out_armed || s->live_out_gen != gen)) {
+        struct io_uring_sqe *sqe = uring_sqe(s);
+        io_uring_prep_poll_add(sqe, fd, POLLOUT);
+        io_uring_sqe_set_data64(sqe, uring_ud(OP_LIVE_OUT, gen, 0));
+        s->live_out_armed = true;
+        s->live_out_gen = gen;
+    }
+}
+
+static void uring_on_live(struct uring_srv *s, enum uring_op op, uint32_t gen, int res)
+{
+    bool cur = gen == (livesign_gen(s->pool.live) & 0xffffff);
+    if (op == OP_LIVE_IN && s->live_in_gen == gen)
+        s->live_in_armed = false;
+    if (op == OP_LIVE_OUT && s->live_out_gen == gen)
+        s->live_out_armed = false;
+    if (!cur || res == -ECANCELED)
+        return;
+    short re = res < 0 ? POLLERR : (short)res;
+    livesign_io(s->pool.live, re, s->pool.mono);
+}
+
 /* One completion batch: every CQE the kernel has, then every touched connection once. */
 static void uring_batch(struct uring_srv *s)
 {
@@ -549,6 +600,10 @@ static void uring_batch(struct uring_srv *s)
             server_worker_woken(s->w);
             continue;
         }
+        if ((op == OP_LIVE_IN || op == OP_LIVE_OUT) && s->pool.live) {
+            uring_on_live(s, op, gen, cqe->res);
+            continue;
+        }
         if (op != OP_RECV && op != OP_SEND)
             continue;
         struct conn *c = slot < s->pool.max_conns ? &s->pool.conns[slot] : NULL;
@@ -564,6 +619,12 @@ static void uring_batch(struct uring_srv *s)
             uring_on_send(s, c, cqe->res);
     }
     io_uring_cq_advance(&s->ring, seen);
+    if (s->pool.live) { /* answers in, deadlines passed: drive those connections */
+        struct conn *c;
+        livesign_tick(s->pool.live, s->pool.mono);
+        while ((c = livesign_ready(s->pool.live)))
+            uring_mark(s, c);
+    }
 
     while (s->dirty) {
         struct uring_slot *u = s->dirty;
@@ -644,6 +705,8 @@ static int uring_run(struct server_worker *wk)
         s->pool.mono = conn_clock(CLOCK_MONOTONIC);
         handler_batch_begin(wk->h, conn_clock(CLOCK_REALTIME));
         uring_batch(s);
+        if (s->pool.live)
+            uring_live_arm(s);
         handler_batch_end(wk->h); /* every response is copied out: no map pointers left */
         server_worker_reload(wk);
         if (!s->accept_armed && !s->pool.stopping && s->lfd >= 0 && s->pool.free_list &&

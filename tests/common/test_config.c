@@ -674,6 +674,19 @@ Test(config, example_config_loads)
     cr_assert_eq(c.responder.send_timeout_ms, d.responder.send_timeout_ms);
     cr_assert_eq(c.responder.send_buffer, d.responder.send_buffer);
     cr_assert_eq(c.policy.strict, d.policy.strict);
+    cr_assert_eq(c.responder.live_queue, d.responder.live_queue);
+    cr_assert_eq(c.responder.live_rate, d.responder.live_rate);
+    cr_assert_eq(c.responder.live_timeout_ms, d.responder.live_timeout_ms);
+    cr_assert_eq(c.responder.live_margin, d.responder.live_margin);
+    cr_assert_eq(c.responder.live_cache, d.responder.live_cache);
+    cr_assert_eq(c.responder.live_cache_ttl, d.responder.live_cache_ttl);
+    cr_assert_null(c.signer.socket); /* live signing is off unless asked for */
+    cr_assert_eq(c.signer.validity, d.signer.validity);
+    cr_assert_eq(c.signer.threads, d.signer.threads);
+    cr_assert_str_eq(c.issuers[0].unknown_serial, d.issuers[0].unknown_serial);
+    cr_assert_str_eq(c.issuers[0].nonce, d.issuers[0].nonce);
+    cr_assert_str_eq(d.issuers[0].unknown_serial, "unknown");
+    cr_assert_str_eq(d.issuers[0].nonce, "ignore");
     cr_assert_eq(c.n_warnings, 0, "the example warns: %s", c.n_warnings ? c.warnings[0] : "");
     config_free(&d);
     config_free(&c);
@@ -788,4 +801,29 @@ Test(config, issuer_sources)
     expect_fail("[issuer d]\nca_cert = ca.pem\nsigner_key = key.pem\nindex = i.txt\n"
                 "delta_crl_file = d.crl\n",
                 "[issuer d] delta_crl_file", "without crl_file");
+}
+
+/* Live signing keys: `good` is never a policy for unknown serials; bounds hold. */
+Test(config, live_signing_keys)
+{
+    struct config c;
+    cr_assert_eq(load(&c, ISSUER_MIN "unknown_serial = good\n"), -EINVAL);
+    cr_assert(strstr(errbuf, "unknown_serial"), "%s", errbuf);
+    cr_assert_eq(load(&c, ISSUER_MIN "nonce = require\n"), -EINVAL);
+    cr_assert(strstr(errbuf, "nonce"), "%s", errbuf);
+    cr_assert_eq(load(&c, "[responder]\nlive_queue = 0\n" ISSUER_MIN), -EINVAL);
+    cr_assert_eq(load(&c, "[signer]\nsocket = run/s.sock\nvalidity = 10m\n[responder]\n"
+                          "live_timeout = 500\n" ISSUER_MIN "unknown_serial = revoked\n"
+                          "nonce = echo\n"),
+                 -EINVAL, "live_timeout is at most 60 s");
+    cr_assert_eq(load(&c, "[signer]\nsocket = run/s.sock\nvalidity = 10m\n[responder]\n"
+                          "live_timeout = 5s\n" ISSUER_MIN "unknown_serial = revoked\n"
+                          "nonce = echo\n"),
+                 0, "%s", errbuf);
+    cr_assert(strstr(c.signer.socket, "run/s.sock"), "%s", c.signer.socket);
+    cr_assert_eq(c.signer.validity, 600);
+    cr_assert_eq(c.responder.live_timeout_ms, 5000);
+    cr_assert_str_eq(c.issuers[0].unknown_serial, "revoked");
+    cr_assert_str_eq(c.issuers[0].nonce, "echo");
+    config_free(&c);
 }

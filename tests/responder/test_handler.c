@@ -1366,6 +1366,188 @@ Test(handler, status_api_head_and_switch)
     cr_assert_eq(api("GET", "/api/v1/status/testca/0A")->out.status, 200);
 }
 
+/* --- live signing hooks (docs/signer.md) ---------------------------------------- */
+
+static struct handler_live live_pol;
+
+static void live_on(uint8_t unknown, bool echo, int64_t margin_s)
+{
+    memset(&live_pol, 0, sizeof(live_pol));
+    live_pol.margin_ns = margin_s * 1000000000;
+    live_pol.n = 1;
+    strcpy(live_pol.iss[0].name, "testca");
+    live_pol.iss[0].unknown = unknown;
+    live_pol.iss[0].nonce_echo = echo;
+    live_pol.any_echo = echo;
+    handler_set_live(&h, &live_pol);
+}
+
+/* POSTs der and returns handler_serve()'s result, without asserting it. */
+static int post_rc(const uint8_t *der, size_t len)
+{
+    char head[256];
+    snprintf(head, sizeof(head),
+             "POST / HTTP/1.1\r\nHost: ocsp\r\nContent-Type: application/ocsp-request\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             len);
+    size_t hl = strlen(head);
+    memset(&sv, 0, sizeof(sv));
+    memcpy(sv.raw, head, hl);
+    memcpy(sv.raw + hl, der, len);
+    cr_assert_eq(http_req_parse(sv.raw, hl + len, &sv.req), (int)hl);
+    sv.out.hdr = sv.hdr;
+    sv.out.hdr_cap = HANDLER_HDR_MAX;
+    sv.rc = handler_serve(&h, &sv.req, sv.raw + hl, len, &sv.out);
+    if (sv.rc == 0)
+        sv.hdr[sv.out.hdr_len] = '\0';
+    return sv.rc;
+}
+
+Test(handler, live_off_keeps_every_answer)
+{
+    uint8_t der[512];
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, err_unauthorized, sizeof(err_unauthorized));
+}
+
+Test(handler, live_miss_of_our_issuer_goes_to_the_signer)
+{
+    uint8_t der[512];
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    size_t n = make_req(der, sizeof(der), EVP_sha256(), serial_missing, sizeof(serial_missing), 1);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+    cr_assert_eq(h.live_req.n, 1);
+    cr_assert_eq(h.live_req.nonce_len, 0);
+    cr_assert_eq(h.live_req.ids[0].hash, STORE_HASH_SHA256);
+    cr_assert_eq(h.live_req.ids[0].serial_len, sizeof(serial_missing));
+    cr_assert_arr_eq(h.live_req.ids[0].serial, serial_missing, sizeof(serial_missing));
+    uint8_t nh[32], kh[32];
+    id_hashes(EVP_sha256(), nh, kh);
+    cr_assert_arr_eq(h.live_req.ids[0].name_hash, nh, 32);
+    cr_assert_arr_eq(h.live_req.ids[0].key_hash, kh, 32);
+    /* not counted until answered */
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_UNAUTHORIZED), 0);
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_OK), 0);
+    /* the fresh pre-signed path is untouched */
+    n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 1);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, resp_fresh, sizeof(resp_fresh));
+}
+
+Test(handler, live_unauthorized_policy_still_signs_listed_certificates)
+{
+    uint8_t der[512];
+    static const uint8_t s_good[] = {0x0a}; /* listed in certs, no response stored */
+    live_on(HANDLER_UNKNOWN_UNAUTHORIZED, false, 60);
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, err_unauthorized, sizeof(err_unauthorized));
+    n = make_req(der, sizeof(der), EVP_sha1(), s_good, sizeof(s_good), 1);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+}
+
+Test(handler, live_stale_and_nearly_expired_are_signed_afresh)
+{
+    uint8_t der[512];
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_stale, sizeof(serial_stale), 1);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+    cr_assert_eq(h.stale, 0, "never served stale, never counted as such");
+    /* serial_soon has 100 s left: served with a 60 s margin, signed with 200 s */
+    n = make_req(der, sizeof(der), EVP_sha1(), serial_soon, sizeof(serial_soon), 1);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, resp_soon, sizeof(resp_soon));
+    live_on(HANDLER_UNKNOWN_LIVE, false, 200);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+}
+
+Test(handler, live_two_certids_are_one_signer_request)
+{
+    uint8_t der[512];
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_fresh, sizeof(serial_fresh), 2);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+    cr_assert_eq(h.live_req.n, 2);
+    cr_assert_arr_eq(h.live_req.ids[1].serial, serial_fresh, sizeof(serial_fresh));
+}
+
+Test(handler, live_foreign_issuer_is_never_forwarded)
+{
+    uint8_t der[512];
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    /* another CA: same key bits, another name */
+    X509_NAME_free(ca_name);
+    ca_name = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(ca_name, "CN", MBSTRING_ASC, (const unsigned char *)"Other CA", -1,
+                               -1, 0);
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, err_unauthorized, sizeof(err_unauthorized));
+    n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 2);
+    cr_assert_eq(post_rc(der, n), 0);
+    assert_body(&sv, err_unauthorized, sizeof(err_unauthorized));
+}
+
+Test(handler, live_answer_formats_and_counts)
+{
+    uint8_t der[512];
+    static const uint8_t signed_der[] = {0x30, 0x03, 0x0a, 0x01, 0x00};
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    size_t n = make_req(der, sizeof(der), EVP_sha1(), serial_missing, sizeof(serial_missing), 1);
+    cr_assert_eq(post_rc(der, n), HANDLER_LIVE);
+    cr_assert_eq(handler_live_answer(&h, &sv.req, 0, signed_der, sizeof(signed_der), &sv.out), 0);
+    sv.hdr[sv.out.hdr_len] = '\0';
+    assert_body(&sv, signed_der, sizeof(signed_der));
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_OK), 1);
+    cr_assert_eq(handler_live_answer(&h, &sv.req, OCSP_TRY_LATER, NULL, 0, &sv.out), 0);
+    assert_body(&sv, err_trylater, sizeof(err_trylater));
+    cr_assert_eq(count(HTTP_POST, HANDLER_R_TRYLATER), 1);
+}
+
+Test(handler, live_nonce_echo_policy)
+{
+    uint8_t der[512];
+    OCSP_REQUEST *req = OCSP_REQUEST_new();
+    cr_assert_not_null(
+        OCSP_request_add0_id(req, make_id(EVP_sha1(), serial_fresh, sizeof(serial_fresh))));
+    static const unsigned char nonce[16] = "0123456789abcdef";
+    cr_assert_eq(OCSP_request_add1_nonce(req, (unsigned char *)nonce, sizeof(nonce)), 1);
+    unsigned char *p = NULL;
+    int n = i2d_OCSP_REQUEST(req, &p);
+    cr_assert_gt(n, 0);
+    memcpy(der, p, (size_t)n);
+    OPENSSL_free(p);
+    OCSP_REQUEST_free(req);
+    /* ignore: the pre-signed answer, nonce or not */
+    live_on(HANDLER_UNKNOWN_LIVE, false, 60);
+    cr_assert_eq(post_rc(der, (size_t)n), 0);
+    assert_body(&sv, resp_fresh, sizeof(resp_fresh));
+    /* echo: live, carrying the extnValue contents verbatim (04 10 + the 16 bytes) */
+    live_on(HANDLER_UNKNOWN_LIVE, true, 60);
+    cr_assert_eq(post_rc(der, (size_t)n), HANDLER_LIVE);
+    cr_assert_eq(h.live_req.nonce_len, 18);
+    cr_assert_eq(h.live_req.nonce[0], 0x04);
+    cr_assert_eq(h.live_req.nonce[1], 16);
+    cr_assert_arr_eq(h.live_req.nonce + 2, nonce, sizeof(nonce));
+}
+
+Test(handler, live_answer_over_get_is_not_cached)
+{
+    static const char head[] = "GET /MEIwQDA%2B HTTP/1.1\r\nHost: ocsp\r\n\r\n";
+    static const uint8_t signed_der[] = {0x30, 0x03, 0x0a, 0x01, 0x00};
+    memset(&sv, 0, sizeof(sv));
+    memcpy(sv.raw, head, sizeof(head) - 1);
+    cr_assert_eq(http_req_parse(sv.raw, sizeof(head) - 1, &sv.req), (int)sizeof(head) - 1);
+    sv.out.hdr = sv.hdr;
+    sv.out.hdr_cap = HANDLER_HDR_MAX;
+    cr_assert_eq(handler_live_answer(&h, &sv.req, 0, signed_der, sizeof(signed_der), &sv.out), 0);
+    sv.hdr[sv.out.hdr_len] = '\0';
+    cr_assert(has_hdr(&sv, "Cache-Control: no-store"), "%s", sv.hdr);
+    cr_assert_not(strstr((char *)sv.hdr, "ETag"), "%s", sv.hdr);
+    assert_body(&sv, signed_der, sizeof(signed_der));
+}
+
 /* The indexer's expiry census, as the indexer writes it (docs/operations.md). */
 static void write_expiry(struct store_txn *t)
 {
