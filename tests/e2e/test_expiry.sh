@@ -50,6 +50,9 @@ backend = $E2E_BACKEND
 
 [indexer]
 signer_warn = 366d
+# The leaf that expired in 2021 is still answered (and counted as expired) for
+# the retention; with the default 365 days it would have been dropped.
+expired_retention = 3650d
 
 [issuer $NAME]
 ca_cert     = pki/ca.pem
