@@ -68,8 +68,8 @@ enum store_source {
 };
 #define STORE_SRC_BIT(src) ((uint8_t)(1u << (src)))
 
-#define STORE_REASON_KEY_COMPROMISE 1 /* CRLReason keyCompromise */
-#define STORE_REASON_NONE 0xff /* no reasonCode (CRLReason values are 0..10) */
+#define STORE_REASON_KEY_COMPROMISE 1    /* CRLReason keyCompromise */
+#define STORE_REASON_NONE           0xff /* no reasonCode (CRLReason values are 0..10) */
 
 /* For structs read in place from the map (see above). */
 #define STORE_PACKED __attribute__((packed))

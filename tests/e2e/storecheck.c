@@ -104,8 +104,7 @@ static void check_response(struct check *c, const uint8_t *serial, size_t len,
     const unsigned char *p = full;
     OCSP_RESPONSE *o = d2i_OCSP_RESPONSE(NULL, &p, (long)full_len);
     OCSP_BASICRESP *bs = NULL;
-    if (!o || p != full + full_len ||
-        OCSP_response_status(o) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+    if (!o || p != full + full_len || OCSP_response_status(o) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
         !(bs = OCSP_response_get1_basic(o)) || OCSP_resp_count(bs) != 1) {
         problem(c, serial, len, "response is not one successful basic response", hn);
         goto out;
