@@ -209,7 +209,8 @@ static const struct config_key config_keys[] = {
      .min = 1,
      .max = 1000000,
      .off = CONFIG_AT(indexer.batch, uint32_t),
-     .doc = "Certificates written per store transaction; larger batches sync faster, smaller ones "
+     .doc = "Certificates written per store transaction (rounded up to whole signing chunks of "
+            "up to 1024 certificates that need work); larger batches sync faster, smaller ones "
             "hold the write lock for less time."},
     {.sect = CONFIG_S_INDEXER,
      .name = "audit_log",
