@@ -185,12 +185,26 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
         if (ver != STORE_SCHEMA_VERSION)
             goto bad_version;
     }
+    /* A schema 3 store written before the responses were split by hash algorithm
+     * (development builds only) has SHA-256 responses under a hash byte in
+     * `responses` and no `responses256`: refuse it like another schema rather than
+     * create the database and answer nothing for every certificate. */
+    if (!s->rdonly &&
+        mdb_dbi_open(txn, store_db_names[DB_RESPONSES_256], 0, &s->dbi[DB_RESPONSES_256]) ==
+            MDB_NOTFOUND &&
+        mdb_dbi_open(txn, store_db_names[DB_RESPONSES], 0, &s->dbi[DB_RESPONSES]) == 0) {
+        MDB_stat st;
+        if (mdb_stat(txn, s->dbi[DB_RESPONSES], &st) != 0 || st.ms_entries > 0)
+            goto bad_version;
+    }
     for (int i = 0; i < DB_COUNT; i++) {
         if (i == DB_META)
             continue;
-        rc =
-            store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]));
-        if (rc < 0)
+        rc = mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        /* A database this schema has and the store lacks: a store of another layout. */
+        if (rc == MDB_NOTFOUND)
+            goto bad_version;
+        if ((rc = store_err(rc)) < 0)
             goto fail;
     }
     rc = store_err(mdb_txn_commit(txn));
