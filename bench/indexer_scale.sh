@@ -164,8 +164,16 @@ speed() { # ALG [1]: signatures/s over all CPUs (-multi, wall time), or with 1: 
             alg ~ /rsa/ && /rsa  *2048/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+$/ && $(i+1) ~ /^[0-9.]+$/ && $(i+2) ~ /^[0-9.]+$/) { print $(i+2); exit } }'
 }
 
+# store_bytes DIR N: bytes of map used (last page + 1, what /metrics calls
+# revokd_store_map_used_bytes) per certificate, from `mdb_stat -e` (lmdb-utils)
+store_bytes() {
+    command -v mdb_stat >/dev/null || { echo null; return; }
+    mdb_stat -e "$1" | awk -v n="$2" '/Page size:/ { ps = $3 } /Number of pages used:/ { pg = $5 }
+        END { printf "%d", (n > 0 ? ps * pg / n : 0) }'
+}
+
 one() { # one N KEY
-    local n=$1 k=$2 d=$WORK/n$1-$2 spc st_wall st_cpu st_anon st_file im_wall im_cpu im_anon im_file rs_wall rs_cpu rs_anon rs_file im_max signed sps ossl
+    local n=$1 k=$2 d=$WORK/n$1-$2 store_bpc spc st_wall st_cpu st_anon st_file im_wall im_cpu im_anon im_file rs_wall rs_cpu rs_anon rs_file im_max signed sps ossl
     mkdir -p "$d"
     python3 "$BENCH/synth-index.py" --n "$n" --out "$d/index.txt" 2>/dev/null
     conf "$d" "$k"
@@ -177,19 +185,20 @@ one() { # one N KEY
     signed=$(grep -o '[0-9]* responses signed' "$d/log" | tail -1 | cut -d' ' -f1)
     run_idx "$d/log" -c "$d/revokd.conf" --once
     rs_wall=$WALL rs_cpu=$CPU rs_anon=$ANON rs_file=$FILE
+    store_bpc=$(store_bytes "$d/store" "$n")
     ossl=$(ossl_first "$d" "$k")
     sps=$(awk -v s="$signed" -v w="$im_wall" 'BEGIN { printf "%d", s / w }')
     spc=$(awk -v s="$signed" -v c="$im_cpu" 'BEGIN { printf "%d", (c > 0 ? s / c : 0) }')
     local ref=$SPEED_EC ref1=$SPEED_EC1
     [ "$k" = rsa ] && ref=$SPEED_RSA ref1=$SPEED_RSA1
-    printf '%-8s %-4s | %6s %6s | %6s %6s | %6s %6s | %7s %7s %4s%% | %7s %7s %4s%% | %5s %6s | %s\n' \
+    printf '%-8s %-4s | %6s %6s | %6s %6s | %6s %6s | %7s %7s %4s%% | %7s %7s %4s%% | %5s %6s | %6s | %s\n' \
         "$n" "$k" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "$sps" "${ref%.*}" \
         "$(awk -v a="$sps" -v b="$ref" 'BEGIN { printf "%d", (b ? 100 * a / b : 0) }')" \
         "$spc" "${ref1%.*}" "$(awk -v a="$spc" -v b="$ref1" 'BEGIN { printf "%d", (b ? 100 * a / b : 0) }')" \
-        "$((im_anon / 1024))" "$((im_file / 1024))" "$ossl"
-    printf '{"n":%d,"key":"%s","cpus":%d,"status_wall_s":%s,"status_cpu_s":%s,"import_wall_s":%s,"import_cpu_s":%s,"resync_wall_s":%s,"resync_cpu_s":%s,"signed":%s,"sig_per_s":%s,"openssl_speed_per_s":%s,"sig_per_cpu_s":%s,"openssl_speed_1core":%s,"rss_anon_kb":%d,"rss_file_kb":%d,"maxrss_kb":%d,"status_rss_anon_kb":%d,"resync_rss_anon_kb":%d,"openssl_ocsp_first_s":%s}\n' \
+        "$((im_anon / 1024))" "$((im_file / 1024))" "$store_bpc" "$ossl"
+    printf '{"n":%d,"key":"%s","cpus":%d,"status_wall_s":%s,"status_cpu_s":%s,"import_wall_s":%s,"import_cpu_s":%s,"resync_wall_s":%s,"resync_cpu_s":%s,"signed":%s,"sig_per_s":%s,"openssl_speed_per_s":%s,"sig_per_cpu_s":%s,"openssl_speed_1core":%s,"rss_anon_kb":%d,"rss_file_kb":%d,"maxrss_kb":%d,"status_rss_anon_kb":%d,"resync_rss_anon_kb":%d,"store_bytes_per_cert":%s,"openssl_ocsp_first_s":%s}\n' \
         "$n" "$k" "$CPUS" "$st_wall" "$st_cpu" "$im_wall" "$im_cpu" "$rs_wall" "$rs_cpu" "${signed:-0}" "$sps" "${ref:-0}" "$spc" "${ref1:-0}" \
-        "$im_anon" "$im_file" "$im_max" "$st_anon" "$rs_anon" "$ossl" >>"$RESULTS"
+        "$im_anon" "$im_file" "$im_max" "$st_anon" "$rs_anon" "$store_bpc" "$ossl" >>"$RESULTS"
     [ "$KEEP" -eq 1 ] || rm -rf "$d"
 }
 
@@ -201,8 +210,8 @@ SPEED_RSA= SPEED_RSA1=
 echo "revokd-indexer scale ($INDEXER), $CPUS CPUs, sign_threads=$THREADS"
 echo "openssl speed -seconds 3: ecdsap256 ${SPEED_EC1} sign/s on 1 core, ${SPEED_EC} with -multi $CPUS; rsa2048 ${SPEED_RSA1:-n/a} / ${SPEED_RSA:-n/a}"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (busy machine: compare the cpu columns)"
-printf '%-8s %-4s | %13s | %13s | %13s | %21s | %21s | %12s | %s\n' n key "status wall/cpu" \
-    "import wall/cpu" "resync wall/cpu" "sig/s wall vs -multi" "sig/cpu-s vs 1 core" "RSS anon/file MB" "openssl ocsp -index first answer s"
+printf '%-8s %-4s | %13s | %13s | %13s | %21s | %21s | %12s | %6s | %s\n' n key "status wall/cpu" \
+    "import wall/cpu" "resync wall/cpu" "sig/s wall vs -multi" "sig/cpu-s vs 1 core" "RSS anon/file MB" "B/cert" "openssl ocsp -index first answer s"
 IFS=, read -ra S <<<"$SIZES"
 for n in "${S[@]}"; do one "$n" ec; done
 if [ -n "$RSA_SIZES" ]; then

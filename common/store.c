@@ -29,7 +29,8 @@ enum store_db {
     DB_ISSUER_HASH,
     DB_CERTS,
     DB_REVOKED,
-    DB_RESPONSES,
+    DB_RESPONSES,     /* SHA-1 CertIDs */
+    DB_RESPONSES_256, /* SHA-256 CertIDs: a database each, see store_resp_dbi() */
     DB_CHANGES,
     DB_CRLS,
     DB_SIGNERS,
@@ -37,7 +38,8 @@ enum store_db {
 };
 
 static const char *const store_db_names[DB_COUNT] = {
-    "meta", "issuers", "issuer_hash", "certs", "revoked", "responses", "changes", "crls", "signers",
+    "meta",      "issuers",      "issuer_hash", "certs", "revoked",
+    "responses", "responses256", "changes",     "crls",  "signers",
 };
 
 struct store {
@@ -46,8 +48,8 @@ struct store {
     bool rdonly;
 };
 
-/* Largest key: hash byte + two SHA-256 hashes + serial. */
-#define STORE_KEY_MAX (1 + 2 * STORE_HASH_MAX + STORE_SERIAL_MAX)
+/* Largest key: two SHA-256 hashes + serial. */
+#define STORE_KEY_MAX (2 * STORE_HASH_MAX + STORE_SERIAL_MAX)
 
 static int store_err(int rc)
 {
@@ -183,12 +185,26 @@ int store_open(struct store **out, const char *path, uint64_t map_size, unsigned
         if (ver != STORE_SCHEMA_VERSION)
             goto bad_version;
     }
+    /* A schema 3 store written before the responses were split by hash algorithm
+     * (development builds only) has SHA-256 responses under a hash byte in
+     * `responses` and no `responses256`: refuse it like another schema rather than
+     * create the database and answer nothing for every certificate. */
+    if (!s->rdonly &&
+        mdb_dbi_open(txn, store_db_names[DB_RESPONSES_256], 0, &s->dbi[DB_RESPONSES_256]) ==
+            MDB_NOTFOUND &&
+        mdb_dbi_open(txn, store_db_names[DB_RESPONSES], 0, &s->dbi[DB_RESPONSES]) == 0) {
+        MDB_stat st;
+        if (mdb_stat(txn, s->dbi[DB_RESPONSES], &st) != 0 || st.ms_entries > 0)
+            goto bad_version;
+    }
     for (int i = 0; i < DB_COUNT; i++) {
         if (i == DB_META)
             continue;
-        rc =
-            store_err(mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]));
-        if (rc < 0)
+        rc = mdb_dbi_open(txn, store_db_names[i], s->rdonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        /* A database this schema has and the store lacks: a store of another layout. */
+        if (rc == MDB_NOTFOUND)
+            goto bad_version;
+        if ((rc = store_err(rc)) < 0)
             goto fail;
     }
     rc = store_err(mdb_txn_commit(txn));
@@ -282,15 +298,44 @@ int store_txn_renew(struct store_txn *t)
     return store_err(rc);
 }
 
+/*
+ * One responses database per CertID hash, so that an issuer's responses are one
+ * contiguous key range per database, ordered like its certs (the issuer's hashes
+ * are a fixed prefix, the serial follows). The sync walk writes a certificate's
+ * SHA-1 and SHA-256 responses one after the other in that order; with both in one
+ * database they fell in two ranges and every insert landed in the middle of the
+ * tree, splitting pages in half. Apart, both are appends (store_put_sorted()).
+ */
+static MDB_dbi store_resp_dbi(struct store_txn *t, enum store_hash hash)
+{
+    return t->s->dbi[hash == STORE_HASH_SHA256 ? DB_RESPONSES_256 : DB_RESPONSES];
+}
+
 static size_t store_resp_key(uint8_t *key, enum store_hash hash, const uint8_t *name_hash,
                              const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
     size_t hl = store_hash_len(hash);
-    key[0] = (uint8_t)hash;
-    memcpy(key + 1, name_hash, hl);
-    memcpy(key + 1 + hl, key_hash, hl);
-    memcpy(key + 1 + 2 * hl, serial, serial_len);
-    return 1 + 2 * hl + serial_len;
+    memcpy(key, name_hash, hl);
+    memcpy(key + hl, key_hash, hl);
+    memcpy(key + 2 * hl, serial, serial_len);
+    return 2 * hl + serial_len;
+}
+
+/*
+ * mdb_put() that fills pages when keys arrive in order. A key beyond the last one
+ * of the database is put with MDB_APPEND: LMDB then skips the search and, when the
+ * last page is full, starts a new page instead of splitting it in half, so an
+ * in-order import leaves its pages full (an import in key order into a plain put
+ * leaves them half full, random order about two-thirds). Anything else (an update,
+ * a key in the middle) is refused with MDB_KEYEXIST and put the ordinary way: the
+ * result is the same, only the page fill differs.
+ */
+static int store_put_sorted(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
+{
+    int rc = mdb_put(txn, dbi, k, v, flags | MDB_APPEND);
+    if (rc == MDB_KEYEXIST)
+        rc = mdb_put(txn, dbi, k, v, flags);
+    return rc;
 }
 
 int store_get_signer(struct store_txn *t, uint32_t id, const uint8_t **block, size_t *len)
@@ -375,7 +420,7 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
         return -ENOENT;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key}, v;
-    int rc = mdb_get(TX(t), t->s->dbi[DB_RESPONSES], &k, &v);
+    int rc = mdb_get(TX(t), store_resp_dbi(t, hash), &k, &v);
     if (rc)
         return store_err(rc);
     const struct store_resp_hdr *h = v.mv_data;
@@ -426,7 +471,7 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
     MDB_val v = {sizeof(struct store_resp_hdr) + keep, NULL};
     /* MDB_RESERVE: LMDB hands us the space in the map, saving a copy. */
-    int rc = mdb_put(TX(t), t->s->dbi[DB_RESPONSES], &k, &v, MDB_RESERVE);
+    int rc = store_put_sorted(TX(t), store_resp_dbi(t, hash), &k, &v, MDB_RESERVE);
     if (rc)
         return store_err(rc);
     memcpy(v.mv_data, &h, sizeof(h));
@@ -441,7 +486,7 @@ int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
         return -EINVAL;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
-    int rc = mdb_del(TX(t), t->s->dbi[DB_RESPONSES], &k, NULL);
+    int rc = mdb_del(TX(t), store_resp_dbi(t, hash), &k, NULL);
     if (rc == MDB_NOTFOUND)
         return 0;
     return rc ? store_err(rc) : 0;
@@ -905,12 +950,12 @@ static int store_write_cert(struct store_txn *t, uint32_t issuer_id, const uint8
     *c = out;
     MDB_val k = {store_cert_key(key, issuer_id, serial, serial_len), key};
     MDB_val v = {sizeof(out), &out};
-    if ((rc = mdb_put(TX(t), t->s->dbi[DB_CERTS], &k, &v, 0)))
+    if ((rc = store_put_sorted(TX(t), t->s->dbi[DB_CERTS], &k, &v, 0)))
         return store_err(rc);
     v.mv_size = sizeof(out);
     v.mv_data = &out;
     if (out.status != STORE_GOOD)
-        rc = mdb_put(TX(t), t->s->dbi[DB_REVOKED], &k, &v, 0);
+        rc = store_put_sorted(TX(t), t->s->dbi[DB_REVOKED], &k, &v, 0);
     else if (!is_new && old.status != STORE_GOOD)
         rc = mdb_del(TX(t), t->s->dbi[DB_REVOKED], &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
@@ -1147,9 +1192,16 @@ int store_get_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
 
 int store_stats(struct store_txn *t, struct store_stats *out)
 {
-    uint64_t *fields[DB_COUNT] = {NULL,          &out->issuers, NULL,
-                                  &out->certs,   &out->revoked, &out->responses,
-                                  &out->changes, &out->crls,    &out->signers};
+    uint64_t *fields[DB_COUNT] = {NULL,
+                                  &out->issuers,
+                                  NULL,
+                                  &out->certs,
+                                  &out->revoked,
+                                  &out->responses,
+                                  &out->responses,
+                                  &out->changes,
+                                  &out->crls,
+                                  &out->signers};
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < DB_COUNT; i++) {
         MDB_stat st;
@@ -1158,7 +1210,7 @@ int store_stats(struct store_txn *t, struct store_stats *out)
         int rc = mdb_stat(TX(t), t->s->dbi[i], &st);
         if (rc)
             return store_err(rc);
-        *fields[i] = st.ms_entries;
+        *fields[i] += st.ms_entries; /* responses: both databases */
     }
     MDB_envinfo info;
     MDB_stat est;

@@ -494,6 +494,66 @@ Test(store, refuses_schema_2_store)
     cr_assert_not_null(strstr(STORE_SCHEMA_HINT, "revokd-indexer -c CONFIG --once"));
 }
 
+/*
+ * A schema 3 store from before the responses were split by CertID hash algorithm
+ * (SHA-256 responses under a hash byte in `responses`, no `responses256`) is
+ * refused, not given an empty responses256 that would answer nothing; a store of
+ * this layout whose `responses` is merely empty opens.
+ */
+Test(store, refuses_unsplit_schema_3_store)
+{
+    const char *dir = tmp_store();
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    static const char *const old_dbs[] = {"meta",    "issuers", "issuer_hash",
+                                          "certs",   "revoked", "responses",
+                                          "changes", "crls",    "signers"};
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, dir, 0, 0644), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    for (size_t i = 0; i < sizeof(old_dbs) / sizeof(old_dbs[0]); i++)
+        cr_assert_eq(mdb_dbi_open(txn, old_dbs[i], MDB_CREATE, &dbi), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint32_t v = STORE_SCHEMA_VERSION;
+    MDB_val k = {6, "schema"}, val = {4, &v};
+    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    struct store *s;
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0, "empty responses: the new layout is created");
+    store_close(s);
+    cr_assert_eq(store_open(&s, dir, 0, STORE_RDONLY), 0);
+    store_close(s);
+
+    const char *old = tmp_store();
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, old, 0, 0644), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    for (size_t i = 0; i < sizeof(old_dbs) / sizeof(old_dbs[0]); i++)
+        cr_assert_eq(mdb_dbi_open(txn, old_dbs[i], MDB_CREATE, &dbi), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    cr_assert_eq(mdb_put(txn, dbi, &k, &val, 0), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "responses", 0, &dbi), 0);
+    uint8_t key[1 + 64 + 1] = {2, [65] = 1}, resp[80] = {2};
+    MDB_val rk = {sizeof(key), key}, rv = {sizeof(resp), resp};
+    cr_assert_eq(mdb_put(txn, dbi, &rk, &rv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    cr_assert_eq(store_open(&s, old, 0, STORE_RDONLY), -EPROTO, "responder: old layout refused");
+    cr_assert_eq(store_open(&s, old, MAP, 0), -EPROTO, "indexer: old layout refused");
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 16);
+    cr_assert_eq(mdb_env_open(env, old, MDB_RDONLY, 0644), 0);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    cr_assert_eq(mdb_dbi_open(txn, "responses256", 0, &dbi), MDB_NOTFOUND, "nothing was added");
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
 Test(store, warm_covers_the_used_map)
 {
     struct store *s;
