@@ -539,6 +539,15 @@ static const struct config_key config_keys[] = {
      .off = CONFIG_ISS(crl_key, char *),
      .doc = "The CA's private key (PEM) for signing CRLs; without it crlgen skips this issuer."},
     {.sect = CONFIG_S_ISSUER,
+     .name = "crl_cert",
+     .type = CONFIG_PATH,
+     .off = CONFIG_ISS(crl_cert, char *),
+     .doc = "Certificate (PEM) of crl_key when that is a dedicated CRL-signing key rather than the "
+            "CA's: issued by ca_cert, with the CA's subject name and keyUsage cRLSign, or crlgen "
+            "refuses it (naming crl_cert). The CRLs' Authority Key Identifier then names this key. "
+            "Unset: crl_key is the CA's key. Relying parties need extended CRL support for it "
+            "(docs/operations.md)."},
+    {.sect = CONFIG_S_ISSUER,
      .name = "crlnumber",
      .type = CONFIG_PATH,
      .off = CONFIG_ISS(crlnumber, char *),

@@ -35,6 +35,7 @@ struct config_issuer {
     char *signer_cert;    /* OCSP signer certificate, PEM; default: ca_cert */
     char *signer_key;     /* its private key, PEM (required) */
     char *crl_key;        /* CA private key for CRLs; NULL: no CRL for this issuer */
+    char *crl_cert;       /* dedicated CRL-signing certificate for crl_key; NULL: ca_cert */
     char *digest;         /* signature digest: sha256 (default), sha384, sha512 */
     char *crlnumber; /* openssl ca's crlnumber file; NULL: <dir of index>/crlnumber if present */
     bool require_nocheck; /* refuse a delegated signer without id-pkix-ocsp-nocheck */

@@ -229,10 +229,13 @@ static bool crl_cur_eq(const struct cur *a, const void *p, size_t n)
  * ca's subject, and relying parties find the CRL's CA by that name and verify
  * with that CA's key, so both must match the CA certificate the indexer
  * recorded. Catches a crl_key/ca_cert pair that drifted from the store (CA
- * renewed but the indexer not yet rerun, or a wrong [issuer] path).
+ * renewed but the indexer not yet rerun, or a wrong [issuer] path). With a
+ * dedicated CRL signer (p->ca_der set) the name is still the signer's (it
+ * carries the CA's name, run.c checked), the key is the CA certificate's.
  */
-static int crl_check_ca(const struct signer *ca, struct store_txn *t, uint32_t issuer_id)
+static int crl_check_ca(const struct signer *ca, struct store_txn *t, const struct crl_params *p)
 {
+    const uint32_t issuer_id = p->issuer_id;
     const struct store_issuer_rec *rec;
     const uint8_t *cert;
     struct cur st_subject, st_spki, ca_subject, ca_spki;
@@ -241,7 +244,8 @@ static int crl_check_ca(const struct signer *ca, struct store_txn *t, uint32_t i
     if (rc < 0)
         return rc;
     if (crl_cert_parts(cert, rec->cert_len, &st_subject, &st_spki) < 0 ||
-        crl_cert_parts(ca->cert_der, ca->cert_len, &ca_subject, &ca_spki) < 0)
+        crl_cert_parts(p->ca_der ? p->ca_der : ca->cert_der, p->ca_der ? p->ca_len : ca->cert_len,
+                       &ca_subject, &ca_spki) < 0)
         return -EBADMSG;
     if (!crl_cur_eq(&st_subject, ca->subject_der, ca->subject_len) ||
         !crl_cur_eq(&st_spki, ca_spki.p, cur_left(&ca_spki)))
@@ -386,7 +390,7 @@ int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
 
     if (!crl_params_ok(ca, p) || p->base != 0)
         return -EINVAL;
-    rc = crl_check_ca(ca, t, p->issuer_id);
+    rc = crl_check_ca(ca, t, p);
     if (rc < 0)
         return rc;
     /* revokedCertificates must be absent, not an empty SEQUENCE, when nothing
@@ -477,7 +481,7 @@ int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t
 
     if (!crl_params_ok(ca, p) || p->base == 0 || p->base >= p->number)
         return -EINVAL;
-    rc = crl_check_ca(ca, t, p->issuer_id);
+    rc = crl_check_ca(ca, t, p);
     if (rc < 0)
         return rc;
     /* As in the full CRL, an empty delta has no revokedCertificates at all. */

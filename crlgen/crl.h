@@ -36,6 +36,11 @@ struct crl_params {
     uint32_t shard;
     uint32_t span;
     const char *idp_url;
+    /* The CA certificate (DER) whose name and key the store's issuer must
+     * have, when the signer is a dedicated CRL-signing certificate the CA
+     * issued ([issuer] crl_cert); NULL: the signer is the CA itself. */
+    const uint8_t *ca_der;
+    size_t ca_len;
 };
 
 /*

@@ -258,7 +258,17 @@ static void crl_sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* Watches <store>/data.mdb for writes; without inotify the poll timer does. */
+/*
+ * Watches <store>/data.mdb for writes; without inotify the poll timer does.
+ * This sees commits because LMDB, as common/store.c opens it (no
+ * MDB_WRITEMAP), writes dirty pages with pwrite() and the meta page with
+ * pwrite() on its second descriptor, and each raises IN_MODIFY: the data
+ * pages' event may wake us before the meta page makes the commit visible,
+ * but the meta write then raises another (events are only merged while
+ * unread), so no commit goes unseen. Opening the store with MDB_WRITEMAP
+ * would write through the map, which inotify never reports: deltas would
+ * then come up to CRL_POLL_MS late.
+ */
 static void crl_watch_store(struct crl_ctx *x, const char *store_path)
 {
     char path[4096];

@@ -27,6 +27,7 @@ int publish_atomic(const char *dir, const char *name, const void *data, size_t l
  * then atomically writes dir/<name>.crl (the DER) and dir/<name>.crl.pem
  * ("X509 CRL" PEM, 64-column base64). Each file is atomic on its own; the
  * pair is not (a failure between them leaves a new .crl with an old .pem).
+ * Both renames are made durable by one fsync of dir, after the second.
  * Returns 0 or a negative errno.
  */
 int publish_crl(const char *dir, const char *name, const uint8_t *der, size_t len);

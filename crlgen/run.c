@@ -18,10 +18,15 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "crl.h"
 #include "crlnum.h"
@@ -47,7 +52,7 @@ enum crl_step {
 };
 
 static const char *const crl_step_names[] = {
-    [CRL_STEP_SIGNER] = "loading ca_cert/crl_key",
+    [CRL_STEP_SIGNER] = "loading ca_cert/crl_cert/crl_key",
     [CRL_STEP_NUMBER] = "choosing the CRL Number",
     [CRL_STEP_BEGIN] = "beginning a store transaction",
     [CRL_STEP_LOOKUP] = "looking up the issuer",
@@ -92,6 +97,102 @@ void crl_issuer_free(struct crl_issuer *is)
     if (is->loaded)
         signer_free(&is->sg);
     is->loaded = false;
+    free(is->ca_der);
+    is->ca_der = NULL;
+    is->ca_len = 0;
+}
+
+static X509 *crl_read_cert(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        log_err("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL)
+        log_err("%s: no PEM certificate", path);
+    return x;
+}
+
+/*
+ * A dedicated CRL signer ([issuer] crl_cert) signs a direct CRL only if
+ * relying parties can tie it to the CA (RFC 5280 6.3.3 (f), OpenSSL's
+ * check_crl): the CA issued it (its signature verifies with the CA key and
+ * its issuer is the CA's subject), it carries the CA's own name (the CRL's
+ * issuer field is the signer's subject, which must name the CA whose
+ * certificates are listed), and its keyUsage is present and has cRLSign.
+ * Anything else would publish CRLs every client rejects, so crlgen refuses
+ * it here, naming the key. Keeps the CA certificate's DER in is->ca_der:
+ * the store's issuer is checked against it, not against the signer.
+ */
+static int crl_check_crl_cert(struct crl_issuer *is)
+{
+    const struct config_issuer *ci = is->ci;
+    X509 *ca = NULL, *crl = NULL;
+    EVP_PKEY *ca_key;
+    unsigned char *der = NULL;
+    int rc = -EKEYREJECTED, len;
+
+    if ((ca = crl_read_cert(ci->ca_cert)) == NULL || (crl = crl_read_cert(ci->crl_cert)) == NULL) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (X509_NAME_cmp(X509_get_issuer_name(crl), X509_get_subject_name(ca)) != 0 ||
+        (ca_key = X509_get0_pubkey(ca)) == NULL || X509_verify(crl, ca_key) != 1) {
+        log_err("issuer %s: crl_cert %s was not issued by ca_cert %s", ci->name, ci->crl_cert,
+                ci->ca_cert);
+        goto fail;
+    }
+    if (X509_NAME_cmp(X509_get_subject_name(crl), X509_get_subject_name(ca)) != 0) {
+        log_err("issuer %s: crl_cert %s does not carry the CA's name (a direct CRL's signer must)",
+                ci->name, ci->crl_cert);
+        goto fail;
+    }
+    /* X509_get_key_usage() answers "all" when the extension is absent;
+     * RFC 5280 4.2.1.3 wants it present on a CRL signer. */
+    if ((X509_get_extension_flags(crl) & EXFLAG_KUSAGE) == 0 ||
+        (X509_get_key_usage(crl) & KU_CRL_SIGN) == 0) {
+        log_err("issuer %s: crl_cert %s has no keyUsage cRLSign", ci->name, ci->crl_cert);
+        goto fail;
+    }
+    if ((len = i2d_X509(ca, &der)) <= 0) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    is->ca_der = malloc((size_t)len);
+    if (is->ca_der == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    memcpy(is->ca_der, der, (size_t)len);
+    is->ca_len = (size_t)len;
+    rc = 0;
+fail:
+    OPENSSL_free(der);
+    X509_free(crl);
+    X509_free(ca);
+    return rc;
+}
+
+/* Loads the issuer's CRL signer: crl_cert (checked) or ca_cert, with crl_key. */
+static int crl_issuer_load(struct crl_issuer *is)
+{
+    const struct config_issuer *ci = is->ci;
+    int rc;
+    if (ci->crl_cert != NULL && (rc = crl_check_crl_cert(is)) < 0)
+        return rc;
+    rc = signer_load(&is->sg, ci->crl_cert != NULL ? ci->crl_cert : ci->ca_cert, ci->crl_key,
+                     ci->digest);
+    if (rc < 0) {
+        free(is->ca_der);
+        is->ca_der = NULL;
+        is->ca_len = 0;
+        return rc;
+    }
+    is->loaded = true;
+    return 0;
 }
 
 /* UTC time for log lines, next to the Unix seconds the metrics carry. */
@@ -488,10 +589,9 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
 
     if (!is->loaded) {
         step = CRL_STEP_SIGNER;
-        rc = signer_load(&is->sg, ci->ca_cert, ci->crl_key, ci->digest);
+        rc = crl_issuer_load(is);
         if (rc < 0)
             goto fail;
-        is->loaded = true;
     }
 
     /* Read before the write lock is taken; acted on only after the sync
@@ -515,6 +615,8 @@ static int crl_run_kind(struct crl_run *r, struct crl_issuer *is, enum store_crl
         goto fail;
     /* Copied out now: map pointers from a write txn die at the next write. */
     p.issuer_id = rec->id;
+    p.ca_der = is->ca_der;
+    p.ca_len = is->ca_len;
     stored = rec->crl_number;
     base_seq = rec->crl_seq;
     synced_at = rec->synced_at;

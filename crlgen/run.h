@@ -35,8 +35,10 @@ struct crl_pub_seen {
 /* One issuer that gets a CRL; the signer is loaded on first use and kept. */
 struct crl_issuer {
     const struct config_issuer *ci;
-    struct signer sg;
+    struct signer sg; /* crl_cert (or ca_cert) with crl_key */
     bool loaded;
+    uint8_t *ca_der; /* ca_cert's DER when crl_cert is set, else NULL (owned) */
+    size_t ca_len;
     struct crl_pub_seen pub;       /* <out_dir>/<name>.crl */
     struct crl_pub_seen pub_delta; /* <out_dir>/delta/<name>.crl */
     /* The last delta this process issued: the change seq it covered (a new

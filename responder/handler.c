@@ -12,6 +12,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "der.h"
 #include "ocsp.h"
@@ -713,6 +716,29 @@ static int handler_health_issuer(void *arg, const struct store_issuer_rec *rec, 
 }
 
 /*
+ * Whether revokd-signer accepts connections on path: one non-blocking
+ * connect() to the Unix socket, closed at once (the signer sees a client that
+ * leaves). A Unix connect never waits: it is accepted into the backlog,
+ * refused, or EAGAIN when the backlog is full, which still means a listening
+ * signer (a busy one). Costs a socket per /healthz or /metrics request, which
+ * are rare and not on the OCSP path. Returns 1 up, 0 down.
+ */
+static int handler_signer_up(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n >= sizeof(sa.sun_path))
+        return 0;
+    memcpy(sa.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int up = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN;
+    close(fd);
+    return up;
+}
+
+/*
  * /healthz: 200 "ok" when the store is readable and every issuer is healthy
  * (store_issuer_healthy); else 503 with one line per problem, so a load
  * balancer takes the node out and the operator reads why.
@@ -740,6 +766,16 @@ static int handler_health(struct handler *h, const struct http_req *req, struct 
     bool ok = x.problems == 0;
     if (ok)
         handler_w_str(&w, "ok\n");
+    /* A down signer is reported, but keeps the 200 (docs/signer.md): this node
+     * still answers every pre-signed request right, and live ones get
+     * tryLater, so taking it out of a load balancer (every node shares the
+     * signer) would turn a partial outage into a whole one. */
+    if (h->live_policy != NULL && h->live_policy->signer_path != NULL &&
+        !handler_signer_up(h->live_policy->signer_path)) {
+        handler_w_str(&w, "live signer down: [signer] socket ");
+        handler_w_str(&w, h->live_policy->signer_path);
+        handler_w_str(&w, " refuses connections; live answers are tryLater\n");
+    }
     /* On overflow w.len stops at the last line that fit: still a 503 that says why. */
     handler_count(h, req, ok ? HANDLER_R_META : HANDLER_R_HTTP_ERROR);
     struct handler_resp r = {.status = ok ? 200 : 503,
@@ -1028,6 +1064,12 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     handler_count(h, req, HANDLER_R_META);
     handler_w_metric(&w, "revokd_up", "gauge", "The responder is running.");
     handler_w_sample(&w, "revokd_up", 1);
+    if (h->live_policy != NULL && h->live_policy->signer_path != NULL) {
+        handler_w_metric(&w, "revokd_live_signer_up", "gauge",
+                         "1 if revokd-signer accepts connections on [signer] socket.");
+        handler_w_sample(&w, "revokd_live_signer_up",
+                         (uint64_t)handler_signer_up(h->live_policy->signer_path));
+    }
     handler_w_metric(&w, "revokd_requests_total", "counter",
                      "HTTP requests by method and outcome.");
     for (unsigned m = 0; m < HANDLER_METHODS; m++) {

@@ -67,8 +67,9 @@ struct handler_live_issuer {
     bool nonce_echo; /* [issuer] nonce = echo */
 };
 struct handler_live {
-    int64_t margin_ns; /* [responder] live_margin */
-    bool any_echo;     /* some issuer has nonce = echo: only then look a nonce's issuer up */
+    int64_t margin_ns;       /* [responder] live_margin */
+    bool any_echo;           /* some issuer has nonce = echo: only then look a nonce's issuer up */
+    const char *signer_path; /* [signer] socket, probed by /healthz and /metrics */
     size_t n;
     struct handler_live_issuer iss[64]; /* CONFIG_MAX_ISSUERS; handler.h stays config-free */
 };

@@ -382,6 +382,7 @@ int main(int argc, char **argv)
     static struct livesign_params live_params;
     if (cfg.signer.socket) {
         live_policy.margin_ns = (int64_t)cfg.responder.live_margin * 1000000000;
+        live_policy.signer_path = cfg.signer.socket;
         const size_t cap = sizeof(live_policy.iss) / sizeof(live_policy.iss[0]);
         live_policy.n = cfg.n_issuers < cap ? cfg.n_issuers : cap;
         for (size_t i = 0; i < live_policy.n; i++) {
