@@ -66,6 +66,8 @@ static int64_t expiry_mono_ms(void)
 }
 
 struct expiry_walk {
+    struct store *s;
+    uint32_t walked;
     struct store_issuer_expiry *e;
     int64_t soonest[EXPIRY_WINDOWS]; /* earliest notAfter in each window, 0: none */
 };
@@ -76,6 +78,13 @@ static int expiry_cb(void *arg, const uint8_t *serial, size_t serial_len,
     struct expiry_walk *x = arg;
     (void)serial;
     (void)serial_len;
+    if (++x->walked == 65536) {
+        /* Each fault maps its neighbours too (the kernel's fault-around), which are
+         * mostly response pages: let them go, or the census alone would map most of
+         * a large store into the indexer's RSS (store_release_pages()). */
+        store_release_pages(x->s);
+        x->walked = 0;
+    }
     expiry_add(x->e, c);
     if (c->status != STORE_REVOKED && c->not_after > x->e->computed_at) {
         for (int w = 0; w < EXPIRY_WINDOWS; w++)
@@ -102,7 +111,7 @@ int expiry_update(struct store *s, uint32_t id, const char *name, int64_t now,
     struct store_issuer_expiry e = {.computed_at = now,
                                     .crl_signer_not_after = crl_signer_not_after,
                                     .warn_before = warn_before};
-    struct expiry_walk x = {.e = &e};
+    struct expiry_walk x = {.s = s, .e = &e};
     struct store_txn t = {0};
     int64_t t0 = expiry_mono_ms();
     int rc = store_txn_begin(s, &t, true);

@@ -24,11 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "cadb.h"
 #include "config.h"
 #include "expiry.h"
 #include "log.h"
 #include "revokctl.h"
+#include "src_x509.h"
 #include "store.h"
 #include "sync.h"
 #include "watch.h"
@@ -83,10 +88,24 @@ static void indexer_store_full(const struct sync_issuer *si)
             si->conf->name, indexer_store_path, (unsigned long long)(indexer_map_size >> 20));
 }
 
+/* notAfter of the PEM certificate at path, 0 if it cannot be read (crlgen refuses it). */
+static int64_t indexer_cert_not_after(const char *path)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    int64_t t = 0;
+    if (!x || src_asn1_time(X509_get0_notAfter(x), &t) < 0)
+        t = 0;
+    X509_free(x);
+    BIO_free(bio);
+    ERR_clear_error();
+    return t;
+}
+
 /*
- * The expiry census (expiry.h) after a sync, when due. The CRL signer is the CA
- * certificate itself (crlgen signs with ca_cert/crl_key), so its expiry is the
- * CA's, and there is none without crl_key.
+ * The expiry census (expiry.h) after a sync, when due. The CRL signer is the
+ * dedicated crl_cert when configured, else the CA certificate itself (crlgen
+ * signs with ca_cert/crl_key); there is none without crl_key.
  */
 static void indexer_expiry(struct sync_issuer *si, struct store *store, const struct sync_params *p,
                            struct expiry_state *ex, bool changed)
@@ -94,8 +113,11 @@ static void indexer_expiry(struct sync_issuer *si, struct store *store, const st
     int64_t now = (int64_t)time(NULL);
     if (!expiry_due(ex, now, indexer_mono_ms(), changed))
         return;
-    expiry_update(store, si->id, si->conf->name, now, si->conf->crl_key ? si->ca_not_after : 0,
-                  (int64_t)p->signer_warn, ex, NULL);
+    int64_t crl_signer = !si->conf->crl_key   ? 0
+                         : si->conf->crl_cert ? indexer_cert_not_after(si->conf->crl_cert)
+                                              : si->ca_not_after;
+    expiry_update(store, si->id, si->conf->name, now, crl_signer, (int64_t)p->signer_warn, ex,
+                  NULL);
 }
 
 /* Syncs one issuer and logs what it did; returns 1 if it failed or is not clean. */
