@@ -49,6 +49,7 @@ command -v gnuplot >/dev/null || { echo "soak.sh: gnuplot missing (apt-get insta
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/revokd-soak.XXXXXX")
 PIDS=()
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
@@ -123,10 +124,13 @@ PIDS+=($!)
 PIDS+=($!)
 
 verified() { # one verified second: every distinct answer's signature checked
-    "$BUILD/bench/ocspload" run -r "$W/reqs" -c 4 -t 1 -m mix --ca "$W/pki/chain.pem" \
-        "127.0.0.1:$PORT" >>"$OUT/ocspload-verified.log" 2>&1 &&
-        echo "soak.sh: $1: every distinct answer verified" ||
-        { echo "soak.sh: $1: verification FAILED, see $OUT/ocspload-verified.log"; VERIFY_FAILED=1; }
+    if "$BUILD/bench/ocspload" run -r "$W/reqs" -c 4 -t 1 -m mix --ca "$W/pki/chain.pem" \
+        "127.0.0.1:$PORT" >>"$OUT/ocspload-verified.log" 2>&1; then
+        echo "soak.sh: $1: every distinct answer verified"
+    else
+        echo "soak.sh: $1: verification FAILED, see $OUT/ocspload-verified.log"
+        VERIFY_FAILED=1
+    fi
 }
 VERIFY_FAILED=0
 verified "before"
