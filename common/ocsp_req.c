@@ -26,6 +26,22 @@ static bool oid_eq(const struct cur *oid, const uint8_t *enc, size_t n)
     return cur_left(oid) == n && memcmp(oid->p, enc, n) == 0;
 }
 
+/*
+ * An OBJECT IDENTIFIER's contents are well formed (X.690 8.19.2): not empty,
+ * every subidentifier minimal (no leading 0x80 octet) and the last octet ends
+ * one. OpenSSL refuses the others; so do we, found by fuzz_ocsp_req_diff.
+ */
+static bool oid_valid(const struct cur *oid)
+{
+    size_t n = cur_left(oid);
+    if (n == 0 || (oid->p[n - 1] & 0x80))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (oid->p[i] == 0x80 && (i == 0 || !(oid->p[i - 1] & 0x80)))
+            return false;
+    return true;
+}
+
 /* AlgorithmIdentifier with absent or NULL parameters; sets *hash (0 if not served). */
 static int ocsp_parse_hash_alg(struct cur *c, int *hash)
 {
@@ -34,7 +50,7 @@ static int ocsp_parse_hash_alg(struct cur *c, int *hash)
     der_get(&alg, DER_OID, &oid);
     if (der_get_optional(&alg, DER_NULL, &params) == 1 && cur_left(&params) != 0)
         return cur_fail(c);
-    if (!cur_done(&alg) || oid.err || cur_left(&oid) == 0)
+    if (!cur_done(&alg) || oid.err || !oid_valid(&oid))
         return cur_fail(c);
     if (oid_eq(&oid, OID_SHA1, sizeof(OID_SHA1)))
         *hash = STORE_HASH_SHA1;
@@ -125,7 +141,7 @@ static int ocsp_parse_extensions(struct cur *c, struct ocsp_req *req)
             critical = crit.p[0] == 0xff;
         }
         der_get(&ext, DER_OCTET_STRING, &val);
-        if (exts.err || !cur_done(&ext) || cur_left(&oid) == 0)
+        if (exts.err || !cur_done(&ext) || !oid_valid(&oid))
             return cur_fail(c);
         bool known;
         if (req && oid_eq(&oid, OID_PKIX_OCSP_NONCE, sizeof(OID_PKIX_OCSP_NONCE))) {

@@ -57,6 +57,11 @@
  * as under Docker's default seccomp profile. */
 #define URING_TEST_DISABLE "REVOKD_TEST_NO_IO_URING"
 
+/* Test hook: set in the environment, each worker submits one IORING_OP_NOP (an
+ * opcode it never uses) after its ring is restricted and logs the result, which
+ * must be EACCES; tests/e2e/test_privileges.sh reads it. */
+#define URING_TEST_FORBIDDEN "REVOKD_TEST_URING_FORBIDDEN_OP"
+
 enum uring_op { OP_ACCEPT = 1, OP_RECV, OP_SEND, OP_WAKE, OP_CANCEL, OP_LIVE_IN, OP_LIVE_OUT };
 
 struct uring_held {
@@ -112,13 +117,16 @@ static struct io_uring_sqe *uring_sqe(struct uring_srv *s)
     return sqe; /* never NULL after a submit emptied the queue */
 }
 
-/* Sets up the ring: the fast flags, else plain ones. 0 or a negative errno. */
-static int uring_setup(struct io_uring *ring, unsigned entries, const char **flags)
+/*
+ * Sets up the ring: the fast flags, else plain ones. 0 or a negative errno.
+ * extra: more setup flags (IORING_SETUP_R_DISABLED for a ring to be restricted).
+ */
+static int uring_setup(struct io_uring *ring, unsigned entries, unsigned extra, const char **flags)
 {
     if (getenv(URING_TEST_DISABLE))
         return -EPERM;
     struct io_uring_params pa = {.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-                                          IORING_SETUP_CLAMP};
+                                          IORING_SETUP_CLAMP | extra};
     int rc = io_uring_queue_init_params(entries, ring, &pa);
     if (rc == 0) {
         *flags = "SINGLE_ISSUER|DEFER_TASKRUN";
@@ -126,7 +134,7 @@ static int uring_setup(struct io_uring *ring, unsigned entries, const char **fla
     }
     if (rc != -EINVAL) /* EINVAL: flags unknown to an older kernel; anything else is final */
         return rc;
-    struct io_uring_params pb = {.flags = IORING_SETUP_CLAMP};
+    struct io_uring_params pb = {.flags = IORING_SETUP_CLAMP | extra};
     rc = io_uring_queue_init_params(entries, ring, &pb);
     *flags = "plain setup flags (kernel without SINGLE_ISSUER|DEFER_TASKRUN)";
     return rc;
@@ -158,7 +166,7 @@ static int uring_probe(char *why, size_t why_len)
 {
     struct io_uring ring;
     const char *flags;
-    int rc = uring_setup(&ring, 8, &flags);
+    int rc = uring_setup(&ring, 8, 0, &flags);
     if (rc < 0) {
         const char *hint = getenv(URING_TEST_DISABLE) ? " (test hook " URING_TEST_DISABLE ")"
                            : rc == -EPERM || rc == -EACCES
@@ -188,6 +196,53 @@ static int uring_probe(char *why, size_t why_len)
         return -ENOSYS;
     }
     return 0;
+}
+
+/*
+ * Least privilege (issue 12): a worker's ring, created disabled, may from now on
+ * carry only the operations this file submits (accept, recv with a provided
+ * buffer, send, sendmsg, poll for the wake-up and live-signing descriptors,
+ * cancel; TIMEOUT for liburing's wait on kernels without EXT_ARG) and no further
+ * io_uring_register() calls at all; then it is enabled. Whatever code execution
+ * a bug might give an attacker, this ring cannot open, read or write files.
+ */
+static int uring_restrict(struct io_uring *ring)
+{
+    static const uint8_t ops[] = {IORING_OP_ACCEPT,  IORING_OP_RECV,     IORING_OP_SEND,
+                                  IORING_OP_SENDMSG, IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL,
+                                  IORING_OP_TIMEOUT};
+    struct io_uring_restriction r[sizeof(ops) + 1];
+    memset(r, 0, sizeof(r));
+    for (size_t i = 0; i < sizeof(ops); i++) {
+        r[i].opcode = IORING_RESTRICTION_SQE_OP;
+        r[i].sqe_op = ops[i];
+    }
+    r[sizeof(ops)].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+    r[sizeof(ops)].sqe_flags = IOSQE_BUFFER_SELECT;
+    /* Debian 12's liburing 2.3 declares io_uring_register_restrictions() and
+     * io_uring_enable_rings() but its shared library does not export them; its
+     * io_uring_register() (the raw call, -errno on failure) does the same. */
+    int rc = io_uring_register(ring->ring_fd, IORING_REGISTER_RESTRICTIONS, r, sizeof(ops) + 1);
+    if (rc < 0)
+        return rc;
+    return io_uring_register(ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
+/* The URING_TEST_FORBIDDEN hook: the result of one IORING_OP_NOP (0 or -errno). */
+static int uring_try_nop(struct io_uring *ring)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    struct io_uring_cqe *cqe;
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, 0);
+    int rc = io_uring_submit_and_wait(ring, 1);
+    if (rc < 0)
+        return rc;
+    if ((rc = io_uring_peek_cqe(ring, &cqe)) < 0)
+        return rc;
+    rc = cqe->res;
+    io_uring_cqe_seen(ring, cqe);
+    return rc;
 }
 
 static void uring_buf_recycle(struct uring_srv *s, uint16_t bid)
@@ -653,7 +708,7 @@ static int uring_run(struct server_worker *wk)
         log_err("cannot reserve %u connection slots", s->pool.max_conns);
         goto fail;
     }
-    if ((rc = uring_setup(&s->ring, URING_ENTRIES, &flags)) < 0) {
+    if ((rc = uring_setup(&s->ring, URING_ENTRIES, IORING_SETUP_R_DISABLED, &flags)) < 0) {
         log_err("worker %u: [responder] backend = io_uring: io_uring_queue_init: %s", wk->id,
                 strerror(-rc));
         goto fail;
@@ -666,6 +721,16 @@ static int uring_run(struct server_worker *wk)
     }
     for (uint16_t i = 0; i < URING_BUFS; i++)
         uring_buf_recycle(s, i);
+    if ((rc = uring_restrict(&s->ring)) < 0) {
+        log_err("worker %u: [responder] backend = io_uring: restricting the ring: %s", wk->id,
+                strerror(-rc));
+        goto fail;
+    }
+    if (getenv(URING_TEST_FORBIDDEN)) {
+        rc = uring_try_nop(&s->ring);
+        log_info("worker %u: test hook: IORING_OP_NOP on the restricted ring: %s", wk->id,
+                 rc < 0 ? strerror(-rc) : "allowed");
+    }
     if ((rc = server_listen(wk->p->listen)) < 0)
         goto fail;
     s->lfd = rc;
@@ -676,7 +741,8 @@ static int uring_run(struct server_worker *wk)
     uring_arm_wake(s);
     atomic_store(&wk->ready, true);
     if (wk->id == 0)
-        log_info("listening on %s (backend io_uring, %s, %u worker(s), %u connection slots "
+        log_info("listening on %s (backend io_uring, %s, opcodes restricted, %u worker(s), %u "
+                 "connection slots "
                  "each, idle timeout %u ms)",
                  wk->p->listen, flags, wk->n_peers, s->pool.max_conns, wk->p->idle_timeout_ms);
 

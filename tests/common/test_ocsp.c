@@ -225,6 +225,29 @@ Test(ocsp_req, hash_length_must_match_algorithm)
     cr_assert_eq(r.id.hash, 0);
 }
 
+/* Found by fuzz_ocsp_req_diff: OIDs OpenSSL refuses (X.690 8.19.2) were accepted. */
+Test(ocsp_req, malformed_oid_is_malformed)
+{
+    uint8_t buf[256];
+    struct ocsp_req r;
+    /* SHA-256 with the last octet's continuation bit set: the subidentifier never ends. */
+    static const uint8_t open_end[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0xa7};
+    /* A subidentifier padded with a leading 0x80 octet. */
+    static const uint8_t padded[] = {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x80, 0x02, 0x01};
+    static const uint8_t padded_first[] = {0x80, 0x2b, 0x0e, 0x03, 0x02, 0x1a};
+    size_t n = make_raw_req(open_end, sizeof(open_end), 64, 64, buf, sizeof(buf));
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), -EBADMSG);
+    n = make_raw_req(padded, sizeof(padded), 64, 64, buf, sizeof(buf));
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), -EBADMSG);
+    n = make_raw_req(padded_first, sizeof(padded_first), 20, 20, buf, sizeof(buf));
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), -EBADMSG);
+    /* A well-formed multi-octet subidentifier is fine (0x80 inside one, not leading). */
+    static const uint8_t inner_80[] = {0x2b, 0x81, 0x80, 0x01};
+    n = make_raw_req(inner_80, sizeof(inner_80), 64, 64, buf, sizeof(buf));
+    cr_assert_eq(ocsp_req_parse(buf, n, &r), 0);
+    cr_assert_eq(r.id.hash, 0);
+}
+
 Test(ocsp_req, non_minimal_serial_is_malformed)
 {
     uint8_t buf[512];

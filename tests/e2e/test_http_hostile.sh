@@ -9,10 +9,16 @@
 #   - 100 clients that pipeline CRL GETs and never read: the responder's VmRSS
 #     must grow by far less than a CRL copy per client, the connections must
 #     be closed once send_timeout passes (and counted in /metrics), and a
-#     normal client must still get the CRL and OCSP answers.
+#     normal client must still get the CRL and OCSP answers;
+#   - (issue 12) a second responder with idle_timeout 15 s and max_conns 10% over
+#     E2E_IDLE_CONNS (10,000; ulimit -n raised to match): every truncation and
+#     bit-flip of a valid POST, huge and nested lengths, request smuggling shapes,
+#     a random-serial flood, slowloris, the idle connections and 50 clients beyond
+#     the cap, then a second round; RSS and fds from /proc/PID before and after
+#     must stay within the bounds hostile_http.py attack states.
 #
 #   REVOKD_BUILD=build REVOKD_SRC=. bash tests/e2e/test_http_hostile.sh   (ctest sets both)
-#   E2E_FLOOD_CLIENTS / E2E_FLOOD_REVOKED override the sizes.
+#   E2E_FLOOD_CLIENTS / E2E_FLOOD_REVOKED / E2E_IDLE_CONNS override the sizes.
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -153,6 +159,44 @@ else
 fi
 stop_bg responder
 if [ "$STOP_RC" = 0 ]; then pass "revokd-responder exits 0 on SIGTERM"; else fail "exit $STOP_RC on SIGTERM"; fi
+
+# --- issue 12 item 3: hostile clients against a responder with a short idle_timeout
+# and a connection cap 10% above N_IDLE: every truncation and bit-flip of a valid
+# POST, huge and nested lengths, smuggling shapes, a random-serial flood, slowloris,
+# N_IDLE idle connections and 50 clients beyond the cap; RSS and fds measured
+# before and after (hostile_http.py attack states each bound).
+IDLE_S=15
+N_IDLE=${E2E_IDLE_CONNS:-10000}
+# max_conns is split evenly over the workers and the kernel spreads connections
+# over their listeners unevenly: 10% headroom lets every idle connection in.
+MAX_CONNS=$((N_IDLE + N_IDLE / 10 + 100))
+want_fds=$((MAX_CONNS + 1000))
+[ "$(ulimit -n)" -ge $want_fds ] || ulimit -n $want_fds 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $want_fds ]; then
+    fail "ulimit -n $want_fds for $N_IDLE idle connections (hard limit $(ulimit -Hn))"
+    finish
+fi
+sed -e "s/^idle_timeout = .*/idle_timeout = ${IDLE_S}s\nmax_conns = $MAX_CONNS/" "$CONF" >"$T/attack.conf"
+start_bg responder2 "$RSP" -c "$T/attack.conf"
+if wait_port "$PORT" 15; then
+    pass "revokd-responder restarted: idle_timeout ${IDLE_S}s, max_conns $MAX_CONNS, ulimit -n $(ulimit -n)"
+    RPID=$(_pid_of responder2) && RPID=${RPID#* }
+    report < <("${HOSTILE[@]}" attack "$PORT" "$RPID" "$T/good.req" "$IDLE_S" "$MAX_CONNS" \
+        "$N_IDLE" 2>&1)
+    out=$(timeout -k 5 30 openssl ocsp -url "$URL" -timeout 10 -CAfile "$A/chain.pem" \
+        -issuer "$A/ca.pem" -cert "$A/revoked.pem" -no_nonce 2>&1)
+    expect "after the attacks openssl ocsp still gets revoked.pem: revoked" "$out" \
+        '+revoked\.pem: revoked$' '+Response verify OK'
+    if alive responder2; then
+        pass "revokd-responder survived the attacks"
+    else
+        fail "revokd-responder died" "$(tail -n 40 "$T/responder2.log")"
+    fi
+    stop_bg responder2
+    if [ "$STOP_RC" = 0 ]; then pass "exits 0 on SIGTERM"; else fail "exit $STOP_RC on SIGTERM"; fi
+else
+    fail "revokd-responder restarts within 15 s" "$(cat "$T/responder2.log")"
+fi
 if grep -qE 'Sanitizer|runtime error:' "$T"/*.log; then
     fail "sanitizer reports" "$(grep -hE -A 20 'Sanitizer|runtime error:' "$T"/*.log | head -n 60)"
 else

@@ -75,7 +75,8 @@ else
 fi
 
 # The responder starts as root: binding and opening the store happen before the drop.
-start_bg responder "$RSP" -c "$CONF"
+# The test hook makes each io_uring worker try one opcode it never uses (checked below).
+REVOKD_TEST_URING_FORBIDDEN_OP=1 start_bg responder "$RSP" -c "$CONF"
 if wait_port "$PORT" 15; then
     pass "revokd-responder (user = nobody) listens on 127.0.0.1:$PORT"
 else
@@ -140,4 +141,14 @@ else fail "threads still privileged:$bad"; fi
 stop_bg responder
 if [ "$STOP_RC" = 0 ]; then pass "SIGTERM: the dropped responder exits 0"
 else fail "SIGTERM: responder exit status $STOP_RC" "$(tail -20 "$T/responder.log")"; fi
+
+# io_uring rings are restricted to the opcodes the backend submits (issue 12): the
+# answers above came through them, and an opcode outside the list is refused.
+log=$(cat "$T/responder.log")
+if printf '%s\n' "$log" | grep -q 'info: backend io_uring, '; then
+    expect "io_uring: the rings are restricted" "$log" '+opcodes restricted'
+    expect "io_uring: IORING_OP_NOP on a restricted ring is refused (EACCES), on every worker" \
+        "$log" '+IORING_OP_NOP on the restricted ring: Permission denied' \
+        '-IORING_OP_NOP on the restricted ring: allowed'
+fi
 finish
