@@ -14,7 +14,8 @@
 #
 # Every certificate carries the same revocation pointers as the PKI's leaves, taken
 # from PKIDIR/openssl.cnf: authorityInfoAccess OCSP;URI:<revokd> and a
-# crlDistributionPoint <revokd>/crl/NAME.crl, so relying parties find revokd
+# crlDistributionPoint <revokd>/crl/NAME.crl (its shard's, <revokd>/crl/shard/NAME/K.crl,
+# when the issuer's CRLs are partitioned), so relying parties find revokd
 # without configuration. Re-running issues fresh certificates (new serials) and
 # keeps the old ones in the CA database. Revoke one with revokctl:
 #   revokctl -c PKIDIR/revokd.conf revoke --issuer NAME --serial HEX --reason keyCompromise
@@ -45,9 +46,26 @@ run() {
     fi
 }
 
+# Partitioned CRLs ([issuer NAME] crl_shards = N): each certificate names its own
+# shard's CRL, K = (serial / crl_shard_span) mod N + 1 (docs/operations.md), computed
+# from the serial openssl ca is about to use (its serial file).
+SHARDS=$(sed -n "/^\[issuer $NAME\]/,/^\[/s/^crl_shards *= *//p" "$P/revokd.conf" | head -n 1)
+SPAN=$(sed -n "/^\[issuer $NAME\]/,/^\[/s/^crl_shard_span *= *//p" "$P/revokd.conf" | head -n 1)
+cdp_for_next() {
+    if [ -z "$SHARDS" ] || [ "$SHARDS" -lt 2 ]; then
+        printf '%s' "$CDP"
+        return
+    fi
+    local k
+    k=$(python3 -c 'import sys; s=int(open(sys.argv[1]).read().strip(), 16); print((s // int(sys.argv[2])) % int(sys.argv[3]) + 1)' \
+        "$P/serial" "${SPAN:-4096}" "$SHARDS")
+    printf '%s' "${CDP%/*.crl}/shard/$NAME/$k.crl"
+}
+
 # issue ROLE EKU SAN
 issue() {
-    local role=$1 eku=$2 san=$3 ext=$M/$1.ext
+    local role=$1 eku=$2 san=$3 ext=$M/$1.ext cdp
+    cdp=$(cdp_for_next)
     cat >"$ext" <<EOT
 basicConstraints       = critical, CA:false
 keyUsage               = critical, digitalSignature
@@ -56,7 +74,7 @@ subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
 subjectAltName         = $san
 authorityInfoAccess    = $AIA
-crlDistributionPoints  = $CDP
+crlDistributionPoints  = $cdp
 EOT
     run openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$M/$role.key"
     run openssl req -new -config "$P/openssl.cnf" -key "$M/$role.key" \
