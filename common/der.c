@@ -363,6 +363,19 @@ static size_t der_len_encode(size_t n, uint8_t out[5])
     return 1 + nb;
 }
 
+void derw_header(struct derw *w, uint8_t tag, size_t n)
+{
+    uint8_t hdr[6];
+    hdr[0] = tag;
+    derw_raw(w, hdr, 1 + der_len_encode(n, hdr + 1));
+}
+
+size_t der_tlv_size(size_t n)
+{
+    uint8_t lenb[5];
+    return 1 + der_len_encode(n, lenb) + n;
+}
+
 void derw_tlv(struct derw *w, uint8_t tag, const void *p, size_t n)
 {
     uint8_t hdr[6];

@@ -155,6 +155,12 @@ void derw_reset(struct derw *w);
 void derw_raw(struct derw *w, const void *p, size_t n);
 /* Appends a complete TLV with the given contents. */
 void derw_tlv(struct derw *w, uint8_t tag, const void *p, size_t n);
+/* Appends only a tag and the length n; the n bytes of contents follow. For a
+ * value whose length is known before its contents are written: unlike
+ * derw_open()/derw_close(), nothing is moved afterwards. */
+void derw_header(struct derw *w, uint8_t tag, size_t n);
+/* The size of a whole TLV with n bytes of contents (one tag byte). */
+size_t der_tlv_size(size_t n);
 /* Starts a constructed value; contents follow; derw_close() sets its length. */
 void derw_open(struct derw *w, uint8_t tag);
 void derw_close(struct derw *w);

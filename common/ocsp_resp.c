@@ -19,6 +19,11 @@
 #define OCSP_REASON_REMOVE      8
 #define OCSP_REASON_MAX         10
 
+/* ResponseData bound: responderID 24, producedAt 17, CertID with SHA-256 hashes and
+ * a 20-byte serial about 110, status and times under 60, nesting headers: well
+ * under 512; derw fails with -ENOSPC rather than write past it. */
+#define OCSP_TBS_MAX 512
+
 static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
 {
     size_t hl = store_hash_len(s->hash);
@@ -80,58 +85,66 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
         return -EINVAL;
     if (s->status != STORE_GOOD && ocsp_reason(s, &reason) < 0)
         return -EINVAL;
-    derw_open(w, DER_SEQUENCE); /* OCSPResponse */
-    derw_enum(w, OCSP_SUCCESSFUL);
-    derw_open(w, DER_CTX_CONS(0));
-    derw_open(w, DER_SEQUENCE); /* ResponseBytes */
-    derw_oid(w, OID_PKIX_OCSP_BASIC, sizeof(OID_PKIX_OCSP_BASIC));
-    derw_open(w, DER_OCTET_STRING);
-    derw_open(w, DER_SEQUENCE); /* BasicOCSPResponse */
-
-    size_t tbs_at = w->len;
-    derw_open(w, DER_SEQUENCE);    /* ResponseData; version v1 is DEFAULT, so omitted */
-    derw_open(w, DER_CTX_CONS(2)); /* responderID byKey */
-    derw_tlv(w, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
-    derw_close(w);
-    derw_gentime(w, produced_at);
-    derw_open(w, DER_SEQUENCE); /* responses */
-    derw_open(w, DER_SEQUENCE); /* SingleResponse */
-    ocsp_write_certid(w, s);
+    /* The ResponseData goes to a small buffer of its own first: once it is signed,
+     * every length of the envelope is known, and the envelope is written front to
+     * back with no derw_close() moving the body (signer certificate included) once
+     * per enclosing level, the bulk of this function's cost otherwise. */
+    uint8_t tbs_buf[OCSP_TBS_MAX];
+    struct derw tw, *t = &tw;
+    derw_init_fixed(t, tbs_buf, sizeof(tbs_buf));
+    derw_open(t, DER_SEQUENCE);    /* ResponseData; version v1 is DEFAULT, so omitted */
+    derw_open(t, DER_CTX_CONS(2)); /* responderID byKey */
+    derw_tlv(t, DER_OCTET_STRING, sg->key_sha1, sizeof(sg->key_sha1));
+    derw_close(t);
+    derw_gentime(t, produced_at);
+    derw_open(t, DER_SEQUENCE); /* responses */
+    derw_open(t, DER_SEQUENCE); /* SingleResponse */
+    ocsp_write_certid(t, s);
     if (s->status == STORE_GOOD) {
-        derw_tlv(w, DER_CTX(0), NULL, 0);
+        derw_tlv(t, DER_CTX(0), NULL, 0);
     } else {
-        derw_open(w, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
-        derw_gentime(w, s->revoked_at);
+        derw_open(t, DER_CTX_CONS(1)); /* RevokedInfo, IMPLICIT */
+        derw_gentime(t, s->revoked_at);
         if (reason != STORE_REASON_NONE) {
-            derw_open(w, DER_CTX_CONS(0));
-            derw_enum(w, reason);
-            derw_close(w);
+            derw_open(t, DER_CTX_CONS(0));
+            derw_enum(t, reason);
+            derw_close(t);
         }
-        derw_close(w);
+        derw_close(t);
     }
-    derw_gentime(w, s->this_update);
-    derw_open(w, DER_CTX_CONS(0));
-    derw_gentime(w, s->next_update);
-    derw_close(w);
-    derw_close(w); /* SingleResponse */
-    derw_close(w); /* responses */
-    derw_close(w); /* ResponseData */
-    if (w->err)
-        return w->err;
+    derw_gentime(t, s->this_update);
+    derw_open(t, DER_CTX_CONS(0));
+    derw_gentime(t, s->next_update);
+    derw_close(t);
+    derw_close(t); /* SingleResponse */
+    derw_close(t); /* responses */
+    derw_close(t); /* ResponseData */
+    if (t->err)
+        return t->err;
 
     uint8_t sig[SIGN_SIG_MAX];
     size_t sig_len;
-    int rc = signer_sign(sg, w->buf + tbs_at, w->len - tbs_at, sig, sizeof(sig), &sig_len);
+    int rc = signer_sign(sg, t->buf, t->len, sig, sizeof(sig), &sig_len);
     if (rc < 0)
         return rc;
+    size_t cert_seq = der_tlv_size(sg->cert_len); /* SEQUENCE OF Certificate */
+    size_t basic = t->len + sg->alg_len + der_tlv_size(sig_len + 1) + der_tlv_size(cert_seq);
+    size_t octets = der_tlv_size(basic); /* BasicOCSPResponse */
+    size_t bytes = der_tlv_size(sizeof(OID_PKIX_OCSP_BASIC)) + der_tlv_size(octets);
+    size_t outer = 3 /* ENUMERATED */ + der_tlv_size(der_tlv_size(bytes));
+    derw_header(w, DER_SEQUENCE, outer); /* OCSPResponse */
+    derw_enum(w, OCSP_SUCCESSFUL);
+    derw_header(w, DER_CTX_CONS(0), der_tlv_size(bytes));
+    derw_header(w, DER_SEQUENCE, bytes); /* ResponseBytes */
+    derw_oid(w, OID_PKIX_OCSP_BASIC, sizeof(OID_PKIX_OCSP_BASIC));
+    derw_header(w, DER_OCTET_STRING, octets);
+    derw_header(w, DER_SEQUENCE, basic); /* BasicOCSPResponse */
+    derw_raw(w, t->buf, t->len);
     derw_raw(w, sg->alg, sg->alg_len);
     derw_bitstring(w, sig, sig_len);
-    ocsp_resp_certs(w, sg); /* last: the store splits it off (store_put_response) */
-
-    derw_close(w); /* BasicOCSPResponse */
-    derw_close(w); /* OCTET STRING */
-    derw_close(w); /* ResponseBytes */
-    derw_close(w); /* [0] */
-    derw_close(w); /* OCSPResponse */
+    /* certs last: the store splits it off (store_put_response) */
+    derw_header(w, DER_CTX_CONS(0), cert_seq);
+    derw_header(w, DER_SEQUENCE, sg->cert_len);
+    derw_raw(w, sg->cert_der, sg->cert_len);
     return w->err;
 }

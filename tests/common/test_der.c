@@ -186,6 +186,31 @@ Test(der, writer_lengths_across_boundaries)
     }
 }
 
+/* derw_header() + contents must be the bytes derw_open()/derw_close() write, and
+ * der_tlv_size() their size, at every length-of-length boundary. */
+Test(der, header_matches_open_close)
+{
+    const size_t sizes[] = {0, 1, 127, 128, 255, 256, 65535, 65536, 70000};
+    static uint8_t payload[70000];
+    memset(payload, 0xa5, sizeof(payload));
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        struct derw a, b;
+        cr_assert_eq(derw_init_alloc(&a, 16), 0);
+        cr_assert_eq(derw_init_alloc(&b, 16), 0);
+        derw_open(&a, DER_SEQUENCE);
+        derw_raw(&a, payload, sizes[k]);
+        derw_close(&a);
+        derw_header(&b, DER_SEQUENCE, sizes[k]);
+        derw_raw(&b, payload, sizes[k]);
+        cr_assert(a.err == 0 && b.err == 0);
+        cr_assert_eq(a.len, b.len, "size %zu", sizes[k]);
+        cr_assert_eq(memcmp(a.buf, b.buf, a.len), 0, "size %zu", sizes[k]);
+        cr_assert_eq(der_tlv_size(sizes[k]), a.len, "size %zu", sizes[k]);
+        derw_free(&a);
+        derw_free(&b);
+    }
+}
+
 Test(der, fixed_writer_overflow_is_sticky)
 {
     uint8_t buf[8];
