@@ -95,3 +95,35 @@ Test(src_snapshot, sort_orders_as_lmdb_and_keeps_every_entry)
     cr_assert_eq(s.n, N);
     src_snapshot_free(&s);
 }
+
+/* Random serials with some byte positions the same in every key (the radix sort
+ * skips those passes) and lengths on both sides of the 8-byte prefix. */
+Test(src_snapshot, sort_with_constant_bytes_and_long_serials)
+{
+    enum { N = 20000 };
+    struct src_snapshot s;
+    src_snapshot_init(&s, STORE_SRC_INDEX);
+    srand(11);
+    for (int i = 0; i < N; i++) {
+        struct src_entry e = {.origin = (uint32_t)i};
+        e.serial_len = (uint8_t)(i % 3 ? 8 : 1 + rand() % 20);
+        for (int j = 0; j < e.serial_len; j++)
+            e.serial[j] = (uint8_t)rand();
+        e.serial[0] = 0x40;
+        if (e.serial_len > 3)
+            e.serial[3] = 0x5a;
+        cr_assert_eq(src_snapshot_push(&s, &e), 0);
+    }
+    src_snapshot_sort(&s);
+    static bool seen[N];
+    for (size_t i = 0; i < s.n; i++) {
+        cr_assert(!seen[s.v[i].origin], "entry %u twice", s.v[i].origin);
+        seen[s.v[i].origin] = true;
+        if (i)
+            cr_assert_leq(src_serial_cmp(s.v[i - 1].serial, s.v[i - 1].serial_len, s.v[i].serial,
+                                         s.v[i].serial_len),
+                          0, "out of order at %zu", i);
+    }
+    cr_assert_eq(s.n, N);
+    src_snapshot_free(&s);
+}
