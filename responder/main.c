@@ -4,8 +4,10 @@
  * read-only and never loads a private key, so a compromise of this process
  * cannot mint responses. main() wires things up (config, logging, store, the
  * backend named in [responder] backend, one worker thread per [responder]
- * workers) and then only waits for signals: SIGTERM/SIGINT stop the workers
- * (they drain in-flight requests), SIGHUP reopens the store for all of them.
+ * workers; once they listen, [responder] user and the seccomp sandbox, before
+ * any request is read) and then only waits for signals: SIGTERM/SIGINT stop
+ * the workers (they drain in-flight requests), SIGHUP reopens the store for
+ * all of them.
  * Exit status 0 on a clean stop, 1 on a runtime failure, 2 on bad arguments or
  * configuration.
  */
