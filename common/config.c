@@ -327,6 +327,14 @@ static const struct config_key config_keys[] = {
      .doc = "If set, the user (name) the responder switches to after binding its port, with "
             "that user's group and no supplementary groups."},
     {.sect = CONFIG_S_RESPONDER,
+     .name = "seccomp",
+     .type = CONFIG_BOOL,
+     .def = "yes",
+     .off = CONFIG_AT(responder.seccomp, bool),
+     .doc = "Once set up, confine every thread to the system calls serving needs (a seccomp "
+            "filter per backend; any other call fails with EPERM). See "
+            "docs/operations-guide.md, \"Sandbox\"."},
+    {.sect = CONFIG_S_RESPONDER,
      .name = "status_api",
      .type = CONFIG_BOOL,
      .def = "yes",

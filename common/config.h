@@ -80,6 +80,7 @@ struct config {
         uint32_t workers;         /* event-loop threads; 0: one per CPU */
         char *user;               /* drop to this user after binding; NULL: stay */
         bool status_api;          /* serve /api/v1/status/... */
+        bool seccomp;             /* install the sandbox (responder/sandbox.h) before serving */
         /* Hand-off to revokd-signer (docs/signer.md); all per worker except live_rate. */
         uint32_t live_queue;      /* requests waiting for the signer, per worker */
         uint32_t live_rate;       /* live signatures per second, over all workers */

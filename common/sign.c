@@ -11,9 +11,13 @@
 #include "sign.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -83,6 +87,64 @@ static void *sign_pkey_ctx(EVP_PKEY *pkey, const EVP_MD *md)
     return ctx;
 }
 
+/*
+ * Opens a private key file for reading, refusing one others may use, the way
+ * ssh refuses a key that is too open: a key others can read may already be
+ * somebody else's. Allowed: a key of this process's user (or of root, when
+ * running as root) that only its owner may access (mode & 077 == 0); or a key
+ * of root's that its group may also read (0640 at most), the packaged layout
+ * (root:revokd-keys 0640, the key holders' units in that group and the
+ * responder's not: docs/operations-guide.md). Refused: any access by others,
+ * group write, or another non-root user's key. Checked on the open descriptor
+ * (fstat), so what is checked is what is read. Returns 0 with *out set, or a
+ * negative errno (logged with the file and the fix).
+ */
+static int sign_open_key(const char *path, BIO **out)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        log_err("cannot open private key %s: %s", path, strerror(e));
+        return -e;
+    }
+    if (fstat(fd, &sb) < 0) {
+        int e = errno;
+        log_err("private key %s: fstat: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    unsigned mode = (unsigned)(sb.st_mode & 07777);
+    uid_t me = geteuid();
+    bool root_grants_group = sb.st_uid == 0 && me != 0 && !(mode & 037);
+    if (!S_ISREG(sb.st_mode)) {
+        log_err("private key %s: not a regular file", path);
+        goto refuse;
+    }
+    if (sb.st_uid != me && sb.st_uid != 0) {
+        log_err("private key %s belongs to uid %u, neither this user (uid %u) nor root; refusing "
+                "to use it (fix: chown %u %s && chmod 600 %s)",
+                path, (unsigned)sb.st_uid, (unsigned)me, (unsigned)me, path, path);
+        goto refuse;
+    }
+    if ((mode & 077) && !root_grants_group) {
+        log_err("private key %s has mode %04o: %s may access it; refusing to use it (fix: "
+                "chmod 600 %s)",
+                path, mode, mode & 007 ? "others" : "its group", path);
+        goto refuse;
+    }
+    if (!(*out = BIO_new_fd(fd, BIO_CLOSE))) {
+        sign_log_ssl("cannot read private key", path);
+        close(fd);
+        return -ENOMEM;
+    }
+    return 0;
+
+refuse:
+    close(fd);
+    return -EACCES;
+}
+
 int signer_load(struct signer *sg, const char *cert_path, const char *key_path, const char *digest)
 {
     int rc = -EINVAL;
@@ -102,11 +164,10 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
         goto fail;
     }
     BIO_free(bio);
-    if (!(bio = BIO_new_file(key_path, "r"))) {
-        sign_log_ssl("cannot open private key", key_path);
-        rc = -ENOENT;
+    bio = NULL;
+    if ((rc = sign_open_key(key_path, &bio)) < 0)
         goto fail;
-    }
+    rc = -EINVAL;
     if (!(pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL))) {
         sign_log_ssl("cannot read PEM private key", key_path);
         goto fail;

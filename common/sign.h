@@ -40,8 +40,12 @@ struct signer {
 
 /*
  * Loads a PEM certificate and PEM private key. digest is "sha256", "sha384" or
- * "sha512" (ignored for Ed25519/Ed448). Returns 0 or a negative errno; logs the
- * file at fault.
+ * "sha512" (ignored for Ed25519/Ed448). The key file must be a regular file
+ * owned by this process's effective user or by root that only its owner may
+ * access (mode & 077 == 0), or, for a process not running as root, a root-owned
+ * key its group may read (0640: the packaged root:revokd-keys layout);
+ * otherwise -EACCES, logged with the file and the fix (chmod 600), as ssh
+ * does. Returns 0 or a negative errno; logs the file at fault.
  */
 int signer_load(struct signer *sg, const char *cert_path, const char *key_path, const char *digest);
 void signer_free(struct signer *sg);

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs everything revokd needs to build, test, fuzz, benchmark and run its demo on
 # Debian 12, as root. The Dockerfile reuses it. Idempotent.
+# libseccomp-dev: the responder's sandbox (responder/sandbox.c); strace: tests/e2e/test_key_perms.sh
+# checks the responder opens no key file.
 # faketime: wall-clock steps under the responder in tests/e2e/test_clock_step.sh.
 # default-jdk-headless: Java's PKIX revocation checking in tests/e2e/test_relying_parties.sh
 # (PkixCheck.java, run with the single-file source launcher, needs the compiler module).
@@ -12,8 +14,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
-    libssl-dev openssl liburing-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
+    libssl-dev openssl liburing-dev libseccomp-dev liblmdb-dev lmdb-utils libev-dev libcriterion-dev \
     curl ca-certificates python3 python3-cryptography gnutls-bin \
     nginx-light procps iproute2 wrk gnuplot-nox faketime default-jdk-headless \
-    e2fsprogs util-linux haproxy varnish systemd dpkg-dev prometheus python3-yaml >/dev/null
+    e2fsprogs util-linux strace haproxy varnish systemd dpkg-dev prometheus python3-yaml >/dev/null
 echo "revokd: build and test dependencies installed"

@@ -1109,6 +1109,11 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
         handler_w_str(&w, h->backend_name);
         handler_w_str(&w, "\"} 1\n");
     }
+    if (h->seccomp) { /* set by main once the sandbox is in place (sandbox.h) */
+        handler_w_metric(&w, "revokd_seccomp", "gauge",
+                         "1 if the seccomp filter confines the responder, 0 if not.");
+        handler_w_sample(&w, "revokd_seccomp", atomic_load(h->seccomp) ? 1 : 0);
+    }
     handler_w_metric(&w, "revokd_connections_open", "gauge", "Client connections open.");
     handler_w_sample(&w, "revokd_connections_open", h->conns_open);
     handler_w_metric(&w, "revokd_connections_total", "counter", "Client connections accepted.");

@@ -98,6 +98,9 @@ struct handler {
     bool status_api;      /* serve GET /api/v1/status/...; on after handler_init */
     /* The network backend that runs, for revokd_backend_info; set by main. */
     const char *backend_name;
+    /* Set by main: true once the seccomp filter is installed (sandbox.h), for
+     * revokd_seccomp. NULL: not reported. */
+    const atomic_bool *seccomp;
     /* Set by main: HANDLER_STORE_* of the open store against what [store] path holds
      * now; /healthz reports a store removed or replaced under us. NULL: not watched. */
     const atomic_int *store_moved;

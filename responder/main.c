@@ -4,8 +4,10 @@
  * read-only and never loads a private key, so a compromise of this process
  * cannot mint responses. main() wires things up (config, logging, store, the
  * backend named in [responder] backend, one worker thread per [responder]
- * workers) and then only waits for signals: SIGTERM/SIGINT stop the workers
- * (they drain in-flight requests), SIGHUP reopens the store for all of them.
+ * workers; once they listen, [responder] user and the seccomp sandbox, before
+ * any request is read) and then only waits for signals: SIGTERM/SIGINT stop
+ * the workers (they drain in-flight requests), SIGHUP reopens the store for
+ * all of them.
  * Exit status 0 on a clean stop, 1 on a runtime failure, 2 on bad arguments or
  * configuration.
  */
@@ -28,6 +30,7 @@
 #include "livesign.h"
 #include "log.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "server.h"
 #include "store.h"
 
@@ -42,6 +45,7 @@ static const struct server_backend *const main_backends[] = {&server_backend_uri
                                                              &server_backend_ev};
 
 static atomic_uint main_running; /* workers not yet returned */
+static atomic_bool main_seccomp; /* the sandbox is installed (/metrics revokd_seccomp) */
 
 static void main_usage(FILE *f)
 {
@@ -189,6 +193,26 @@ static int main_drop(const char *path, const char *user)
         return -1;
     }
     log_info("running as user %s (no supplementary groups, no capabilities)", user);
+    return 0;
+}
+
+/*
+ * [responder] seccomp: after the drop, before any request, confine every thread
+ * (sandbox.h). Returns 0 or -1 (logged): a responder configured for a sandbox
+ * does not serve without one.
+ */
+static int main_sandbox(const char *backend)
+{
+    unsigned n = 0;
+    int rc = sandbox_install(backend, &n);
+    if (rc < 0) {
+        log_err("seccomp: cannot install the filter for backend %s: %s (set [responder] "
+                "seccomp = off to run without it)",
+                backend, strerror(-rc));
+        return -1;
+    }
+    log_info("seccomp: filter installed (%u syscalls allowed, backend %s)", n, backend);
+    atomic_store(&main_seccomp, true);
     return 0;
 }
 
@@ -423,14 +447,17 @@ int main(int argc, char **argv)
         }
         hs[inited].backend_name = be->name;
         hs[inited].store_moved = &main_store_moved;
+        hs[inited].seccomp = &main_seccomp;
         handler_set_status_api(&hs[inited], cfg.responder.status_api);
         if (cfg.signer.socket)
             handler_set_live(&hs[inited], &live_policy);
         peers[inited] = &hs[inited];
     }
     /* Per thread and inherited: set before the workers start, so all of them have it
-     * once privileges are dropped (priv_drop sets it again for this thread). */
-    if (cfg.responder.user && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+     * once privileges are dropped (priv_drop sets it again for this thread) and
+     * before the sandbox, which needs it (sandbox.h). */
+    if ((cfg.responder.user || cfg.responder.seccomp) &&
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         log_err("prctl(PR_SET_NO_NEW_PRIVS): %s", strerror(errno));
         goto fail;
     }
@@ -462,7 +489,9 @@ int main(int argc, char **argv)
     bool stopping = atomic_load(&ctl.stop);
     if (stopping)
         status = 1;
-    if (!stopping && cfg.responder.user) {
+    if (!stopping) {
+        /* Workers hold at server_worker_wait_go() once they listen: the last of
+         * the set-up (privileges, sandbox) happens before any request is read. */
         uint32_t ready = 0;
         for (int ms = 0; ms < MAIN_READY_WAIT_MS; ms++) {
             ready = 0;
@@ -472,14 +501,24 @@ int main(int argc, char **argv)
                 break;
             nanosleep(&(struct timespec){0, 1000000}, NULL);
         }
-        /* A worker that did not get to listen has failed (logged) and is caught below. */
-        if (ready == started && main_drop(path, cfg.responder.user) < 0) {
+        /* A worker that did not get to listen has failed (logged) and is caught below;
+         * one that is still not listening after the wait is a failure too. */
+        bool ok = ready == started;
+        if (!ok && atomic_load(&main_running) == started)
+            log_err("workers did not all start listening within %d ms", MAIN_READY_WAIT_MS);
+        if (ok && ((cfg.responder.user && main_drop(path, cfg.responder.user) < 0) ||
+                   (cfg.responder.seccomp && main_sandbox(be->name) < 0)))
+            ok = false;
+        if (!ok) {
             status = 1;
             stopping = true;
             atomic_store(&ctl.stop, true);
             main_wake(th, started);
+        } else if (!cfg.responder.seccomp) {
+            log_info("seccomp: off ([responder] seccomp = off)");
         }
     }
+    atomic_store(&ctl.go, true);
     unsigned ticks = 0;
     while (atomic_load(&main_running) > 0) {
         int sig = sigtimedwait(&sigs, NULL, &(struct timespec){0, 200000000});

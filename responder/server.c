@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -36,6 +37,12 @@ fail:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+void server_worker_wait_go(struct server_worker *w)
+{
+    while (!atomic_load(&w->ctl->go) && !atomic_load(&w->ctl->stop))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
 void server_worker_woken(struct server_worker *w)

@@ -52,6 +52,7 @@ struct server_ctl {
     atomic_uint reload_gen;             /* bumped per reload; a worker acts when it differs */
     struct store *_Atomic reload_store; /* the store to switch to */
     atomic_uint reload_acks;            /* workers done switching for reload_gen */
+    atomic_bool go; /* set up for good (privileges dropped, sandbox on): serve */
 };
 
 struct server_worker {
@@ -94,6 +95,12 @@ int server_listen(const char *addr);
  * and acknowledges. Returns true if it did.
  */
 bool server_worker_reload(struct server_worker *w);
+
+/*
+ * After setting w->ready: waits until main() says go (or stop), so no request
+ * is served before main has dropped privileges and installed the sandbox.
+ */
+void server_worker_wait_go(struct server_worker *w);
 
 /* Drains the worker's eventfd after a wake-up. */
 void server_worker_woken(struct server_worker *w);

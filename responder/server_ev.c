@@ -423,9 +423,11 @@ static int server_ev_run(struct server_worker *wk)
                  "timeout %u ms)",
                  wk->p->listen, wk->n_peers, s->pool.max_conns, wk->p->idle_timeout_ms);
     atomic_store(&wk->ready, true);
-    if (atomic_load(&wk->ctl->stop))
-        server_stop(s);
-    ev_run(s->loop, 0);
+    server_worker_wait_go(wk);
+    /* Stopped before serving: no connection was accepted, nothing to drain (and an
+     * ev_break before ev_run would be lost: ev_run clears it on entry). */
+    if (!atomic_load(&wk->ctl->stop))
+        ev_run(s->loop, 0);
     rc = 0;
 
 fail:

@@ -740,6 +740,7 @@ static int uring_run(struct server_worker *wk)
     uring_arm_accept(s);
     uring_arm_wake(s);
     atomic_store(&wk->ready, true);
+    server_worker_wait_go(wk);
     if (wk->id == 0)
         log_info("listening on %s (backend io_uring, %s, opcodes restricted, %u worker(s), %u "
                  "connection slots "
