@@ -37,7 +37,8 @@
 #              per certificate, durable commit)
 #   resync     the same again, nothing changed (a restart)
 #   store      data.mdb size, pages used (mdb_stat -ef / -a into OUT/mdb_stat.txt)
-#   first      responder start to its first answer (run.sh's first_answer)
+#   first      responder start to its first answer (run.sh's first_answer), and the
+#              map warm-up time the responder logs
 #   cold/warm  ocspload runs right after start (-w 0) and after a 5 s warm-up, with
 #              the responder's CPU per answer (lib.sh ol_run) into OUT/runs.jsonl
 #   openssl    `openssl ocsp -index` start to first answer, capped
@@ -127,6 +128,12 @@ serve() {
     J="$J,\"responder_rss_kb_after\":$RRSS"
     stop_pid "$RPID"
     SERVER_PID=
+    # the map warm-up thread's own report (level info): "store warm-up: N MB mapped in M ms"
+    local wl wms
+    wl=$(grep -o 'store warm-up: .*' "$WORK/responder.log" | head -n 1 || true)
+    wms=$(printf '%s' "$wl" | sed -n 's/.* in \([0-9]*\) ms.*/\1/p')
+    log "responder: ${wl:-no warm-up line in its log}"
+    J="$J,\"warmup_ms\":${wms:-null}"
     python3 - "$RUNS" <<'PY' | tee -a "$RUN_LOG" >&2
 import json, sys
 for l in open(sys.argv[1]):
@@ -147,8 +154,8 @@ if [ -n "$REUSE" ]; then
     serve
     J="$J,\"load_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"date\":\"$(date -u '+%Y-%m-%d %H:%M UTC')\"}"
     printf '%s\n' "$J" >"$OUT/serve.jsonl"
-    sed -i -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" -e "s|$D|\$SCALE|g" "$RUN_LOG" "$COMMANDS"
     log "done: $OUT/serve.jsonl"
+    sed -i -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" -e "s|$D|\$SCALE|g" "$RUN_LOG" "$COMMANDS"
     exit 0
 fi
 
@@ -202,7 +209,7 @@ log "index.txt: $INDEX_BYTES bytes in $SYNTH_S s"
 # run_idx NAME ARGS..: revokd-indexer under GNU time in D, RssAnon/RssFile sampled
 # every 200 ms; sets WALL CPU USR SYS ANON FILE MAXRSS
 run_idx() {
-    local name=$1 tpid pid= t0 a f
+    local name=$1 tpid pid='' t0 a f
     shift
     note "build/revokd-indexer -c revokd.conf $*   # $name; /usr/bin/time -f '%U %S %M'"
     log "revokd-indexer $* ($name)"
@@ -284,5 +291,5 @@ log "openssl ocsp: first answer ${OSSL} s (null: not within $OSSL_LIMIT s), CPU 
 J="$J,\"openssl_first_s\":$OSSL,\"openssl_cpu_s\":$OCPU,\"openssl_rss_kb\":$ORSS,\"openssl_limit_s\":$OSSL_LIMIT"
 J="$J,\"load_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"revokd\":\"$(git -C "$ROOT" rev-parse --short HEAD)\",\"date\":\"$(date -u '+%Y-%m-%d %H:%M UTC')\"}"
 printf '%s\n' "$J" >"$OUT/scale10m.jsonl"
-sed -i -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" "$RUN_LOG" "$COMMANDS"
 log "done: $OUT/scale10m.jsonl"
+sed -i -e "s|$WORK|\$WORK|g" -e "s|$ROOT/||g" "$RUN_LOG" "$COMMANDS"
