@@ -6,8 +6,8 @@
 #                [--doc FILE] [--keep] [--workdir DIR]
 #
 #   --quick     shorter runs (on 2 cores: default mode ~11.5 min, quick ~9.5; the 1M store dominates)
-#   --full      also the 10M-certificate store (~40 GB of disk; adds well over 25 min,
-#               an estimate from the 1M import: never run so far)
+#   --full      also the 10M-certificate store (~12 GB of disk; well over 25 min: the
+#               import alone is ~430 CPU-s; bench/scale10m.sh runs just that step)
 #   --sizes L   store sizes of the scale runs (default 1000,10000,100000,1000000)
 #   --rounds R  side-by-side rounds (default 3)
 #   --backends L  revokd-responder backends to run, each as its own server with
