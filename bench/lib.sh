@@ -706,20 +706,22 @@ if cells_lim:
 
 # --- latency under open loop --------------------------------------------------------------------
 lj = load("latency.jsonl")
-lat_md = ["| offered load | req/s achieved | server CPU per answer | server CPU (cores busy) | p50 | p90 | p99 | p99.9 | max | send lag p99 | errors | generator-limited? |",
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+lat_md = ["| offered load | req/s achieved | server CPU per answer | server CPU (cores busy) | p50 | p90 | p99 | p99.9 | max | send lag p99 | p99 from actual send | errors | generator-limited? |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
 with open(os.path.join(out, "latency-cdf.csv"), "w") as f:
     f.write("# one block per open-loop run: quantile, latency in µs (plot.gp puts it at x = 1/(1-quantile))\n")
     blocks = 0
     for d in lj:
         if d.get("failed"):
-            lat_md.append(f"| {d['share']}% of peak | FAILED | | | | | | | | | | |")
+            lat_md.append(f"| {d['share']}% of peak | FAILED | | | | | | | | | | | |")
             continue
         h, lag = d["latency_ns"], (d.get("send_lag_ns") or {}).get("p99")
+        sent99 = (d.get("latency_from_send_ns") or {}).get("p99")
         lat_md.append(f"| {d['share']}% of peak ({d['rate_target']:,.0f}/s) | {d['rps']:,.0f} | "
                       f"{fcpu(srv(d, 'server_cpu_us_per_req'))} | {futil(srv(d, 'server_cpu_util'))} | {fus(h['p50'] / 1e3)} | "
                       f"{fus(h['p90'] / 1e3)} | {fus(h['p99'] / 1e3)} | {fus(h['p999'] / 1e3)} | {fus(h['max'] / 1e3)} | "
-                      f"{fus(lag / 1e3) if lag is not None else '-'} | {d['errors']['total']} | "
+                      f"{fus(lag / 1e3) if lag is not None else '-'} | {fus(sent99 / 1e3) if sent99 is not None else '-'} | "
+                      f"{d['errors']['total']} | "
                       f"{'yes' if d['generator']['limited'] else 'no'} |")
         # blocks are separated by two blank lines (gnuplot's "index"), none after the last
         f.write(("\n\n" if blocks else "") +
@@ -728,13 +730,14 @@ with open(os.path.join(out, "latency-cdf.csv"), "w") as f:
         for qq, k in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"), (0.999, "p999")):
             f.write(f"{qq} {h[k] / 1e3:.2f}\n")
 lat_target = lj[0].get("target", "revokd") if lj else "revokd"
-lat_desc = (f"Open loop (`ocspload --rate`): requests leave on a fixed schedule, round-robin over {SC} connections x "
-            f"depth {SD}, at 50% and 90% of {lat_target}'s peak (its median POST {SC} x {SD} rate of the side-by-side table: "
+lat_desc = (f"Open loop (`ocspload --rate`): requests leave on a fixed schedule, round-robin over {lj[0].get('conns', SC) if lj else SC} connections x "
+            f"depth {SD} (more than the closed-loop rows, so no request waits in ocspload for a free slot), at 50% and 90% of {lat_target}'s peak (its median POST {SC} x {SD} rate of the side-by-side table: "
             f"{fnum(m['peak'])} req/s), {m['lat_dur']} s after 1 s warm-up, POST, the same request set. Latency counts "
             f"from each request's intended send time, so a stall anywhere shows up as latency rather than as fewer "
             f"requests. ocspload reports quantiles (p50, p90, p99, p99.9, max), not a full histogram: the plot draws "
             f"those points (max is in the table). In open loop the schedule, not the server, sets the pace: the "
-            f"send-lag column says how far behind schedule ocspload fell, which is what matters there.")
+            f"send-lag column says how far behind schedule ocspload fell, and the last latency column counts from when each "
+            f"request was actually written, i.e. the server and the loopback alone.")
 lat_read = []
 for d in lj:
     if not d.get("failed"):
