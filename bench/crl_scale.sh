@@ -124,6 +124,10 @@ for S in "${sizes[@]}"; do
     awk '/^\[issuer sc-root\]/ { skip = 1 } /^\[issuer sc\]/ { skip = 0 } !skip' "$P/revokd.conf" >"$CONF"
     sed -i 's/^\[crlgen\]/[crlgen]\ndelta = no/' "$CONF"
     sed -i 's/^\[store\]/[store]\nmap_size = 32G/' "$CONF"
+    # The untimed load signs two OCSP responses per certificate: with the CA's EC
+    # key rather than mkpki's RSA delegated signer (about 20 times faster to sign
+    # with; the CRLs are signed by crl_key either way).
+    sed -i 's/^signer_cert *= *ocsp.pem$/signer_cert = ca.pem/; s/^signer_key *= *ocsp.key$/signer_key = ca.key/' "$CONF"
     export MLOG=$C/run.log
     (cd "$P" && "$BUILD/revokd-indexer" -c "$CONF" --once) >>"$MLOG" 2>&1
 

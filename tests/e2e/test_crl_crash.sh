@@ -61,11 +61,13 @@ FILES=("$NAME.crl" "$NAME.crl.pem" "delta/$NAME.crl" "delta/$NAME.crl.pem")
 # REVOKED revoked lines (and the PKI's own), then KILLS * 6 valid ones that the
 # loop revokes three at a time.
 base_n=$(wc -l <"$A/index.txt")
-"$PY" "$SRC/bench/synth-index.py" --n $((REVOKED + base_n)) --out "$T/rev.txt" --base "$A/index.txt" \
-    --revoked-fraction 1.0 --seed "$SEED" 2>"$T/synth.log" >/dev/null &&
-    "$PY" "$SRC/bench/synth-index.py" --n $((KILLS * 6 + 10)) --out "$T/valid.txt" --revoked-fraction 0 \
-        --seed $((SEED + 1)) 2>>"$T/synth.log" >/dev/null ||
-    { fail "synth-index.py" "$(cat "$T/synth.log")"; finish; }
+if ! "$PY" "$SRC/bench/synth-index.py" --n $((REVOKED + base_n)) --out "$T/rev.txt" --base "$A/index.txt" \
+    --revoked-fraction 1.0 --seed "$SEED" 2>"$T/synth.log" >/dev/null ||
+    ! "$PY" "$SRC/bench/synth-index.py" --n $((KILLS * 6 + 10)) --out "$T/valid.txt" --revoked-fraction 0 \
+        --seed $((SEED + 1)) 2>>"$T/synth.log" >/dev/null; then
+    fail "synth-index.py" "$(cat "$T/synth.log")"
+    finish
+fi
 # Serials of the second file must not collide with the first (16 hex digits): 7F + 16.
 awk -F'\t' -v OFS='\t' '{ $4 = "7F" $4; print }' "$T/valid.txt" >"$T/valid7f.txt"
 cat "$T/rev.txt" "$T/valid7f.txt" >"$A/index.txt"
@@ -137,7 +139,7 @@ DELTA_MS=$(($(ms_now) - t0))
 # "..., T ms (build and sign B ms)": whole-run and build times of the full CRL and the delta.
 ms_of() { sed -n "s/.*issuer $NAME: $1.*, \([0-9]*\)\.[0-9] ms (build and sign \([0-9]*\)\.[0-9] ms)$/\1 \2/p" "$T/crlgen-calibrate.log" | head -1; }
 read -r FULL_TOTAL FULL_BUILD < <(ms_of 'CRL [0-9]*,')
-read -r DLT_TOTAL DLT_BUILD < <(ms_of 'delta CRL')
+read -r DLT_TOTAL _ < <(ms_of 'delta CRL')
 START_MS=$((RUN_MS - FULL_TOTAL - DLT_TOTAL))
 [ "$START_MS" -gt 0 ] || START_MS=1
 # Commit comes after the build; publication after the commit. The windows, in ms from exec:
@@ -191,7 +193,7 @@ expect "after the calibration run, full + delta list exactly the store's revoked
 
 declare -A SEEN # CRL Number -> sha256 of the DER CRL that carried it
 remember() {    # remember FILE: records its number and bytes; echoes a clash
-    local f=$1 n der sum
+    local f=$1 n der
     n=$(num "$f") || return 0
     [ -n "$n" ] || return 0
     case "$f" in
@@ -348,7 +350,7 @@ done
 
 summary=$(for p in "${!PHASES[@]}"; do echo "${PHASES[$p]} x $p"; done | sort -t' ' -k3)
 echo "e2e: where the kills landed:"
-echo "$summary" | sed 's/^/e2e:   /'
+while IFS= read -r line; do echo "e2e:   $line"; done <<<"$summary"
 runs=$((i - 1))
 if [ "$bad" -eq 0 ] && [ "$kills" -ge "$KILLS" ]; then
     pass "$kills kill -9 of revokd-crlgen in $runs runs (the rest finished first): published files previous or new and verified, numbers only grow and never name two CRLs, full + delta = the store's revoked set after each recovery"
