@@ -58,12 +58,12 @@ make_pki "$A" "$NAME" "a PKI"
 OUT=$T/crl
 FILES=("$NAME.crl" "$NAME.crl.pem" "delta/$NAME.crl" "delta/$NAME.crl.pem")
 
-# REVOKED revoked lines (and the PKI's own), then KILLS * 6 valid ones that the
+# REVOKED revoked lines (and the PKI's own), then KILLS * 9 valid ones that the
 # loop revokes three at a time.
 base_n=$(wc -l <"$A/index.txt")
 if ! "$PY" "$SRC/bench/synth-index.py" --n $((REVOKED + base_n)) --out "$T/rev.txt" --base "$A/index.txt" \
     --revoked-fraction 1.0 --seed "$SEED" 2>"$T/synth.log" >/dev/null ||
-    ! "$PY" "$SRC/bench/synth-index.py" --n $((KILLS * 6 + 10)) --out "$T/valid.txt" --revoked-fraction 0 \
+    ! "$PY" "$SRC/bench/synth-index.py" --n $((KILLS * 9 + 10)) --out "$T/valid.txt" --revoked-fraction 0 \
         --seed $((SEED + 1)) 2>>"$T/synth.log" >/dev/null; then
     fail "synth-index.py" "$(cat "$T/synth.log")"
     finish
@@ -136,17 +136,30 @@ t0=$(ms_now)
 run_logged crlgen-calibrate-delta 300 env -C "$T" "$CRLGEN" -c "$CONF" --once --delta-only ||
     { fail "crlgen --once --delta-only" "$(tail "$T/crlgen-calibrate-delta.log")"; finish; }
 DELTA_MS=$(($(ms_now) - t0))
-# "..., T ms (build and sign B ms)": whole-run and build times of the full CRL and the delta.
-ms_of() { sed -n "s/.*issuer $NAME: $1.*, \([0-9]*\)\.[0-9] ms (build and sign \([0-9]*\)\.[0-9] ms)$/\1 \2/p" "$T/crlgen-calibrate.log" | head -1; }
-read -r FULL_TOTAL FULL_BUILD < <(ms_of 'CRL [0-9]*,')
-read -r DLT_TOTAL _ < <(ms_of 'delta CRL')
-START_MS=$((RUN_MS - FULL_TOTAL - DLT_TOTAL))
-[ "$START_MS" -gt 0 ] || START_MS=1
-# Commit comes after the build; publication after the commit. The windows, in ms from exec:
-W_GEN=("$START_MS" $((START_MS + FULL_BUILD + 1)))
-W_PUB=($((START_MS + FULL_BUILD)) $((START_MS + FULL_TOTAL + 1)))
-W_DLT=($((START_MS + FULL_TOTAL)) $((RUN_MS + 1)))
-pass "a whole crlgen --once takes $RUN_MS ms here (start-up ~$START_MS, full CRL $FULL_TOTAL of which build and sign $FULL_BUILD, delta $DLT_TOTAL), --delta-only $DELTA_MS ms: $(grep -o 'CRL [0-9]*, [0-9]* entries, [0-9]* bytes' "$T/crlgen-calibrate.log" | head -1)"
+DELTA0_MS=$DELTA_MS
+RUN0_MS=$RUN_MS
+# windows LOG MS: the kill windows from a whole --once that took MS ms and logged
+# to LOG ("..., T ms (build and sign B ms)" for the full CRL and the delta). Set
+# from the calibration, then again from every recovery run (also a whole --once),
+# so they follow the machine's load; --delta-only's length is scaled likewise.
+ms_line() { sed -n "s/.*issuer $NAME: $2.*, \([0-9]*\)\.[0-9] ms (build and sign \([0-9]*\)\.[0-9] ms)$/\1 \2/p" "$1" | head -1; }
+windows() {
+    local log=$1 start full_total full_build dlt_total
+    RUN_MS=$2
+    read -r full_total full_build < <(ms_line "$log" 'CRL [0-9]*,')
+    read -r dlt_total _ < <(ms_line "$log" 'delta CRL')
+    [ -n "$full_total" ] && [ -n "$dlt_total" ] || return 1
+    start=$((RUN_MS - full_total - dlt_total))
+    [ "$start" -gt 0 ] || start=1
+    # Commit comes after the build; publication after the commit. In ms from exec:
+    W_GEN=("$start" $((start + full_build + 1)))
+    W_PUB=($((start + full_build)) $((start + full_total + 1)))
+    W_DLT=($((start + full_total)) $((RUN_MS + 1)))
+    DELTA_MS=$((DELTA0_MS * RUN_MS / RUN0_MS))
+    WIN="start-up ~$start, full CRL $full_total of which build and sign $full_build, delta $dlt_total"
+}
+windows "$T/crlgen-calibrate.log" "$RUN_MS" || { fail "calibration log lines" "$(cat "$T/crlgen-calibrate.log")"; finish; }
+pass "a whole crlgen --once takes $RUN_MS ms here ($WIN), --delta-only $DELTA_MS ms: $(grep -o 'CRL [0-9]*, [0-9]* entries, [0-9]* bytes' "$T/crlgen-calibrate.log" | head -1)"
 # draw LO HI: a delay in [LO, HI) ms.
 draw() { echo $(($1 + RANDOM * ($2 - $1) / 32768)); }
 
@@ -211,7 +224,7 @@ declare -A PHASES
 bad=0
 kills=0
 next=0
-MAX_RUNS=$((KILLS * 2))
+MAX_RUNS=$((KILLS * 3))
 for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
     # More revocations for this round (the killed run's CRLs then differ from the last ones).
     for ((k = 0; k < 3; k++)); do
@@ -277,10 +290,13 @@ $clash"
 stray files: $strays"
     temps=$(find "$OUT" -type f -name '.*' | wc -l)
 
-    # Recovery: a run not killed.
+    # Recovery: a run not killed (and timed: the next kill windows).
+    t0=$(ms_now)
     if ! crlgen_once "recover-$i"; then
         problems="$problems
 recovery run failed: $(tail -3 "$T/crlgen-recover-$i.log")"
+    else
+        windows "$T/crlgen-recover-$i.log" $(($(ms_now) - t0)) || true
     fi
     f_n=$(num "$OUT/$NAME.crl")
     d_n=$(num "$OUT/delta/$NAME.crl")
