@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@
 #include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "config.h"
 #include "log.h"
@@ -46,6 +49,10 @@
 #define CRL_RETRY_MS 30000
 /* The wait before retrying a failed delta (ms), or one debounce if longer. */
 #define CRL_DELTA_RETRY_MS 5000
+
+/* glibc's default mmap threshold, fixed by main() (run.c's CRL buffer starts
+ * above it). */
+#define CRL_MMAP_THRESHOLD (128 * 1024)
 
 /* One issuer's deadlines, on the monotonic clock in milliseconds. */
 struct crl_sched {
@@ -347,6 +354,22 @@ int main(int argc, char **argv)
     struct store *st = NULL;
     char err[512];
     int opt, rc, status = 1;
+
+    /* A fixed mmap threshold (glibc's default, but no longer raised each time
+     * a large block is freed): the CRL build buffer and the store's private
+     * copy of a CRL until commit are then always mappings of their own, given
+     * back to the kernel when freed, instead of heap that the long-running
+     * loop keeps resident between runs once the threshold has crept up to a
+     * CRL's size. Advice: a malloc that ignores it (ASan's) is fine. */
+    (void)mallopt(M_MMAP_THRESHOLD, CRL_MMAP_THRESHOLD);
+    /* The randomness of crlgen's signatures (ECDSA nonces, RSA blinding) from
+     * Hash_DRBG over SHA-256 rather than OpenSSL's default CTR_DRBG: both are
+     * SP 800-90A DRBGs of 256-bit strength, but CTR_DRBG's fetch of AES-256-CTR
+     * builds the method store of every cipher the provider has (about 140 KB
+     * of private memory that stays), and crlgen needs no cipher at all, while
+     * SHA-256 is fetched for the signatures anyway. Set before the first
+     * random byte is drawn; if refused, the default stays. */
+    (void)RAND_set_DRBG_type(NULL, "HASH-DRBG", NULL, NULL, "SHA256");
 
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (opt) {

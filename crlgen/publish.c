@@ -6,13 +6,20 @@
  * durable after it (else a crash can bring the old name back). The temp file
  * lives in the target directory because rename() is only atomic within one
  * filesystem, and is dot-prefixed so directory listings and web servers that
- * hide dotfiles never show a half-written CRL. PEM is produced here from the
+ * hide dotfiles never show a half-written CRL. Where the filesystem has
+ * O_TMPFILE the content is written to an unnamed inode and given its dot name
+ * only once complete and durable, just before the rename: a kill -9 while a
+ * CRL is being written then leaves nothing behind (the inode dies with the
+ * descriptor), only a kill between the link and the rename can leave a named
+ * temp file, and such stale ones are removed at the next publication of the
+ * same name. PEM is produced here from the
  * DER with EVP_EncodeBlock rather than by parsing the CRL back into OpenSSL
  * objects, which would cost memory per entry on large CRLs, and streamed to
  * the temp file a block of lines at a time, so no PEM copy of the CRL is held.
  */
 #include "publish.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -77,6 +84,70 @@ int publish_atomic(const char *dir, const char *name, const void *data, size_t l
     return publish_atomic_with(dir, name, publish_write_buf, &b, true);
 }
 
+/*
+ * Removes dir/.name.tmpXXXXXX files left by a process killed between naming
+ * its temp file and renaming it. With O_TMPFILE a temp file has a name only
+ * for that instant, so one seen here is stale (or another crlgen's, which
+ * then fails its rename, logs and retries: never a wrong file). Without
+ * O_TMPFILE a concurrent writer's temp file is named for its whole write, so
+ * this only runs on the O_TMPFILE path. Best effort: errors are ignored.
+ */
+static void publish_remove_stale(const char *dir, const char *name)
+{
+    char prefix[NAME_MAX + 8];
+    int n = snprintf(prefix, sizeof(prefix), ".%s.tmp", name);
+    if (n < 0 || (size_t)n >= sizeof(prefix))
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        /* exactly the prefix and mkostemp's six characters */
+        if (strncmp(e->d_name, prefix, (size_t)n) == 0 && strlen(e->d_name) == (size_t)n + 6)
+            (void)unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* An unnamed file in dir (O_TMPFILE), or -1 with errno set: the caller falls
+ * back to a named temp file where the filesystem or kernel lacks it. */
+static int publish_open_unnamed(const char *dir)
+{
+#ifdef O_TMPFILE
+    return open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#else
+    (void)dir;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}
+
+/* Gives the unnamed file fd the name tmp (a fresh .name.tmpXXXXXX in dir). */
+static int publish_link_unnamed(int fd, char *tmp)
+{
+    char proc[64];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    size_t len = strlen(tmp);
+    for (unsigned attempt = 0; attempt < 16; attempt++) {
+        char *x = tmp + len - 6;
+        /* A unique name the way mkstemp makes one: random letters, retried
+         * on a collision. */
+        int t = mkostemp(tmp, O_CLOEXEC);
+        if (t < 0)
+            return -errno;
+        close(t);
+        if (unlink(tmp) < 0)
+            return -errno;
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return -errno;
+        memcpy(x, "XXXXXX", 6);
+    }
+    return -EEXIST;
+}
+
 /* sync_dir false leaves the directory fsync to the caller: publish_crl()
  * renames two files into one directory, and one fsync of it makes both
  * renames durable (one fsync fewer per CRL, which a delta's latency feels). */
@@ -84,7 +155,7 @@ static int publish_atomic_with(const char *dir, const char *name, publish_writer
                                const void *arg, bool sync_dir)
 {
     char tmp[PATH_MAX], dst[PATH_MAX];
-    bool have_tmp = false;
+    bool have_tmp = false, unnamed = false;
     int fd = -1;
     int rc;
 
@@ -97,13 +168,22 @@ static int publish_atomic_with(const char *dir, const char *name, publish_writer
     if (rc < 0 || (size_t)rc >= sizeof(tmp))
         return -ENAMETOOLONG;
 
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
+    fd = publish_open_unnamed(dir);
+    if (fd >= 0) {
+        unnamed = true;
+    } else if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        have_tmp = true;
+    } else {
         rc = -errno;
         goto fail;
     }
-    have_tmp = true;
-    /* mkstemp makes 0600; a CRL is public and read by the web server's user. */
+    /* mkstemp makes 0600, O_TMPFILE the umask's cut of 0644; a CRL is public
+     * and read by the web server's user. */
     if (fchmod(fd, 0644) < 0) {
         rc = -errno;
         goto fail;
@@ -114,6 +194,13 @@ static int publish_atomic_with(const char *dir, const char *name, publish_writer
     if (fsync(fd) < 0) {
         rc = -errno;
         goto fail;
+    }
+    if (unnamed) {
+        publish_remove_stale(dir, name);
+        rc = publish_link_unnamed(fd, tmp);
+        if (rc < 0)
+            goto fail;
+        have_tmp = true;
     }
     /* close() can report a deferred write error (NFS): check it, and never
      * close twice, even when it fails. */

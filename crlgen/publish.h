@@ -13,9 +13,12 @@
 #include <stdint.h>
 
 /*
- * Replaces dir/name with data: writes dir/.name.tmpXXXXXX, fsyncs it, renames
- * it over dir/name and fsyncs dir. The file is made mode 0644 (CRLs are public).
- * On any failure the temp file is removed and dir/name is left as it was
+ * Replaces dir/name with data: writes a temp file in dir (unnamed, O_TMPFILE,
+ * where the filesystem has it; else dir/.name.tmpXXXXXX), fsyncs it, names it
+ * dir/.name.tmpXXXXXX if it was unnamed (removing such files a killed run left
+ * first), renames it over dir/name and fsyncs dir. The file is made mode 0644
+ * (CRLs are public). On any failure the temp file is removed and dir/name is
+ * left as it was
  * (except a failed directory fsync after the rename: the new file is in place
  * but not known to be durable). name must not contain '/'.
  * Returns 0 or a negative errno.

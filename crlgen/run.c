@@ -33,8 +33,14 @@
 #include "log.h"
 #include "publish.h"
 
-/* Starting size of the reused CRL buffer; it grows to the largest CRL. */
-#define CRL_BUF_INITIAL (64 * 1024)
+/*
+ * Starting size of the reused CRL buffer; it grows (doubling) to the largest
+ * CRL. Above glibc's mmap threshold, which main.c fixes at 128 KiB, so the
+ * buffer is its own mapping from the start: it grows by mremap() without a
+ * copy, only the pages a CRL touches are resident, and no smaller heap copy
+ * is left behind by the first growth (that cost 64 KiB at 10,000 entries).
+ */
+#define CRL_BUF_INITIAL (256 * 1024)
 
 /* Steps of one issuer's run, named in its error message. */
 enum crl_step {
@@ -529,12 +535,17 @@ static int crl_pub_place(const struct crl_run *r, const char *name, enum store_c
  * store_put_crl_fill() callback: copies the built CRL into the store's page a
  * chunk at a time and hands each copied whole page of the build buffer back
  * to the kernel (MADV_DONTNEED: it reads as zeros afterwards, and the files
- * are published from the store's copy). So a large CRL is resident about
- * once, not twice, while it is stored: crlgen's peak private memory stays
- * near the CRL's size. Only pages wholly inside the CRL's bytes are dropped,
- * never the allocator's header before them.
+ * are published from the store's copy). The store's page is private memory
+ * too until the commit (LMDB, opened without MDB_WRITEMAP, builds dirty pages
+ * in malloc'd memory and pwrite()s them), so a CRL would otherwise be
+ * resident twice here, crlgen's peak: with the release behind the copy it is
+ * resident once plus one chunk. The chunk is small (64 KiB; with 1 MiB, any
+ * CRL below 1 MiB was resident twice) and costs one madvise() per chunk,
+ * about 600 for a 37 MB CRL. Only pages
+ * wholly inside the CRL's bytes are dropped, never the allocator's header
+ * before them.
  */
-#define CRL_FILL_CHUNK ((size_t)1 << 20)
+#define CRL_FILL_CHUNK ((size_t)64 << 10)
 static int crl_fill_release(void *arg, uint8_t *dst, size_t len)
 {
     struct derw *w = arg;

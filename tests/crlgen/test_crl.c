@@ -11,7 +11,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -680,6 +682,36 @@ Test(publish, atomic_replace_leaves_no_temp)
 
     cr_assert_eq(stat(path, &sb), 0);
     cr_assert_eq(sb.st_mode & 07777, 0644);
+    cr_assert_eq(count_dotfiles(tmpdir), 0);
+}
+
+/* A temp file left by a crlgen killed between naming and renaming it is
+ * removed by the next publication of that name (on filesystems with
+ * O_TMPFILE, where a named temp file exists only for that instant); other
+ * dot files are not touched. */
+Test(publish, stale_temp_of_a_killed_run_removed)
+{
+    char path[200], keep[200];
+    static const char data[] = "data";
+
+    snprintf(path, sizeof(path), "%s/.x.crl.tmpAbC123", tmpdir);
+    snprintf(keep, sizeof(keep), "%s/.x.crl.tmpAbC1234", tmpdir);
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(i ? keep : path, "w");
+        cr_assert_not_null(f);
+        fputs("half a CRL", f);
+        fclose(f);
+    }
+    int tfd = open(tmpdir, O_TMPFILE | O_WRONLY, 0600);
+    bool has_tmpfile = tfd >= 0;
+    if (tfd >= 0)
+        close(tfd);
+    cr_assert_eq(publish_atomic(tmpdir, "x.crl", data, sizeof(data)), 0);
+    if (has_tmpfile)
+        cr_assert_eq(access(path, F_OK), -1, "stale temp file kept");
+    cr_assert_eq(access(keep, F_OK), 0, "a file not of publish's pattern was removed");
+    unlink(path);
+    unlink(keep);
     cr_assert_eq(count_dotfiles(tmpdir), 0);
 }
 

@@ -19,7 +19,8 @@
 # (d) the responder serves /crl/delta/NAME.crl with the published bytes, ETag,
 #     Last-Modified, max-age not past nextUpdate, and 304 to If-None-Match.
 # (e) an unwritable out_dir keeps the previous files, is logged, counted in
-#     /metrics and retried; a full disk (tmpfs) likewise keeps them.
+#     /metrics and retried; a full disk (tmpfs) likewise keeps them, leaves no
+#     temp file, and the first run with room again publishes all four.
 # (f) the CRL Number only grows across runs and across kill -9 mid-run (x20).
 set -u
 
@@ -334,12 +335,24 @@ if unshare -m true 2>/dev/null; then
         echo "rc=$?"
         for f in '"$NAME"'.crl '"$NAME"'.crl.pem delta/'"$NAME"'.crl delta/'"$NAME"'.crl.pem; do
             cmp -s "$1/crl/$f" "$1/crl.before/$f" && echo "same $f" || echo "changed $f"
+        done
+        find "$1/crl" -name ".*" -type f | sed "s/^/temp left: /"
+        # Room again: the next run publishes, and the new files verify.
+        rm -f "$1/crl/filler"
+        timeout 60 env -C / "$2" -c "$3" --once >"$1/crlgen-full2.log" 2>&1
+        echo "rc2=$?"
+        for f in '"$NAME"'.crl '"$NAME"'.crl.pem delta/'"$NAME"'.crl delta/'"$NAME"'.crl.pem; do
+            case $f in *.pem) form=PEM ;; *) form=DER ;; esac
+            cmp -s "$1/crl/$f" "$1/crl.before/$f" && echo "after: same $f" || echo "after: changed $f"
+            openssl crl -inform $form -in "$1/crl/$f" -CAfile "$1/pki/ca.pem" -noout 2>&1 | grep -qx "verify OK" ||
+                echo "after: $f does not verify"
         done' _ "$T" "$CRLGEN" "$CONF" 2>&1)
     if printf '%s\n' "$out" | grep -q '^rc=90$'; then
         echo "e2e: cannot mount a tmpfs here: disk-full case not run"
     else
-        expect "disk full: crlgen --once exits 1, all four files unchanged" "$out" '+^rc=1$' '-^changed' "+same $NAME.crl\$" "+same delta/$NAME.crl.pem\$"
+        expect "disk full: crlgen --once exits 1, all four files unchanged, no temp file left" "$out" '+^rc=1$' '-^changed' "+same $NAME.crl\$" "+same delta/$NAME.crl.pem\$" '-^temp left'
         expect "disk full: the log says why" "$(cat "$T/crlgen-full.log")" '+No space left on device' '+not published'
+        expect "disk full, then room again: the next run publishes all four files, and they verify" "$out" '+^rc2=0$' '-^after: same' '-does not verify' "+after: changed $NAME.crl\$" "+after: changed delta/$NAME.crl.pem\$"
     fi
 fi
 
