@@ -5,6 +5,7 @@
  * OpenSSL's OCSP code, which is what `openssl ocsp` and many clients run.
  */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <string.h>
 
@@ -448,6 +449,7 @@ static void make_ca(const char *kt, char *cert_path, char *key_path)
     PEM_write_X509(f, x);
     fclose(f);
     f = fopen(key_path, "w");
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     X509_free(x);

@@ -133,6 +133,7 @@ static void ca_make_with_key(struct ca *ca, EVP_PKEY *key, const char *cn, bool 
     fclose(f);
     f = fopen(key_path, "w");
     cr_assert_not_null(f);
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     cr_assert_eq(PEM_write_PrivateKey(f, ca->key, NULL, NULL, 0, NULL, NULL), 1);
     fclose(f);
     cr_assert_eq(signer_load(&ca->sg, cert_path, key_path, "sha256"), 0);

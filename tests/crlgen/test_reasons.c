@@ -67,6 +67,7 @@ static void setup(void)
     PEM_write_X509(f, cert);
     fclose(f);
     f = fopen(key_path, "w");
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);

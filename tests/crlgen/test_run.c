@@ -88,6 +88,7 @@ static void ca_make(struct ca *ca, const char *cn, const char *cert_path, const 
     fclose(f);
     f = fopen(key_path, "w");
     cr_assert_not_null(f);
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     cr_assert_eq(PEM_write_PrivateKey(f, ca->key, NULL, NULL, 0, NULL, NULL), 1);
     fclose(f);
 }

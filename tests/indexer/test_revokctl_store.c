@@ -7,6 +7,7 @@
  * a writable audit log nothing is changed at all.
  */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ static void setup(void)
     PEM_write_X509(f, ca);
     fclose(f);
     f = fopen(key_path, "w");
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     PEM_write_PrivateKey(f, ca_key, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     cr_assert_eq(store_open(&store, store_path, 64u << 20, 0), 0);

@@ -5,6 +5,7 @@
  * skipped and counted; and a signer the CA did not delegate is refused.
  */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -64,6 +65,7 @@ static EVP_PKEY *write_cert_ex(const char *name, X509 *issuer, EVP_PKEY *issuer_
     fclose(f);
     snprintf(path, sizeof(path), "%s/%s.key", dir, name);
     f = fopen(path, "w");
+    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
     PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     *out = x;
