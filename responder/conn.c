@@ -180,10 +180,6 @@ int conn_pool_init(struct conn_pool *p, struct server_worker *w)
     p->slab_len = (size_t)p->max_conns * (CONN_RBUF + CONN_WBUF);
     p->slab = mmap(NULL, p->slab_len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    /* Fewer TLB misses on the connections' buffers (transparent huge pages, if
-     * the kernel has them; only touched 2 MiB extents take memory). */
-    if (p->slab != MAP_FAILED)
-        madvise(p->slab, p->slab_len, MADV_HUGEPAGE);
     if (!p->conns || p->slab == MAP_FAILED ||
         (sp->live && livesign_init(&p->live, sp->live, p->h) < 0)) {
         conn_pool_free(p);
