@@ -25,6 +25,7 @@ set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$BENCH/lib.sh"
 
 CERTS=10000 ROUNDS=5 DUR=4 DEPTHS="1 4" BACKENDS="io_uring libev" METHOD=post CEIL=0 WORK=
@@ -166,7 +167,7 @@ python3 - "$J" "$BIN_A" "$BIN_B" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("A = %s\nB = %s\n" % (sys.argv[2], sys.argv[3]))
-print("| backend | conns x depth | A µs/answer (median) | B µs/answer (median) | B/A | A req/s | B req/s | ceiling µs/answer | rounds |")
+print("| backend | conns x depth | A µs/answer (median) | B µs/answer (median) | B/A of medians | B/A per round (median; B lower in) | A req/s | B req/s | ceiling µs/answer |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 keys = sorted({(d["backend"], d["depth"]) for d in runs if d["bin"] != "ceiling"})
 def med(sel, f):
@@ -178,8 +179,13 @@ for b, dp in keys:
     c = [d for d in runs if d["bin"] == "ceiling" and d["depth"] == dp]
     ma, mb = med(a, "server_cpu_us_per_req"), med(bb, "server_cpu_us_per_req")
     mc = med(c, "server_cpu_us_per_req") if c else None
-    print("| %s | 32 x %d | %.3f | %.3f | %.3f | %.0f | %.0f | %s | %d |" % (
-        b, dp, ma, mb, mb / ma, med(a, "rps"), med(bb, "rps"), "%.3f" % mc if c else "-", len(a)))
+    # the same round's A and B ran back to back: their ratio cancels slow drift
+    ra = {d["round"]: d.get("server_cpu_us_per_req") for d in a}
+    rat = [d["server_cpu_us_per_req"] / ra[d["round"]] for d in bb
+           if d.get("server_cpu_us_per_req") and ra.get(d["round"])]
+    per = "%.3f (%d/%d)" % (statistics.median(rat), sum(x < 1 for x in rat), len(rat)) if rat else "-"
+    print("| %s | 32 x %d | %.3f | %.3f | %.3f | %s | %.0f | %.0f | %s |" % (
+        b, dp, ma, mb, mb / ma, per, med(a, "rps"), med(bb, "rps"), "%.3f" % mc if c else "-"))
 bad = [d for d in runs if d.get("failed") or (d.get("errors") or {}).get("total") or d.get("rc")]
 if bad:
     print("\nruns with errors or failures: %d" % len(bad))
