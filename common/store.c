@@ -277,14 +277,26 @@ void store_txn_abort(struct store_txn *t)
 
 void store_txn_reset(struct store_txn *t)
 {
-    mdb_txn_reset(TX(t));
-    t->sig_id = 0; /* it pointed into the old snapshot */
+    mdb_txn_reset(TX(t)); /* sig stays: store_txn_renew() decides whether it still holds */
+}
+
+/* The map's current address, or NULL. */
+static const void *store_map_now(struct store *s)
+{
+    MDB_envinfo info;
+    return mdb_env_info(s->env, &info) == 0 ? info.me_mapaddr : NULL;
 }
 
 int store_txn_renew(struct store_txn *t)
 {
-    t->sig_id = 0;
     int rc = mdb_txn_renew(TX(t));
+    /* The same txn id is the same snapshot: nothing committed since, so every page
+     * it reaches (the cached signer block's among them) is as it was; LMDB reuses
+     * only pages of snapshots older than the newest. A remap (after
+     * MDB_MAP_RESIZED, by any thread) moves the pages, hence the address check. */
+    if (rc != 0 || t->sig_id == 0 || mdb_txn_id(TX(t)) != t->sig_txnid ||
+        store_map_now(t->s) != t->sig_map)
+        t->sig_id = 0;
     if (rc == MDB_MAP_RESIZED) {
         /* The writer grew the map: adopt the new size, then take a fresh txn. */
         mdb_txn_abort(TX(t));
@@ -361,6 +373,8 @@ int store_get_signer(struct store_txn *t, uint32_t id, const uint8_t **block, si
         t->sig_id = id;
         t->sig = *block;
         t->sig_len = *len;
+        t->sig_txnid = mdb_txn_id(TX(t));
+        t->sig_map = store_map_now(t->s);
     }
     return 0;
 }

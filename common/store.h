@@ -199,10 +199,15 @@ struct store_txn {
     bool rdonly;
     uint64_t next_seq; /* write txns: next change seq, 0 until first looked up */
     /* Read txns: the last signer block looked up, valid for this snapshot only
-     * (nearly every response of a store shares one signer, so a batch looks it up once). */
+     * (nearly every response of a store shares one signer). store_txn_reset()
+     * keeps it and store_txn_renew() drops it unless the renewed txn sees the same
+     * snapshot (txn id) at the same map address, so a responder looks the block up
+     * once per commit of the indexer, not once per batch. */
     uint32_t sig_id; /* 0: none cached */
     const uint8_t *sig;
     size_t sig_len;
+    size_t sig_txnid;    /* the snapshot sig points into */
+    const void *sig_map; /* the map's address then */
 };
 
 /* flags for store_open */

@@ -54,6 +54,9 @@ static void handler_w_str(struct handler_w *w, const char *s)
     handler_w_mem(w, s, strlen(s));
 }
 
+/* handler_w_str() of a string literal: its length is known at compile time. */
+#define handler_w_lit(w, lit) handler_w_mem((w), "" lit, sizeof(lit) - 1)
+
 static void handler_w_u64(struct handler_w *w, uint64_t v)
 {
     char tmp[20];
@@ -188,12 +191,12 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
     bool close = r->close || !req || !req->keep_alive;
     int status = r->not_modified ? 304 : r->status;
 
-    handler_w_str(&w, "HTTP/1.1 ");
+    handler_w_lit(&w, "HTTP/1.1 ");
     handler_w_udec(&w, (unsigned)status, 3);
-    handler_w_str(&w, " ");
+    handler_w_lit(&w, " ");
     const char *reason = handler_reason(status);
     handler_w_mem(&w, reason, strlen(reason) - 1);
-    handler_w_str(&w, "\r\nDate: ");
+    handler_w_lit(&w, "\r\nDate: ");
     if (h->date_at != h->now || h->date_len == 0) {
         /* Formatted once per second, not per response: every answer carries it. */
         struct handler_w dw = {h->date, 0, sizeof(h->date), false};
@@ -202,15 +205,15 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         h->date_at = h->now;
     }
     handler_w_mem(&w, h->date, h->date_len);
-    handler_w_str(&w, "\r\n");
+    handler_w_lit(&w, "\r\n");
     if (!r->not_modified) {
         /* A 304 has no content; RFC 9110 15.4.5 asks only for the validators and
          * caching fields, and a Content-Length there would have to be the 200's. */
-        handler_w_str(&w, "Content-Type: ");
+        handler_w_lit(&w, "Content-Type: ");
         handler_w_str(&w, r->ctype);
-        handler_w_str(&w, "\r\nContent-Length: ");
+        handler_w_lit(&w, "\r\nContent-Length: ");
         handler_w_u64(&w, r->body_len + r->tail_len);
-        handler_w_str(&w, "\r\n");
+        handler_w_lit(&w, "\r\n");
     }
     if (r->cache) {
         const struct handler_cache *c = r->cache;
@@ -218,32 +221,32 @@ static int handler_emit(struct handler *h, const struct http_req *req, const str
         uint64_t age = left > 0 ? (uint64_t)left : 0;
         if (age > h->max_age)
             age = h->max_age;
-        handler_w_str(&w, "Cache-Control: max-age=");
+        handler_w_lit(&w, "Cache-Control: max-age=");
         handler_w_u64(&w, age);
-        handler_w_str(&w, ", public, no-transform, must-revalidate\r\nLast-Modified: ");
+        handler_w_lit(&w, ", public, no-transform, must-revalidate\r\nLast-Modified: ");
         handler_w_date(&w, c->this_update);
-        handler_w_str(&w, "\r\nExpires: ");
+        handler_w_lit(&w, "\r\nExpires: ");
         handler_w_date(&w, c->next_update);
         /* A strong validator (RFC 9110 8.8.3) must change whenever the bytes do:
          * a hash of the body (RFC 5019 6.2), computed when it was stored. */
-        handler_w_str(&w, "\r\nETag: \"");
+        handler_w_lit(&w, "\r\nETag: \"");
         handler_w_hex(&w, c->etag, STORE_ETAG_LEN);
-        handler_w_str(&w, "\"\r\n");
+        handler_w_lit(&w, "\"\r\n");
     } else if (r->no_store) {
-        handler_w_str(&w, "Cache-Control: no-store\r\n");
+        handler_w_lit(&w, "Cache-Control: no-store\r\n");
     }
     if (r->allow) {
-        handler_w_str(&w, "Allow: ");
+        handler_w_lit(&w, "Allow: ");
         handler_w_str(&w, r->allow);
-        handler_w_str(&w, "\r\n");
+        handler_w_lit(&w, "\r\n");
     }
     if (r->extra)
         handler_w_str(&w, r->extra);
     if (close)
-        handler_w_str(&w, "Connection: close\r\n");
+        handler_w_lit(&w, "Connection: close\r\n");
     else if (req->minor == 0)
-        handler_w_str(&w, "Connection: keep-alive\r\n"); /* 1.0 clients need it said */
-    handler_w_str(&w, "\r\n");
+        handler_w_lit(&w, "Connection: keep-alive\r\n"); /* 1.0 clients need it said */
+    handler_w_lit(&w, "\r\n");
     if (w.err)
         return -ENOSPC;
 
@@ -755,26 +758,26 @@ static int handler_health(struct handler *h, const struct http_req *req, struct 
     int moved = h->store_moved ? atomic_load_explicit(h->store_moved, memory_order_relaxed)
                                : HANDLER_STORE_CURRENT;
     if (moved == HANDLER_STORE_REMOVED) {
-        handler_w_str(&w, "store removed from [store] path: answers come from the copy opened "
+        handler_w_lit(&w, "store removed from [store] path: answers come from the copy opened "
                           "before, which no longer changes\n");
         x.problems++;
     } else if (moved == HANDLER_STORE_REPLACED) {
-        handler_w_str(&w, "store at [store] path replaced since it was opened: send SIGHUP to "
+        handler_w_lit(&w, "store at [store] path replaced since it was opened: send SIGHUP to "
                           "serve the new one\n");
         x.problems++;
     }
     bool ok = x.problems == 0;
     if (ok)
-        handler_w_str(&w, "ok\n");
+        handler_w_lit(&w, "ok\n");
     /* A down signer is reported, but keeps the 200 (docs/signer.md): this node
      * still answers every pre-signed request right, and live ones get
      * tryLater, so taking it out of a load balancer (every node shares the
      * signer) would turn a partial outage into a whole one. */
     if (h->live_policy != NULL && h->live_policy->signer_path != NULL &&
         !handler_signer_up(h->live_policy->signer_path)) {
-        handler_w_str(&w, "live signer down: [signer] socket ");
+        handler_w_lit(&w, "live signer down: [signer] socket ");
         handler_w_str(&w, h->live_policy->signer_path);
-        handler_w_str(&w, " refuses connections; live answers are tryLater\n");
+        handler_w_lit(&w, " refuses connections; live answers are tryLater\n");
     }
     /* On overflow w.len stops at the last line that fit: still a 503 that says why. */
     handler_count(h, req, ok ? HANDLER_R_META : HANDLER_R_HTTP_ERROR);
@@ -1074,13 +1077,13 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
                      "HTTP requests by method and outcome.");
     for (unsigned m = 0; m < HANDLER_METHODS; m++) {
         for (unsigned r = 0; r < HANDLER_R_COUNT; r++) {
-            handler_w_str(&w, "revokd_requests_total{method=\"");
+            handler_w_lit(&w, "revokd_requests_total{method=\"");
             handler_w_str(&w, methods[m]);
-            handler_w_str(&w, "\",result=\"");
+            handler_w_lit(&w, "\",result=\"");
             handler_w_str(&w, results[r]);
-            handler_w_str(&w, "\"} ");
+            handler_w_lit(&w, "\"} ");
             handler_w_u64(&w, h->requests[m][r]);
-            handler_w_str(&w, "\n");
+            handler_w_lit(&w, "\n");
         }
     }
     static const char *const lives[HANDLER_L_COUNT] = {
@@ -1088,26 +1091,26 @@ static int handler_metrics(struct handler *h, const struct http_req *req, struct
     handler_w_metric(&w, "revokd_live_requests_total", "counter",
                      "Requests handed to live signing, by outcome (the last four are tryLater).");
     for (unsigned r = 0; r < HANDLER_L_COUNT; r++) {
-        handler_w_str(&w, "revokd_live_requests_total{result=\"");
+        handler_w_lit(&w, "revokd_live_requests_total{result=\"");
         handler_w_str(&w, lives[r]);
-        handler_w_str(&w, "\"} ");
+        handler_w_lit(&w, "\"} ");
         handler_w_u64(&w, h->live[r]);
-        handler_w_str(&w, "\n");
+        handler_w_lit(&w, "\n");
     }
     handler_w_metric(&w, "revokd_stale_responses_total", "counter",
                      "Pre-signed responses found past nextUpdate (answered tryLater).");
     handler_w_sample(&w, "revokd_stale_responses_total", h->stale);
     handler_w_metric(&w, "revokd_response_bytes_total", "counter", "Body bytes served.");
-    handler_w_str(&w, "revokd_response_bytes_total{kind=\"ocsp\"} ");
+    handler_w_lit(&w, "revokd_response_bytes_total{kind=\"ocsp\"} ");
     handler_w_u64(&w, h->ocsp_bytes);
-    handler_w_str(&w, "\nrevokd_response_bytes_total{kind=\"crl\"} ");
+    handler_w_lit(&w, "\nrevokd_response_bytes_total{kind=\"crl\"} ");
     handler_w_u64(&w, h->crl_bytes);
-    handler_w_str(&w, "\n");
+    handler_w_lit(&w, "\n");
     if (h->backend_name) { /* the network backend that runs (set by main, server.h) */
         handler_w_metric(&w, "revokd_backend_info", "gauge", "The network backend that runs.");
-        handler_w_str(&w, "revokd_backend_info{backend=\"");
+        handler_w_lit(&w, "revokd_backend_info{backend=\"");
         handler_w_str(&w, h->backend_name);
-        handler_w_str(&w, "\"} 1\n");
+        handler_w_lit(&w, "\"} 1\n");
     }
     if (h->seccomp) { /* set by main once the sandbox is in place (sandbox.h) */
         handler_w_metric(&w, "revokd_seccomp", "gauge",
@@ -1293,11 +1296,11 @@ static int handler_json_error(struct handler *h, const struct http_req *req, int
                               struct http_out *out)
 {
     struct handler_w w = {h->scratch, 0, sizeof(h->scratch), false};
-    handler_w_str(&w, "{\"error\":");
+    handler_w_lit(&w, "{\"error\":");
     handler_w_json_str(&w, error, strlen(error));
-    handler_w_str(&w, ",\"detail\":");
+    handler_w_lit(&w, ",\"detail\":");
     handler_w_json_str(&w, detail, strlen(detail));
-    handler_w_str(&w, "}\n");
+    handler_w_lit(&w, "}\n");
     handler_count(h, req, res);
     struct handler_resp r = {.status = status,
                              .ctype = handler_ct_json,
@@ -1364,44 +1367,44 @@ static int handler_status_api(struct handler *h, const struct http_req *req, con
     size_t skip = serial_len > 1 && serial[0] == 0x00 ? 1 : 0;
     static const char updigits[] = "0123456789ABCDEF";
 
-    handler_w_str(&w, "{\"issuer\":");
+    handler_w_lit(&w, "{\"issuer\":");
     handler_w_json_str(&w, rec->name, strnlen(rec->name, sizeof(rec->name)));
-    handler_w_str(&w, ",\"serial\":\"");
+    handler_w_lit(&w, ",\"serial\":\"");
     for (size_t i = skip; i < serial_len; i++) {
         char two[2] = {updigits[serial[i] >> 4], updigits[serial[i] & 15]};
         handler_w_mem(&w, two, 2);
     }
-    handler_w_str(&w, "\",\"status\":\"");
+    handler_w_lit(&w, "\",\"status\":\"");
     handler_w_str(&w, c.status == STORE_GOOD      ? "good"
                       : c.status == STORE_HOLD    ? "on_hold"
                       : c.status == STORE_REVOKED ? "revoked"
                                                   : "unknown");
-    handler_w_str(&w, "\",\"reason\":");
+    handler_w_lit(&w, "\",\"reason\":");
     if (rname)
         handler_w_json_str(&w, rname, strlen(rname));
     else
-        handler_w_str(&w, "null");
-    handler_w_str(&w, ",\"revocation_time\":");
+        handler_w_lit(&w, "null");
+    handler_w_lit(&w, ",\"revocation_time\":");
     if (revoked)
         handler_w_rfc3339(&w, c.revoked_at);
     else
-        handler_w_str(&w, "null");
-    handler_w_str(&w, ",\"invalidity_date\":");
+        handler_w_lit(&w, "null");
+    handler_w_lit(&w, ",\"invalidity_date\":");
     if (revoked && c.invalidity != 0)
         handler_w_rfc3339(&w, c.invalidity);
     else
-        handler_w_str(&w, "null");
-    handler_w_str(&w, ",\"not_after\":");
+        handler_w_lit(&w, "null");
+    handler_w_lit(&w, ",\"not_after\":");
     if (c.not_after != 0)
         handler_w_rfc3339(&w, c.not_after);
     else
-        handler_w_str(&w, "null");
-    handler_w_str(&w, ",\"source\":");
+        handler_w_lit(&w, "null");
+    handler_w_lit(&w, ",\"source\":");
     if (src)
         handler_w_json_str(&w, src, strlen(src));
     else
-        handler_w_str(&w, "null");
-    handler_w_str(&w, "}\n");
+        handler_w_lit(&w, "null");
+    handler_w_lit(&w, "}\n");
 
     handler_count(h, req, HANDLER_R_META);
     struct handler_resp r = {.status = 200,

@@ -20,12 +20,26 @@ struct http_cur {
 /* Outcome of a step: keep going, need more bytes, or malformed. */
 enum { HTTP_OK = 0, HTTP_MORE = -2, HTTP_BAD = -1 };
 
+/* RFC 9110 5.6.2 token characters: a table, since every header name byte is checked. */
+static const bool http_tchar[256] = {
+#define HTTP_T(c) [(unsigned char)(c)] = true
+    HTTP_T('!'), HTTP_T('#'), HTTP_T('$'), HTTP_T('%'), HTTP_T('&'), HTTP_T('\''), HTTP_T('*'),
+    HTTP_T('+'), HTTP_T('-'), HTTP_T('.'), HTTP_T('^'), HTTP_T('_'), HTTP_T('`'),  HTTP_T('|'),
+    HTTP_T('~'), HTTP_T('0'), HTTP_T('1'), HTTP_T('2'), HTTP_T('3'), HTTP_T('4'),  HTTP_T('5'),
+    HTTP_T('6'), HTTP_T('7'), HTTP_T('8'), HTTP_T('9'), HTTP_T('A'), HTTP_T('B'),  HTTP_T('C'),
+    HTTP_T('D'), HTTP_T('E'), HTTP_T('F'), HTTP_T('G'), HTTP_T('H'), HTTP_T('I'),  HTTP_T('J'),
+    HTTP_T('K'), HTTP_T('L'), HTTP_T('M'), HTTP_T('N'), HTTP_T('O'), HTTP_T('P'),  HTTP_T('Q'),
+    HTTP_T('R'), HTTP_T('S'), HTTP_T('T'), HTTP_T('U'), HTTP_T('V'), HTTP_T('W'),  HTTP_T('X'),
+    HTTP_T('Y'), HTTP_T('Z'), HTTP_T('a'), HTTP_T('b'), HTTP_T('c'), HTTP_T('d'),  HTTP_T('e'),
+    HTTP_T('f'), HTTP_T('g'), HTTP_T('h'), HTTP_T('i'), HTTP_T('j'), HTTP_T('k'),  HTTP_T('l'),
+    HTTP_T('m'), HTTP_T('n'), HTTP_T('o'), HTTP_T('p'), HTTP_T('q'), HTTP_T('r'),  HTTP_T('s'),
+    HTTP_T('t'), HTTP_T('u'), HTTP_T('v'), HTTP_T('w'), HTTP_T('x'), HTTP_T('y'),  HTTP_T('z'),
+#undef HTTP_T
+};
+
 static bool http_is_tchar(uint8_t ch)
 {
-    /* RFC 9110 5.6.2 token characters. */
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return true;
-    return ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+    return http_tchar[ch];
 }
 
 /* Field values: HTAB, SP, VCHAR and obs-text; never NUL, CR, LF or other controls. */
@@ -34,9 +48,8 @@ static bool http_is_vchar(uint8_t ch)
     return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
 }
 
-static bool http_ieq(const char *a, size_t alen, const char *b)
+static bool http_ieq_n(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t blen = strlen(b);
     if (alen != blen)
         return false;
     for (size_t i = 0; i < alen; i++) {
@@ -50,6 +63,9 @@ static bool http_ieq(const char *a, size_t alen, const char *b)
     }
     return true;
 }
+
+/* Case-insensitive a == the string literal lit (its length known at compile time). */
+#define http_ieq(a, alen, lit) http_ieq_n((a), (alen), "" lit, sizeof(lit) - 1)
 
 /*
  * Consumes a line end (CRLF or LF) at the cursor. Returns HTTP_OK, HTTP_MORE if
@@ -579,5 +595,5 @@ bool http_media_type_is(const char *v, size_t n, const char *type)
         i++;
     while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
         e--;
-    return http_ieq(v + i, e - i, type);
+    return http_ieq_n(v + i, e - i, type, strlen(type));
 }

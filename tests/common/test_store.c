@@ -420,6 +420,53 @@ Test(store, signer_block_is_kept_once_and_appended)
     store_close(s);
 }
 
+/*
+ * The responder renews one read txn per batch: the signer block it looked up
+ * stays cached while no commit happened (same snapshot, same pages), and is
+ * dropped by the first renew after a commit, whose snapshot may have freed it.
+ */
+Test(store, signer_cache_survives_renew_until_a_commit)
+{
+    struct store *w, *rd;
+    struct store_txn wt, rt;
+    const char *dir = tmp_store();
+    static const uint8_t nh[20], kh[20];
+    const uint8_t s1[] = {0x01}, s2[] = {0x02}, blk[] = "BLOCK", full[] = "respBLOCK";
+    uint32_t id;
+    struct store_resp r;
+    cr_assert_eq(store_open(&w, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(w, &wt, false), 0);
+    cr_assert_eq(store_put_signer(&wt, blk, 5, &id), 0);
+    cr_assert_eq(store_put_response(&wt, STORE_HASH_SHA1, nh, kh, s1, 1, 1, 2, 3, full, 9, id), 0);
+    cr_assert_eq(store_txn_commit(&wt), 0);
+
+    cr_assert_eq(store_open(&rd, dir, 0, STORE_RDONLY), 0);
+    cr_assert_eq(store_txn_begin(rd, &rt, true), 0);
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, nh, kh, s1, 1, &r), 0);
+    cr_assert_eq(rt.sig_id, id);
+    const uint8_t *tail = r.tail;
+    store_txn_reset(&rt);
+    cr_assert_eq(store_txn_renew(&rt), 0);
+    cr_assert_eq(rt.sig_id, id, "no commit since: the cached block still holds");
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, nh, kh, s1, 1, &r), 0);
+    cr_assert_eq(r.tail, tail);
+    cr_assert_arr_eq(r.tail, blk, 5);
+    store_txn_reset(&rt);
+
+    cr_assert_eq(store_txn_begin(w, &wt, false), 0);
+    cr_assert_eq(store_put_response(&wt, STORE_HASH_SHA1, nh, kh, s2, 1, 1, 2, 3, full, 9, id), 0);
+    cr_assert_eq(store_txn_commit(&wt), 0);
+    cr_assert_eq(store_txn_renew(&rt), 0);
+    cr_assert_eq(rt.sig_id, 0u, "a commit happened: the cache is dropped");
+    cr_assert_eq(store_get_response(&rt, STORE_HASH_SHA1, nh, kh, s2, 1, &r), 0);
+    cr_assert_eq(r.tail_len, 5u);
+    cr_assert_arr_eq(r.tail, blk, 5);
+    cr_assert_eq(rt.sig_id, id);
+    store_txn_abort(&rt);
+    store_close(rd);
+    store_close(w);
+}
+
 Test(store, response_whose_signer_block_is_missing_is_refused)
 {
     struct store *s;
