@@ -224,7 +224,12 @@ declare -A PHASES
 bad=0
 kills=0
 next=0
-MAX_RUNS=$((KILLS * 3))
+MAX_RUNS=$((KILLS * 6))
+# SCALE (percent) shrinks the drawn delays after a run that finished before its
+# kill and grows them back after one that was killed: a run is tens of ms, and
+# process start-up jitter on a loaded (or much faster) machine otherwise lets most
+# runs finish first, so the loop would end with too few kills.
+SCALE=100
 for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
     # More revocations for this round (the killed run's CRLs then differ from the last ones).
     for ((k = 0; k < 3; k++)); do
@@ -249,6 +254,7 @@ for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
         delay=$(draw 0 $((DELTA_MS + 1)))
         ;;
     esac
+    delay=$((delay * SCALE / 100))
     # shellcheck disable=SC2086 # mode is two words on purpose
     env -C "$T" "$CRLGEN" -c "$CONF" $mode >"$T/killed-$i.log" 2>&1 &
     pid=$!
@@ -256,6 +262,13 @@ for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     rc=$?
+    if [ "$rc" -eq 0 ]; then
+        SCALE=$((SCALE * 3 / 4))
+        [ "$SCALE" -ge 10 ] || SCALE=10
+    else
+        SCALE=$((SCALE * 11 / 10))
+        [ "$SCALE" -le 100 ] || SCALE=100
+    fi
     tag="run $i ($mode, kill after $delay ms)"
     problems=
 
