@@ -133,7 +133,11 @@ check_machine() {
 prepare_dirs() {
     mkdir -p "$OUT"
     OUT=$(cd "$OUT" && pwd)
-    rm -f "$OUT"/*.jsonl "$OUT"/*.csv "$OUT"/*.md "$OUT"/*.png "$OUT"/*.txt "$OUT"/*.json "$OUT"/*.log
+    # Only the files this script writes: the other bench scripts keep their raw
+    # results in the same directory (indexer_scale*, crl_scale*, livesign.md, ...).
+    rm -f "$OUT"/{sidebyside,conns,latency,scale,scale-runs,signing,ratios,machine}.{jsonl,csv,md,json} \
+        "$OUT"/{conns,latency-cdf,scale}.png "$OUT"/latency-cdf.csv "$OUT"/mdb_stat-*.txt \
+        "$OUT"/wrk-raw.txt "$OUT"/commands.txt "$OUT"/run.log
     WORK=$(mktemp -d "$WORK_PARENT/revokd-bench.XXXXXX")
     # nginx's worker runs as another user and must traverse WORK to its document root
     chmod 711 "$WORK"
