@@ -731,7 +731,7 @@ with open(os.path.join(out, "latency-cdf.csv"), "w") as f:
             f.write(f"{qq} {h[k] / 1e3:.2f}\n")
 lat_target = lj[0].get("target", "revokd") if lj else "revokd"
 lat_desc = (f"Open loop (`ocspload --rate`): requests leave on a fixed schedule, round-robin over {lj[0].get('conns', SC) if lj else SC} connections x "
-            f"depth {SD} (more than the closed-loop rows, so no request waits in ocspload for a free slot), at 50% and 90% of {lat_target}'s peak (its median POST {SC} x {SD} rate of the side-by-side table: "
+            f"depth {SD}, at 50% and 90% of {lat_target}'s peak (its median POST {SC} x {SD} rate of the side-by-side table: "
             f"{fnum(m['peak'])} req/s), {m['lat_dur']} s after 1 s warm-up, POST, the same request set. Latency counts "
             f"from each request's intended send time, so a stall anywhere shows up as latency rather than as fewer "
             f"requests. ocspload reports quantiles (p50, p90, p99, p99.9, max), not a full histogram: the plot draws "

@@ -110,10 +110,10 @@ if [ "$FULL" -eq 1 ]; then
     SIZES+=(10000000)
 fi
 SIDE_CONNS=32     # closed loop: 32 connections ...
-# Open loop: more connections than the closed-loop rows, so that at 90% of the peak a
-# request never waits inside ocspload for a free pipeline slot (with 32 x 4, ~120 of the
-# 128 slots are busy at 90%, and that queue, not the server, made the p99).
-LAT_CONNS=128
+# Open loop: the closed-loop shape (32 x 4). bench/steady.sh --only openloop measured
+# 128 x 4 and 256 x 1 too: more connections cost ocspload more per request and made
+# its lag behind schedule worse, not better (docs/benchmarks.md).
+LAT_CONNS=32
 SIDE_DEPTH=4      # ... x 4 pipelined requests each, plus a depth-1 row
 OSSL_CONNS=4      # openssl ocsp serves one connection at a time and closes it
 CURVE_LEVELS=(1 4 16 64)
