@@ -122,7 +122,7 @@ static int sandbox_add_checked(scmp_filter_ctx f, unsigned *count)
     int rc;
     /* The live signer and /healthz's probe of it: Unix sockets only. */
     if ((rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                               SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
+                               SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) < 0)
         return rc;
     /* mdb_env_open on SIGHUP (data.mdb read-only, lock.mdb O_RDWR|O_CREAT: LMDB's
      * reader table) and /proc/self/maps for the warm-up. */
@@ -136,10 +136,10 @@ static int sandbox_add_checked(scmp_filter_ctx f, unsigned *count)
                                SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0)
         return rc;
     /* A worker wakes main with kill(getpid(), SIGUSR1); abort() signals itself. */
-    if ((rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, pid))) <
-            0 ||
-        (rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, pid))) <
-            0)
+    if ((rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+                               SCMP_A0(SCMP_CMP_EQ, pid, 0))) < 0 ||
+        (rc = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+                               SCMP_A0(SCMP_CMP_EQ, pid, 0))) < 0)
         return rc;
     *count += 6;
 #ifdef SANDBOX_ASAN
