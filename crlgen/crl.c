@@ -380,46 +380,6 @@ static void crl_write_head(struct derw *w, const struct signer *ca, const struct
     derw_time(w, p->next_update);
 }
 
-int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
-                   const struct crl_params *p, uint64_t *n_entries)
-{
-    struct crl_walk wk = {.w = w, .p = p, .n = 0};
-    struct crl_walk probe = {.w = NULL, .p = p, .n = 0};
-    size_t tbs_at;
-    int rc;
-
-    if (!crl_params_ok(ca, p) || p->base != 0)
-        return -EINVAL;
-    rc = crl_check_ca(ca, t, p);
-    if (rc < 0)
-        return rc;
-    /* revokedCertificates must be absent, not an empty SEQUENCE, when nothing
-     * is revoked; one cursor step answers that before anything is written. */
-    rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_any, &probe);
-    if (rc < 0)
-        return rc;
-
-    derw_open(w, DER_SEQUENCE); /* CertificateList */
-    tbs_at = w->len;
-    crl_write_head(w, ca, p);
-    if (probe.n > 0) {
-        derw_open(w, DER_SEQUENCE);
-        rc = store_cert_foreach(t, p->issuer_id, true, crl_walk_entry, &wk);
-        if (rc < 0)
-            return rc;
-        derw_close(w);
-    }
-    crl_write_extensions(w, ca, p);
-    derw_close(w); /* TBSCertList */
-
-    rc = crl_sign_wrap(w, ca, tbs_at);
-    if (rc < 0)
-        return rc;
-    if (n_entries)
-        *n_entries = wk.n;
-    return 0;
-}
-
 /*
  * store_changes_foreach callback of a delta: one change record in. The log
  * has one record per change, so a certificate changed three times since the
@@ -471,21 +431,38 @@ static int crl_walk_change(void *arg, uint64_t seq, const struct store_change_hd
     return 0;
 }
 
-int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t,
-                    const struct crl_params *p, uint64_t *n_entries)
+/* A full CRL's entries: the issuer's revoked index; the probe stops at the first one. */
+static int crl_walk_full(struct crl_walk *wk)
+{
+    return store_cert_foreach(wk->t, wk->issuer_id, true, wk->w ? crl_walk_entry : crl_walk_any,
+                              wk);
+}
+
+/* A delta's entries: the change log since the base (crl_walk_change). */
+static int crl_walk_delta(struct crl_walk *wk)
+{
+    return store_changes_foreach(wk->t, wk->p->base_seq, crl_walk_change, wk);
+}
+
+/*
+ * The CertificateList around a full CRL's or a delta's entries, which walk()
+ * streams: once as a probe (wk->w NULL), because revokedCertificates must be
+ * absent, not an empty SEQUENCE, when there is nothing to list, and one cursor
+ * step answers that before anything is written; then for real.
+ */
+static int crl_build(struct derw *w, const struct signer *ca, struct store_txn *t,
+                     const struct crl_params *p, int (*walk)(struct crl_walk *),
+                     uint64_t *n_entries)
 {
     struct crl_walk probe = {.w = NULL, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
     struct crl_walk wk = {.w = w, .t = t, .issuer_id = p->issuer_id, .p = p, .n = 0};
     size_t tbs_at;
     int rc;
 
-    if (!crl_params_ok(ca, p) || p->base == 0 || p->base >= p->number)
-        return -EINVAL;
     rc = crl_check_ca(ca, t, p);
     if (rc < 0)
         return rc;
-    /* As in the full CRL, an empty delta has no revokedCertificates at all. */
-    rc = store_changes_foreach(t, p->base_seq, crl_walk_change, &probe);
+    rc = walk(&probe);
     if (rc < 0)
         return rc;
 
@@ -494,7 +471,7 @@ int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t
     crl_write_head(w, ca, p);
     if (probe.n > 0) {
         derw_open(w, DER_SEQUENCE);
-        rc = store_changes_foreach(t, p->base_seq, crl_walk_change, &wk);
+        rc = walk(&wk);
         if (rc < 0)
             return rc;
         derw_close(w);
@@ -508,6 +485,22 @@ int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t
     if (n_entries)
         *n_entries = wk.n;
     return 0;
+}
+
+int crl_build_full(struct derw *w, const struct signer *ca, struct store_txn *t,
+                   const struct crl_params *p, uint64_t *n_entries)
+{
+    if (!crl_params_ok(ca, p) || p->base != 0)
+        return -EINVAL;
+    return crl_build(w, ca, t, p, crl_walk_full, n_entries);
+}
+
+int crl_build_delta(struct derw *w, const struct signer *ca, struct store_txn *t,
+                    const struct crl_params *p, uint64_t *n_entries)
+{
+    if (!crl_params_ok(ca, p) || p->base == 0 || p->base >= p->number)
+        return -EINVAL;
+    return crl_build(w, ca, t, p, crl_walk_delta, n_entries);
 }
 
 struct crl_changed {

@@ -1236,17 +1236,6 @@ static const char *handler_reason_name(unsigned reason)
     return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
 }
 
-static int handler_hexval(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /*
  * A serial number as the API takes it, hex digits only, into the INTEGER
  * content bytes the store keys on, the way the indexer reads index.txt
@@ -1262,7 +1251,7 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     if (n == 0)
         return -1;
     for (size_t k = 0; k < n; k++) {
-        if (handler_hexval((uint8_t)hex[k]) < 0)
+        if (http_hexval((uint8_t)hex[k]) < 0)
             return -1;
     }
     while (i < n && hex[i] == '0')
@@ -1275,7 +1264,7 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     }
     size_t m = (digits + 1) / 2;
     bool odd = digits % 2;
-    int top = handler_hexval((uint8_t)hex[i]);
+    int top = http_hexval((uint8_t)hex[i]);
     bool pad = !odd && top >= 8;
     if (m + pad > DER_SERIAL_MAX)
         return -1;
@@ -1283,10 +1272,9 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     if (pad)
         out[o++] = 0x00;
     if (odd)
-        out[o++] = (uint8_t)handler_hexval((uint8_t)hex[i++]);
+        out[o++] = (uint8_t)http_hexval((uint8_t)hex[i++]);
     for (; i < n; i += 2)
-        out[o++] =
-            (uint8_t)(handler_hexval((uint8_t)hex[i]) << 4 | handler_hexval((uint8_t)hex[i + 1]));
+        out[o++] = (uint8_t)(http_hexval((uint8_t)hex[i]) << 4 | http_hexval((uint8_t)hex[i + 1]));
     *out_len = o;
     return der_serial_check(out, o) < 0 ? -1 : 0;
 }

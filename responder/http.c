@@ -360,17 +360,6 @@ fail:
     return rc;
 }
 
-static int http_hexval(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 static int http_b64val(uint8_t ch)
 {
     if (ch >= 'A' && ch <= 'Z')
