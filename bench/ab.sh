@@ -65,47 +65,18 @@ if [ ! -x "$OCSPLOAD" ] || [ ! -x "$CEILING" ]; then
 fi
 
 P=$WORK/pki
-write_conf() { # write_conf FILE PORT [BACKEND]
-    cat >"$1" <<EOF
-[store]
-path = store
-[log]
-level = warn
-[responder]
-listen = 127.0.0.1:$2
-${3:+backend = $3
-workers = 1}
-[issuer bench]
-ca_cert     = ca.pem
-index       = index.txt
-signer_cert = ocsp-ec.pem
-signer_key  = ocsp-ec.key
-digest      = sha256
-EOF
-}
 if [ ! -s "$P/reqs.txt" ]; then
     rm -rf "$P"
     log "making the PKI and a store of $CERTS certificates in $P"
-    "$ROOT/scripts/mkpki.sh" "$P" --name bench >/dev/null
-    (
-        cd "$P"
-        export OPENSSL_CONF=/dev/null
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp-ec.key 2>/dev/null
-        openssl req -new -config openssl.cnf -key ocsp-ec.key \
-            -subj "/O=revokd demo/CN=ocsp-ec.bench.revokd.test" -out ocsp-ec.csr
-        openssl ca -config openssl.cnf -batch -notext -extensions ocsp_ext -in ocsp-ec.csr \
-            -out ocsp-ec.pem >/dev/null 2>&1
-        cp index.txt index.base
-    ) || die "could not add the EC OCSP signer"
+    make_ec_pki "$P"
     "$BENCH/synth-index.py" --n "$CERTS" --out "$P/index.txt" --base "$P/index.base" 2>>"$RUN_LOG"
-    write_conf "$P/revokd.conf" 1
+    write_conf "$P/revokd.conf" store 1 ocsp-ec
     taskset -c 0 "$INDEXER" -c "$P/revokd.conf" --once >>"$RUN_LOG" 2>&1 || die "revokd-indexer failed"
     nreq=$((2 * CERTS < 200000 ? 2 * CERTS : 200000))
     nreq=$((nreq < 20000 ? 20000 : nreq))
     "$OCSPLOAD" gen --issuer "$P/ca.pem" --index "$P/index.txt" --out "$P/reqs.txt.tmp" --n "$nreq" \
         --unknown-fraction 0.1 --revoked-fraction 0.1 --sha256-fraction 0.2 --seed 1 2>>"$RUN_LOG"
     mv "$P/reqs.txt.tmp" "$P/reqs.txt"
-    (cd "$P" && OPENSSL_CONF=/dev/null openssl ocsp -issuer ca.pem -cert good.pem -no_nonce -reqout goodreq.der >/dev/null)
 fi
 
 read -r -a BKS <<<"$BACKENDS"
@@ -120,7 +91,7 @@ for bin in A B; do
         k=$bin-$b
         PORT[$k]=${PORTS[i]}
         i=$((i + 1))
-        write_conf "$P/ab-$k.conf" "${PORT[$k]}" "$b"
+        write_conf "$P/ab-$k.conf" store "${PORT[$k]}" ocsp-ec "$b"
         start_bg "$WORK/responder-$k.log" taskset -c 0 "$exe" -c "$P/ab-$k.conf"
         PID[$k]=$LAST_PID
         wait_port "${PORT[$k]}" 10 || die "responder $k did not listen (see $WORK/responder-$k.log)"

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
-# lib.sh — helpers for bench/run.sh: logging, process tracking and cleanup, free
-# ports, bounded runs of ocspload and wrk that append one JSON object per run to a
-# JSONL file, and the Python that turns those files into CSVs, tables and
+# lib.sh — helpers for bench/run.sh and the scripts that share its setup (ab.sh,
+# steady.sh, scale10m.sh): logging, process tracking and cleanup, the scratch
+# directory, the build, the side-by-side PKI and its revokd config, free ports,
+# bounded runs of ocspload and wrk that append one JSON object per run to a JSONL
+# file, and the Python that turns those files into CSVs, tables and
 # docs/benchmarks.md. Sourced, never run; expects `set -euo pipefail` from the caller.
 
 # ---- logging and time ----------------------------------------------------------------------
@@ -99,6 +101,92 @@ lib_cleanup() { # stops everything started through start_bg / nginx_start
     BG_PIDS=()
     for d in "${NGINX_DIRS[@]}"; do "$BENCH/nginx-static.sh" stop "$d" >/dev/null 2>&1 || true; done
     NGINX_DIRS=()
+}
+
+# ---- scratch directory, build, PKI ------------------------------------------------------------
+
+# scratch_traps: on exit, stop everything lib_cleanup knows and remove the scratch
+# directory WORK, unless KEEP is 1 or the script failed (then say where it is, for
+# a look at the logs in it); INT and TERM exit 130 / 143 through the same path.
+scratch_traps() {
+    trap scratch_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+scratch_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    lib_cleanup
+    if [ "$KEEP" -eq 1 ] || [ "$rc" -ne 0 ]; then
+        [ -z "${WORK:-}" ] || log "scratch kept: $WORK"
+    else
+        [ -z "${WORK:-}" ] || rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+
+# build_servers: revokd-indexer and revokd-responder (build/, RelWithDebInfo) and
+# ocspload (build-bench/), output in WORK/build.log (its tail on failure); sets
+# INDEXER, RESPONDER and OCSPLOAD.
+# shellcheck disable=SC2034 # the variables are for the caller
+build_servers() {
+    { cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$ROOT/build" -j"$(nproc)" \
+        --target revokd-indexer revokd-responder && cmake -S "$BENCH" -B "$ROOT/build-bench" &&
+        cmake --build "$ROOT/build-bench" --target ocspload; } >"$WORK/build.log" 2>&1 ||
+        { tail -n 20 "$WORK/build.log" >&2; die "build failed"; }
+    INDEXER=$ROOT/build/revokd-indexer
+    RESPONDER=$ROOT/build/revokd-responder
+    OCSPLOAD=$ROOT/build-bench/ocspload
+}
+
+# make_ec_pki DIR [PORT]: the side-by-side PKI in DIR: mkpki's demo PKI (name
+# "bench"; its AIA and CRL URLs on PORT, mkpki's default without), plus an EC
+# P-256 delegated OCSP signer ocsp-ec.pem / ocsp-ec.key (mkpki's ocsp.pem is RSA
+# 2048; revokd's production default and the brief's reference point is P-256),
+# goodreq.der (an OCSP request for good.pem: the probe for "is it answering yet")
+# and index.base (mkpki's index.txt, for synth-index.py --base).
+make_ec_pki() {
+    "$ROOT/scripts/mkpki.sh" "$1" --name bench ${2:+--port "$2"} >/dev/null
+    OPENSSL_CONF=/dev/null ec_signer "$1" || die "could not add the EC OCSP signer to the PKI"
+}
+
+# ec_signer DIR: make_ec_pki's additions to mkpki's PKI in DIR. Chained with &&:
+# errexit does not apply inside a function called before `||`.
+ec_signer() (
+    cd "$1" &&
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp-ec.key 2>/dev/null &&
+        openssl req -new -config openssl.cnf -key ocsp-ec.key \
+            -subj "/O=revokd demo/CN=ocsp-ec.bench.revokd.test" -out ocsp-ec.csr &&
+        openssl ca -config openssl.cnf -batch -notext -extensions ocsp_ext -in ocsp-ec.csr \
+            -out ocsp-ec.pem >/dev/null 2>&1 &&
+        openssl verify -CAfile chain.pem -purpose ocsphelper ocsp-ec.pem >/dev/null &&
+        openssl ocsp -issuer ca.pem -cert good.pem -no_nonce -reqout goodreq.der >/dev/null &&
+        cp index.txt index.base
+)
+
+# write_conf FILE STORE PORT SIGNER [BACKEND [WORKERS]]: a revokd config for the
+# PKI files next to FILE; with BACKEND, the responder runs that backend with
+# WORKERS workers (default 1).
+write_conf() {
+    cat >"$1" <<EOF
+# written by bench/${0##*/}
+[store]
+path = $2
+[log]
+level = warn
+[responder]
+listen = 127.0.0.1:$3
+${5:+backend = $5
+workers = ${6:-1}}
+[issuer bench]
+ca_cert     = ca.pem
+index       = index.txt
+signer_cert = $4.pem
+signer_key  = $4.key
+digest      = sha256
+EOF
 }
 
 # ---- ports ------------------------------------------------------------------------------------

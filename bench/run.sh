@@ -147,18 +147,6 @@ prepare_dirs() {
     : >"$COMMANDS"
 }
 
-on_exit() {
-    local rc=$?
-    trap - EXIT INT TERM
-    lib_cleanup
-    if [ "$KEEP" -eq 1 ] || [ "$rc" -ne 0 ]; then
-        [ -z "${WORK:-}" ] || log "scratch directory kept: $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-    exit "$rc"
-}
-
 build_all() {
     log "building revokd (build/), ocspload (build-bench/), uring_ceiling"
     local blog=$WORK/build.log
@@ -211,20 +199,7 @@ ROUND=-
 make_pki() {
     local P=$WORK/pki
     log "making the PKI in $P"
-    "$ROOT/scripts/mkpki.sh" "$P" --name bench --port "$P_REVOKD" >/dev/null
-    (
-        cd "$P"
-        export OPENSSL_CONF=/dev/null
-        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp-ec.key 2>/dev/null
-        openssl req -new -config openssl.cnf -key ocsp-ec.key \
-            -subj "/O=revokd demo/CN=ocsp-ec.bench.revokd.test" -out ocsp-ec.csr
-        openssl ca -config openssl.cnf -batch -notext -extensions ocsp_ext -in ocsp-ec.csr \
-            -out ocsp-ec.pem >/dev/null 2>&1
-        openssl verify -CAfile chain.pem -purpose ocsphelper ocsp-ec.pem >/dev/null
-        # a request for good.pem: the probe for "is it answering yet"
-        openssl ocsp -issuer ca.pem -cert good.pem -no_nonce -reqout goodreq.der >/dev/null
-        cp index.txt index.base
-    ) || die "could not add the EC OCSP signer to the PKI"
+    make_ec_pki "$P" "$P_REVOKD"
     "$BENCH/synth-index.py" --n "$SIDE_CERTS" --out "$P/index.txt" --base "$P/index.base" 2>>"$RUN_LOG"
     write_conf "$P/revokd.conf" store "$P_REVOKD" ocsp-ec
     note_cmd "scripts/mkpki.sh \$WORK/pki --name bench --port $P_REVOKD  # + EC P-256 signer ocsp-ec.pem via its openssl ca"
@@ -237,28 +212,6 @@ make_pki() {
     "$OCSPLOAD" gen --issuer "$P/ca.pem" --index "$P/index.txt" --out "$P/reqs.txt" --n "$SIDE_REQS" \
         --unknown-fraction 0.1 --revoked-fraction 0.1 --sha256-fraction 0.2 --seed 1 2>>"$RUN_LOG"
     SET_MIX=$(sed -n 's/^ocspload gen: wrote [0-9]* requests to [^:]*: \(.*\)$/\1/p' "$RUN_LOG" | tail -n 1)
-}
-
-# write_conf FILE STORE PORT SIGNER [BACKEND]: a revokd config for the PKI files
-# next to FILE; with BACKEND, the responder runs that backend with one worker.
-write_conf() {
-    cat >"$1" <<EOF
-# written by bench/run.sh
-[store]
-path = $2
-[log]
-level = warn
-[responder]
-listen = 127.0.0.1:$3
-${5:+backend = $5
-workers = 1}
-[issuer bench]
-ca_cert     = ca.pem
-index       = index.txt
-signer_cert = $4.pem
-signer_key  = $4.key
-digest      = sha256
-EOF
 }
 
 # start_revokd BACKEND PORT CONF LOG: starts revokd-responder on the server CPU and
@@ -609,9 +562,7 @@ PY
 main() {
     check_machine
     prepare_dirs
-    trap on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    scratch_traps
     log "bench/run.sh ${ARGS[*]} ($MODE mode), scratch $WORK, results $OUT"
     build_all
     machine_facts

@@ -83,28 +83,13 @@ fi
 WORK=$(mktemp -d "$WORK_PARENT/revokd-scale10m.XXXXXX")
 SECTION=scale10m
 ROUND=$N
-on_exit() {
-    local rc=$?
-    trap - EXIT
-    lib_cleanup
-    if [ "$KEEP" -eq 1 ] || [ "$rc" -ne 0 ]; then log "scratch kept: $WORK"; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+scratch_traps
 SERVER_CPU=0
 GEN_CPU=1
 export OPENSSL_CONF=/dev/null
 
 log "bench/scale10m.sh --n $N: scratch $WORK, results $OUT; load $(cut -d' ' -f1-3 /proc/loadavg), busy $(cpu_busy 2)"
-{ cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$ROOT/build" -j"$(nproc)" \
-    --target revokd-indexer revokd-responder && cmake -S "$BENCH" -B "$ROOT/build-bench" &&
-    cmake --build "$ROOT/build-bench" --target ocspload; } >"$WORK/build.log" 2>&1 ||
-    { tail -n 20 "$WORK/build.log" >&2; die "build failed"; }
-INDEXER=$ROOT/build/revokd-indexer
-RESPONDER=$ROOT/build/revokd-responder
-OCSPLOAD=$ROOT/build-bench/ocspload
+build_servers
 read -r PORT <<<"$(pick_ports 1)"
 note() { printf '%s\n' "$*" >>"$COMMANDS"; }
 
@@ -161,17 +146,7 @@ fi
 
 # ---- PKI: as run.sh's make_pki ----
 P=$WORK/pki
-"$ROOT/scripts/mkpki.sh" "$P" --name bench --port "$PORT" >/dev/null
-(
-    cd "$P"
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp-ec.key 2>/dev/null
-    openssl req -new -config openssl.cnf -key ocsp-ec.key \
-        -subj "/O=revokd demo/CN=ocsp-ec.bench.revokd.test" -out ocsp-ec.csr
-    openssl ca -config openssl.cnf -batch -notext -extensions ocsp_ext -in ocsp-ec.csr \
-        -out ocsp-ec.pem >/dev/null 2>&1
-    openssl ocsp -issuer ca.pem -cert good.pem -no_nonce -reqout goodreq.der >/dev/null
-    cp index.txt index.base
-) || die "could not add the EC OCSP signer to the PKI"
+make_ec_pki "$P" "$PORT"
 D=$WORK/scale
 mkdir -p "$D"
 cp "$P/ca.pem" "$P/chain.pem" "$P/ocsp-ec.pem" "$P/ocsp-ec.key" "$P/goodreq.der" "$D/"

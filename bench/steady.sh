@@ -58,65 +58,22 @@ RUN_LOG=$OUT/log.txt
 WORK=$(mktemp -d "$WORK_PARENT/revokd-steady.XXXXXX")
 COMMANDS=$OUT/commands.txt
 : >"$COMMANDS"
-on_exit() {
-    local rc=$?
-    trap - EXIT
-    lib_cleanup
-    if [ "$KEEP" -eq 1 ] || [ "$rc" -ne 0 ]; then log "scratch kept: $WORK"; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+scratch_traps
 SERVER_CPU=0
 GEN_CPU=1
 export OPENSSL_CONF=/dev/null
 
 log "bench/steady.sh --only '$ONLY' --secs $SECS --backends '${BACKENDS[*]}': load $(cut -d' ' -f1-3 /proc/loadavg), busy $(cpu_busy 2)"
-{ cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$ROOT/build" -j"$(nproc)" \
-    --target revokd-indexer revokd-responder && cmake -S "$BENCH" -B "$ROOT/build-bench" &&
-    cmake --build "$ROOT/build-bench" --target ocspload; } >"$WORK/build.log" 2>&1 ||
-    { tail -n 20 "$WORK/build.log" >&2; die "build failed"; }
-INDEXER=$ROOT/build/revokd-indexer
-RESPONDER=$ROOT/build/revokd-responder
-OCSPLOAD=$ROOT/build-bench/ocspload
+build_servers
 read -r PORT <<<"$(pick_ports 1)"
 
 # ---- PKI: as run.sh's make_pki ----
 P=$WORK/pki
-"$ROOT/scripts/mkpki.sh" "$P" --name bench --port "$PORT" >/dev/null
-(
-    cd "$P"
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ocsp-ec.key 2>/dev/null
-    openssl req -new -config openssl.cnf -key ocsp-ec.key \
-        -subj "/O=revokd demo/CN=ocsp-ec.bench.revokd.test" -out ocsp-ec.csr
-    openssl ca -config openssl.cnf -batch -notext -extensions ocsp_ext -in ocsp-ec.csr \
-        -out ocsp-ec.pem >/dev/null 2>&1
-    openssl ocsp -issuer ca.pem -cert good.pem -no_nonce -reqout goodreq.der >/dev/null
-    cp index.txt index.base
-) || die "could not add the EC OCSP signer to the PKI"
+make_ec_pki "$P" "$PORT"
 "$BENCH/synth-index.py" --n 10000 --out "$P/index.txt" --base "$P/index.base" 2>>"$RUN_LOG"
 
-# conf BACKEND WORKERS: $P/revokd-BACKEND-WORKERS.conf (run.sh's write_conf)
-conf() {
-    cat >"$P/revokd-$1-$2.conf" <<EOF
-# written by bench/steady.sh
-[store]
-path = store
-[log]
-level = warn
-[responder]
-listen = 127.0.0.1:$PORT
-backend = $1
-workers = $2
-[issuer bench]
-ca_cert     = ca.pem
-index       = index.txt
-signer_cert = ocsp-ec.pem
-signer_key  = ocsp-ec.key
-digest      = sha256
-EOF
-}
+# conf BACKEND WORKERS: $P/revokd-BACKEND-WORKERS.conf
+conf() { write_conf "$P/revokd-$1-$2.conf" store "$PORT" ocsp-ec "$1" "$2"; }
 conf io_uring 1
 (cd "$P" && timeout 600 "$INDEXER" -c revokd-io_uring-1.conf --once) >>"$RUN_LOG" 2>&1 || die "indexer failed"
 "$OCSPLOAD" gen --issuer "$P/ca.pem" --index "$P/index.txt" --out "$P/reqs.txt" --n 20000 \
