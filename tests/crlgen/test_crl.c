@@ -27,6 +27,7 @@
 #include <openssl/x509v3.h>
 
 #include "crl.h"
+#include "crl_fixture.h"
 #include "der.h"
 #include "publish.h"
 #include "sign.h"
@@ -149,31 +150,6 @@ static void ca_free(struct ca *ca)
     signer_free(&ca->sg);
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
-}
-
-/* Records the CA in the store as the indexer would; returns its issuer id. */
-static uint32_t put_issuer(const char *name, X509 *cert)
-{
-    struct store_issuer_rec rec;
-    struct store_txn t;
-    unsigned int n;
-    uint32_t id;
-
-    memset(&rec, 0, sizeof(rec));
-    snprintf(rec.name, sizeof(rec.name), "%s", name);
-    cr_assert_eq(X509_NAME_digest(X509_get_subject_name(cert), EVP_sha1(), rec.name_sha1, &n), 1);
-    cr_assert_eq(X509_pubkey_digest(cert, EVP_sha1(), rec.key_sha1, &n), 1);
-    cr_assert_eq(X509_NAME_digest(X509_get_subject_name(cert), EVP_sha256(), rec.name_sha256, &n),
-                 1);
-    cr_assert_eq(X509_pubkey_digest(cert, EVP_sha256(), rec.key_sha256, &n), 1);
-    unsigned char *der = NULL;
-    int len = i2d_X509(cert, &der);
-    cr_assert_gt(len, 0);
-    cr_assert_eq(store_txn_begin(st, &t, false), 0);
-    cr_assert_eq(store_put_issuer(&t, &rec, der, (size_t)len, &id), 0);
-    cr_assert_eq(store_txn_commit(&t), 0);
-    OPENSSL_free(der);
-    return id;
 }
 
 /* ---- test certificates ---- */
@@ -395,7 +371,7 @@ static void full_mix(enum ca_alg alg, bool with_ski, int sig_nid)
     uint64_t n = 0;
 
     ca_make(&ca, alg, "Mix CA", with_ski, "ca");
-    uint32_t id = put_issuer("mix", ca.cert);
+    uint32_t id = fx_put_issuer(st, "mix", ca.cert);
     put_certs(id, mix, N_MIX);
 
     cr_assert_eq(build(&w, &ca, id, 42, T0, T0 + 7 * DAY, &n), 0);
@@ -436,7 +412,7 @@ Test(crl, empty_omits_revoked_certificates)
     uint64_t n = 99;
 
     ca_make(&ca, CA_EC, "Empty CA", true, "ca");
-    uint32_t id = put_issuer("empty", ca.cert);
+    uint32_t id = fx_put_issuer(st, "empty", ca.cert);
     /* Only good certificates: the revoked index has nothing for this issuer. */
     put_certs(id, mix, 1);
 
@@ -466,8 +442,8 @@ Test(crl, other_issuers_entries_are_not_listed)
 
     ca_make(&a, CA_EC, "A CA", true, "a");
     ca_make(&b, CA_EC, "B CA", true, "b");
-    uint32_t ida = put_issuer("a", a.cert);
-    uint32_t idb = put_issuer("b", b.cert);
+    uint32_t ida = fx_put_issuer(st, "a", a.cert);
+    uint32_t idb = fx_put_issuer(st, "b", b.cert);
     put_certs(ida, mix, N_MIX);
     put_certs(idb, b_certs, 2);
 
@@ -495,7 +471,7 @@ Test(crl, times_after_2049_are_generalized)
     struct derw w;
 
     ca_make(&ca, CA_EC, "Late CA", true, "ca");
-    uint32_t id = put_issuer("late", ca.cert);
+    uint32_t id = fx_put_issuer(st, "late", ca.cert);
     static const struct tcert late[] = {
         {{0x09}, 1, STORE_REVOKED, 1, Y2050 + HOUR, Y2050 - HOUR, 1},
     };
@@ -522,7 +498,7 @@ Test(crl, many_entries)
     uint64_t n;
 
     ca_make(&ca, CA_RSA, "Big CA", true, "ca");
-    uint32_t id = put_issuer("big", ca.cert);
+    uint32_t id = fx_put_issuer(st, "big", ca.cert);
     cr_assert_eq(store_txn_begin(st, &t, false), 0);
     for (unsigned i = 0; i < N; i++) {
         /* 16-byte serials like a real CA's random ones; first byte < 0x80. */
@@ -570,7 +546,7 @@ Test(crl, rejects_a_signer_that_is_not_the_issuers_ca)
     /* Same key, different subject: a renamed CA the indexer has not seen. */
     cr_assert_eq(EVP_PKEY_up_ref(ca.key), 1);
     ca_make_with_key(&same_key, ca.key, "Renamed CA", true, "renamed");
-    uint32_t id = put_issuer("real", ca.cert);
+    uint32_t id = fx_put_issuer(st, "real", ca.cert);
     put_certs(id, mix, N_MIX);
 
     cr_assert_eq(build(&w, &other_name, id, 1, T0, T0 + DAY, NULL), -EKEYREJECTED);
@@ -593,7 +569,7 @@ Test(crl, rejects_bad_params_and_unknown_issuer)
     struct derw w;
 
     ca_make(&ca, CA_EC, "Param CA", true, "ca");
-    uint32_t id = put_issuer("param", ca.cert);
+    uint32_t id = fx_put_issuer(st, "param", ca.cert);
     cr_assert_eq(build(&w, &ca, id, 1, T0, T0, NULL), -EINVAL);
     derw_free(&w);
     cr_assert_eq(build(&w, &ca, id, 1, T0, T0 - 1, NULL), -EINVAL);
@@ -615,13 +591,13 @@ Test(crl, rejects_records_no_crl_can_carry)
     };
 
     ca_make(&ca, CA_EC, "Bad CA", true, "ca");
-    uint32_t id = put_issuer("bad", ca.cert);
+    uint32_t id = fx_put_issuer(st, "bad", ca.cert);
     put_certs(id, bad_reason, 1);
     cr_assert_eq(build(&w, &ca, id, 1, T0, T0 + DAY, NULL), -EBADMSG);
     derw_free(&w);
 
     /* A second issuer record for the same CA certificate, holding the bad serial. */
-    id = put_issuer("bad2", ca.cert);
+    id = fx_put_issuer(st, "bad2", ca.cert);
     put_certs(id, bad_serial, 1);
     cr_assert_eq(build(&w, &ca, id, 1, T0, T0 + DAY, NULL), -EBADMSG);
     derw_free(&w);
@@ -748,7 +724,7 @@ Test(publish, crl_files_der_and_pem_round_trip)
     size_t len;
 
     ca_make(&ca, CA_RSA, "Pub CA", true, "ca");
-    uint32_t id = put_issuer("pub", ca.cert);
+    uint32_t id = fx_put_issuer(st, "pub", ca.cert);
     put_certs(id, mix, N_MIX);
     cr_assert_eq(build(&w, &ca, id, 5, T0, T0 + DAY, NULL), 0);
 
@@ -903,8 +879,8 @@ Test(crl, delta_lists_changes_since_base)
 
     ca_make(&ca, CA_EC, "Delta CA", true, "ca");
     ca_make(&other, CA_EC, "Other CA", true, "other");
-    uint32_t id = put_issuer("d", ca.cert);
-    uint32_t oid = put_issuer("o", other.cert);
+    uint32_t id = fx_put_issuer(st, "d", ca.cert);
+    uint32_t oid = fx_put_issuer(st, "o", other.cert);
     put_certs(id, base_set, 4);
     uint64_t base_seq = last_seq();
     put_certs(id, after, 4);

@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "crl_fixture.h"
 #include "crlnum.h"
 #include "log.h"
 #include "run.h"
@@ -97,31 +98,6 @@ static void ca_free(struct ca *ca)
 {
     X509_free(ca->cert);
     EVP_PKEY_free(ca->key);
-}
-
-/* Records the CA in the store as the indexer would; returns its issuer id. */
-static uint32_t put_issuer(X509 *cert)
-{
-    struct store_issuer_rec rec;
-    struct store_txn t;
-    unsigned int n;
-    uint32_t id;
-
-    memset(&rec, 0, sizeof(rec));
-    snprintf(rec.name, sizeof(rec.name), "%s", NAME);
-    cr_assert_eq(X509_NAME_digest(X509_get_subject_name(cert), EVP_sha1(), rec.name_sha1, &n), 1);
-    cr_assert_eq(X509_pubkey_digest(cert, EVP_sha1(), rec.key_sha1, &n), 1);
-    cr_assert_eq(X509_NAME_digest(X509_get_subject_name(cert), EVP_sha256(), rec.name_sha256, &n),
-                 1);
-    cr_assert_eq(X509_pubkey_digest(cert, EVP_sha256(), rec.key_sha256, &n), 1);
-    unsigned char *der = NULL;
-    int len = i2d_X509(cert, &der);
-    cr_assert_gt(len, 0);
-    cr_assert_eq(store_txn_begin(st, &t, false), 0);
-    cr_assert_eq(store_put_issuer(&t, &rec, der, (size_t)len, &id), 0);
-    cr_assert_eq(store_txn_commit(&t), 0);
-    OPENSSL_free(der);
-    return id;
 }
 
 /* The indexer's record of a sync: complete at `at`, or failed at `failed_at`. */
@@ -312,7 +288,7 @@ static uint32_t rebuild_store(void)
     nftw(store_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     cr_assert_eq(store_open(&st, store_dir, 64u << 20, 0), 0);
     cr_assert_eq(crl_run_init(&run, st, out_dir, (uint32_t)DAY), 0);
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     return id;
 }
@@ -323,7 +299,7 @@ TestSuite(run, .init = setup, .fini = teardown);
 
 Test(run, publishes_and_counts_up_when_synced)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     put_revoked(id, 0x11, T0 - DAY);
 
@@ -345,7 +321,7 @@ Test(run, publishes_and_counts_up_when_synced)
  * miss the revocation on that line, so nothing changes but crlstat. */
 Test(run, skips_after_a_failed_sync_keeping_store_and_files)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     put_revoked(id, 0x11, T0 - DAY);
     cr_assert_eq(crl_run_issuer(&run, &is, T0), 0);
@@ -409,7 +385,7 @@ Test(run, skips_after_a_failed_sync_keeping_store_and_files)
 /* A sync that failed outright (no malformed line: the file was unreadable). */
 Test(run, skips_after_a_sync_that_failed_outright)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     set_sync(id, T0 + 5, 0, EACCES);
     cr_assert_eq(crl_run_issuer(&run, &is, T0 + 10), -EAGAIN);
@@ -421,7 +397,7 @@ Test(run, skips_after_a_sync_that_failed_outright)
 
 Test(run, skips_an_issuer_never_synced)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     cr_assert_eq(crl_run_issuer(&run, &is, T0), -EAGAIN);
     cr_assert_eq(published_number(&ca_a), -1, "a CRL was published");
     size_t len;
@@ -438,7 +414,7 @@ Test(run, skips_an_issuer_never_synced)
  * sync, and it is counted as a skip. */
 Test(run, incomplete_sync_is_reported_before_number_sources)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     set_sync(id, T0 + 1, 1, EBADMSG);
     write_file(crlnumber_path, "not hex\n");
@@ -452,7 +428,7 @@ Test(run, incomplete_sync_is_reported_before_number_sources)
 
 Test(run, number_from_crlnumber_next_to_index)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     write_file(crlnumber_path, "5000\n");
     cr_assert_eq(crl_run_issuer(&run, &is, T0), 0);
@@ -475,7 +451,7 @@ Test(run, number_from_configured_crlnumber)
     write_file(path, "1a2B\r\n");
     write_file(crlnumber_path, "7000\n"); /* not the configured one: ignored */
     ci.crlnumber = path;
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     cr_assert_eq(crl_run_issuer(&run, &is, T0), 0);
     cr_assert_eq(published_number(&ca_a), 0x1a2b);
@@ -483,7 +459,7 @@ Test(run, number_from_configured_crlnumber)
 
 Test(run, store_number_wins_when_highest)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     write_file(crlnumber_path, "10\n");
     struct store_txn t;
@@ -497,7 +473,7 @@ Test(run, store_number_wins_when_highest)
 /* The store is lost and rebuilt: the published CRL carries the number on. */
 Test(run, number_from_published_crl_after_store_rebuild)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(crl_run_issuer(&run, &is, T0 + i), 0);
@@ -521,7 +497,7 @@ Test(run, number_from_published_crl_after_store_rebuild)
  * same CA (openssl ca -gencrl): the cache must not hide it. */
 Test(run, published_crl_replaced_behind_our_back)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     cr_assert_eq(crl_run_issuer(&run, &is, T0), 0);
 
@@ -560,7 +536,7 @@ Test(run, published_crl_of_another_issuer_or_garbage_is_ignored)
     snprintf(key2, sizeof(key2), "%s/other.key", tmpdir);
     ca_make(&other, "some other CA", cert2, key2);
 
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     /* Publish a CRL numbered 0x99 for the other CA at demo.crl. */
     {
@@ -576,7 +552,7 @@ Test(run, published_crl_of_another_issuer_or_garbage_is_ignored)
         cr_assert_eq(store_open(&st2, dir2, 16u << 20, 0), 0);
         struct store *keep = st;
         st = st2;
-        uint32_t id2 = put_issuer(other.cert);
+        uint32_t id2 = fx_put_issuer(st, NAME, other.cert);
         set_synced(id2, T0);
         struct store_txn t;
         cr_assert_eq(store_txn_begin(st, &t, false), 0);
@@ -623,7 +599,7 @@ static void expect_number_failure(uint32_t id, int want_rc)
 
 Test(run, unparsable_crlnumber_is_a_failure)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     write_file(crlnumber_path, "0x1000\n");
     expect_number_failure(id, -EBADMSG);
@@ -631,7 +607,7 @@ Test(run, unparsable_crlnumber_is_a_failure)
 
 Test(run, empty_crlnumber_is_a_failure)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     write_file(crlnumber_path, "");
     expect_number_failure(id, -EBADMSG);
@@ -639,7 +615,7 @@ Test(run, empty_crlnumber_is_a_failure)
 
 Test(run, unreadable_crlnumber_is_a_failure)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     /* A directory where the file should be: open works, read fails (EISDIR),
      * also for root, who can read a mode 000 file. */
@@ -652,14 +628,14 @@ Test(run, configured_crlnumber_missing_is_a_failure)
     char path[192];
     snprintf(path, sizeof(path), "%s/no-such-crlnumber", tmpdir);
     ci.crlnumber = path;
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     expect_number_failure(id, -ENOENT);
 }
 
 Test(run, crlnumber_above_2_63_is_a_failure)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     write_file(crlnumber_path, "8000000000000001\n");
     expect_number_failure(id, -ERANGE);
@@ -667,7 +643,7 @@ Test(run, crlnumber_above_2_63_is_a_failure)
 
 Test(run, stored_number_at_the_limit_is_a_failure)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     struct store_txn t;
     cr_assert_eq(store_txn_begin(st, &t, false), 0);
@@ -684,7 +660,7 @@ Test(run, stored_number_at_the_limit_is_a_failure)
  * for different contents), the failure counted, and the next run recovers. */
 Test(run, publish_failure_consumes_the_number_and_counts)
 {
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     /* A non-empty directory where demo.crl.pem goes: the rename over it fails
      * after the store commit (and after demo.crl was replaced). */
@@ -713,7 +689,7 @@ Test(run, signer_failure_counts)
     char path[192];
     snprintf(path, sizeof(path), "%s/no-such.key", tmpdir);
     ci.crl_key = path;
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     cr_assert_lt(crl_run_issuer(&run, &is, T0), 0);
     struct store_issuer_rec rec = get_rec();
@@ -827,7 +803,7 @@ Test(run, delta_shares_the_sequence_and_follows_changes)
     run.delta_validity = 3600;
     run.url = "http://crl.example/crl";
 
-    uint32_t id = put_issuer(ca_a.cert);
+    uint32_t id = fx_put_issuer(st, NAME, ca_a.cert);
     set_synced(id, T0);
     put_revoked(id, 0x11, T0 - DAY);
     cr_assert_eq(crl_run_delta(&run, &is, T0, true), -ENOENT, "no base yet");
