@@ -126,6 +126,22 @@ void der_time_format_utc(int64_t t, char out[13]);
 void der_time_civil(int64_t t, int *year, int *mon, int *day, int *hour, int *min, int *sec);
 
 /*
+ * Value of one hex digit (either case), or -1 for anything else: for the text
+ * forms around DER (a serial in the status API, a crlnumber file, a percent-escape
+ * in a GET path). Inline because the GET decoder runs it per escaped byte.
+ */
+static inline int der_hexval(uint8_t ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/*
  * Converts a serial number's INTEGER content (as read from DER) to the store's
  * canonical form: the same bytes. Provided so every module agrees on one check:
  * 1..DER_SERIAL_MAX bytes, minimal encoding. Returns 0 or -1.

@@ -31,17 +31,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-static int crlnum_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int crlnum_parse(const char *s, size_t len, uint64_t *out)
 {
     uint64_t v = 0;
@@ -57,7 +46,7 @@ int crlnum_parse(const char *s, size_t len, uint64_t *out)
     if (len == 0)
         return -EBADMSG;
     for (i = 0; i < len; i++) {
-        int d = crlnum_hex(s[i]);
+        int d = der_hexval((uint8_t)s[i]);
         if (d < 0)
             return -EBADMSG;
         /* Keep scanning after an overflow: a malformed file is reported as

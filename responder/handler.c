@@ -1251,7 +1251,7 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     if (n == 0)
         return -1;
     for (size_t k = 0; k < n; k++) {
-        if (http_hexval((uint8_t)hex[k]) < 0)
+        if (der_hexval((uint8_t)hex[k]) < 0)
             return -1;
     }
     while (i < n && hex[i] == '0')
@@ -1264,7 +1264,7 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     }
     size_t m = (digits + 1) / 2;
     bool odd = digits % 2;
-    int top = http_hexval((uint8_t)hex[i]);
+    int top = der_hexval((uint8_t)hex[i]);
     bool pad = !odd && top >= 8;
     if (m + pad > DER_SERIAL_MAX)
         return -1;
@@ -1272,9 +1272,9 @@ static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIA
     if (pad)
         out[o++] = 0x00;
     if (odd)
-        out[o++] = (uint8_t)http_hexval((uint8_t)hex[i++]);
+        out[o++] = (uint8_t)der_hexval((uint8_t)hex[i++]);
     for (; i < n; i += 2)
-        out[o++] = (uint8_t)(http_hexval((uint8_t)hex[i]) << 4 | http_hexval((uint8_t)hex[i + 1]));
+        out[o++] = (uint8_t)(der_hexval((uint8_t)hex[i]) << 4 | der_hexval((uint8_t)hex[i + 1]));
     *out_len = o;
     return der_serial_check(out, o) < 0 ? -1 : 0;
 }

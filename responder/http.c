@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "der.h"
+
 /* A read cursor over [p, end); every access checks p < end first. */
 struct http_cur {
     const uint8_t *p, *end;
@@ -387,7 +389,7 @@ ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t 
         if (ch == '%') {
             if (c.end - c.p < 2)
                 return -1;
-            int hi = http_hexval(c.p[0]), lo = http_hexval(c.p[1]);
+            int hi = der_hexval(c.p[0]), lo = der_hexval(c.p[1]);
             if (hi < 0 || lo < 0)
                 return -1;
             ch = (uint8_t)(hi << 4 | lo);

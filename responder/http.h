@@ -102,22 +102,6 @@ int http_req_parse(const uint8_t *buf, size_t len, struct http_req *req);
 ssize_t http_b64_path_decode(const char *path, size_t len, uint8_t *out, size_t cap);
 
 /*
- * Value of one hex digit (either case), or -1 for anything else. Inline because
- * the GET decoder runs it per escaped byte; the status API's serial parser
- * (handler.c) reads its hex with it too.
- */
-static inline int http_hexval(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/*
  * Parses an HTTP-date (RFC 9110 5.6.7): IMF-fixdate, and the obsolete RFC 850
  * and asctime forms recipients must still accept (a two-digit RFC 850 year is
  * read as 1970-2069). Returns 0 and Unix seconds in *out, or -1 if s is not one
