@@ -80,16 +80,6 @@ TestSuite(publish, .init = setup, .fini = teardown);
 
 /* ---- building a CA ---- */
 
-static void add_ext(X509 *x, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    cr_assert_not_null(e);
-    cr_assert_eq(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /*
  * Makes a self-signed CA certificate and writes tag.pem / tag.key into the temp
  * dir, then loads them with signer_load() as crlgen does. with_ski=false leaves
@@ -118,25 +108,17 @@ static void ca_make_with_key(struct ca *ca, EVP_PKEY *key, const char *cn, bool 
     cr_assert_not_null(X509_time_adj_ex(X509_getm_notBefore(ca->cert), 0, 0, NULL));
     cr_assert_not_null(X509_time_adj_ex(X509_getm_notAfter(ca->cert), 3650, 0, NULL));
     cr_assert_eq(X509_set_pubkey(ca->cert, ca->key), 1);
-    add_ext(ca->cert, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(ca->cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+    fx_add_ext(ca->cert, NID_basic_constraints, "critical,CA:TRUE");
+    fx_add_ext(ca->cert, NID_key_usage, "critical,keyCertSign,cRLSign");
     /* An explicit SKI, not "hash": OpenSSL's hash is the key's SHA-1, which
      * would not tell the SKI from the fallback. */
     if (with_ski)
-        add_ext(ca->cert, NID_subject_key_identifier, "5E:C1:D0:00:01:02:03:04:05:06:07:08");
+        fx_add_ext(ca->cert, NID_subject_key_identifier, "5E:C1:D0:00:01:02:03:04:05:06:07:08");
     cr_assert_gt(X509_sign(ca->cert, ca->key, EVP_sha256()), 0);
 
     snprintf(cert_path, sizeof(cert_path), "%s/%s.pem", tmpdir, tag);
     snprintf(key_path, sizeof(key_path), "%s/%s.key", tmpdir, tag);
-    FILE *f = fopen(cert_path, "w");
-    cr_assert_not_null(f);
-    cr_assert_eq(PEM_write_X509(f, ca->cert), 1);
-    fclose(f);
-    f = fopen(key_path, "w");
-    cr_assert_not_null(f);
-    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
-    cr_assert_eq(PEM_write_PrivateKey(f, ca->key, NULL, NULL, 0, NULL, NULL), 1);
-    fclose(f);
+    fx_write_ca(ca->cert, ca->key, cert_path, key_path);
     cr_assert_eq(signer_load(&ca->sg, cert_path, key_path, "sha256"), 0);
 }
 

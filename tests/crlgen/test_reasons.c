@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "crl.h"
+#include "crl_fixture.h"
 #include "der.h"
 #include "ocsp.h"
 #include "sign.h"
@@ -63,13 +64,7 @@ static void setup(void)
     cr_assert_gt(X509_sign(cert, key, EVP_sha256()), 0);
     snprintf(cert_path, sizeof(cert_path), "%s/ca.pem", tmpdir);
     snprintf(key_path, sizeof(key_path), "%s/ca.key", tmpdir);
-    FILE *f = fopen(cert_path, "w");
-    PEM_write_X509(f, cert);
-    fclose(f);
-    f = fopen(key_path, "w");
-    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
-    PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-    fclose(f);
+    fx_write_ca(cert, key, cert_path, key_path);
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
 
     struct store_issuer_rec rec;

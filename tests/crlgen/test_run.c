@@ -53,16 +53,6 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-static void add_ext(X509 *x, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    cr_assert_not_null(e);
-    cr_assert_eq(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /* A self-signed EC CA named CN=cn, written to cert_path / key_path. */
 static void ca_make(struct ca *ca, const char *cn, const char *cert_path, const char *key_path)
 {
@@ -79,19 +69,11 @@ static void ca_make(struct ca *ca, const char *cn, const char *cert_path, const 
     cr_assert_not_null(X509_time_adj_ex(X509_getm_notBefore(ca->cert), -1, 0, NULL));
     cr_assert_not_null(X509_time_adj_ex(X509_getm_notAfter(ca->cert), 3650, 0, NULL));
     cr_assert_eq(X509_set_pubkey(ca->cert, ca->key), 1);
-    add_ext(ca->cert, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(ca->cert, NID_key_usage, "critical,keyCertSign,cRLSign");
-    add_ext(ca->cert, NID_subject_key_identifier, "hash");
+    fx_add_ext(ca->cert, NID_basic_constraints, "critical,CA:TRUE");
+    fx_add_ext(ca->cert, NID_key_usage, "critical,keyCertSign,cRLSign");
+    fx_add_ext(ca->cert, NID_subject_key_identifier, "hash");
     cr_assert_gt(X509_sign(ca->cert, ca->key, EVP_sha256()), 0);
-    FILE *f = fopen(cert_path, "w");
-    cr_assert_not_null(f);
-    cr_assert_eq(PEM_write_X509(f, ca->cert), 1);
-    fclose(f);
-    f = fopen(key_path, "w");
-    cr_assert_not_null(f);
-    fchmod(fileno(f), 0600); /* signer_load refuses a key others may read */
-    cr_assert_eq(PEM_write_PrivateKey(f, ca->key, NULL, NULL, 0, NULL, NULL), 1);
-    fclose(f);
+    fx_write_ca(ca->cert, ca->key, cert_path, key_path);
 }
 
 static void ca_free(struct ca *ca)
