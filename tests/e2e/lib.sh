@@ -8,6 +8,12 @@
 #   alive NAME                    true while NAME's process runs
 #   pid_of NAME                   prints the pid of NAME's process (for kill -HUP ...)
 #   run_logged NAME SECS CMD...   runs CMD with a timeout, output in $T/NAME.log
+#   listens NAME MSG              passes MSG once 127.0.0.1:$PORT accepts (15 s); else
+#                                 fails with $T/NAME.log (the server's) and stops here
+#   wait_log NAME ERE SECS        waits until a line of $T/NAME.log matches ERE
+#   healthz                       HTTP code of GET $URL/healthz, body in $T/healthz.body
+#   serial_of CERT                CERT's serial number in hex, as openssl prints it
+#   make_stranger DIR NAME SERIAL a certificate of DIR's CA that its index.txt never lists
 #   pass MSG / fail MSG [TEXT]    one PASS/FAIL line; TEXT (failing output) indented
 #   expect MSG TEXT PATTERN...    PASS if every +ERE matches TEXT and no -ERE does
 #   finish                        prints "N passed, M failed"; exits 1 if M > 0 or N = 0
@@ -163,6 +169,46 @@ run_logged() {
     local name=$1 secs=$2
     shift 2
     timeout -k 5 "$secs" "$@" >"$T/$name.log" 2>&1
+}
+
+listens() {
+    if wait_port "$PORT" 15; then
+        pass "$2"
+    else
+        fail "$2: not within 15 s" "$(cat "$T/$1.log")"
+        finish
+    fi
+}
+
+wait_log() {
+    local i
+    for ((i = 0; i < $3 * 20; i++)); do
+        grep -Eq -- "$2" "$T/$1.log" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+healthz() { curl -s --max-time 5 -o "$T/healthz.body" -w '%{http_code}' "$URL/healthz"; }
+
+serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
+
+# make_stranger DIR NAME SERIAL: DIR/stranger.pem, a real certificate of the CA in
+# DIR with serial SERIAL (hex) that its index.txt does not list: signed with the
+# CA key directly, not through `openssl ca`, so only live signing can answer it.
+# Passes, or stops here.
+make_stranger() {
+    local dir=$1 name=$2 serial=$3
+    if openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$dir/stranger.key" \
+        -subj "/O=revokd test/CN=stranger.$name.revokd.test" -out "$dir/stranger.csr" >"$T/stranger.log" 2>&1 &&
+        openssl x509 -req -in "$dir/stranger.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -days 30 \
+            -set_serial "0x$serial" -out "$dir/stranger.pem" >>"$T/stranger.log" 2>&1 &&
+        ! grep -qi "$serial" "$dir/index.txt"; then
+        pass "stranger.pem: a real certificate of the CA that index.txt does not list"
+    else
+        fail "make stranger.pem" "$(cat "$T/stranger.log")"
+        finish
+    fi
 }
 
 pass() {

@@ -48,12 +48,7 @@ echo "+0" >"$FAKE"
 start_bg responder env LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$FAKE" \
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 "$RSP" -c "$CONF"
-if wait_port "$PORT" 15; then
-    pass "revokd-responder (under libfaketime) listens on 127.0.0.1:$PORT"
-else
-    fail "revokd-responder listens within 15 s" "$(cat "$T/responder.log")"
-    finish
-fi
+listens responder "revokd-responder (under libfaketime) listens on 127.0.0.1:$PORT"
 
 # The fake clock really moves the responder's wall clock: its Date header follows the file.
 date_of() { curl -s --max-time 5 -D - -o /dev/null "http://127.0.0.1:$PORT/healthz" | tr -d '\r' | sed -n 's/^Date: //p'; }

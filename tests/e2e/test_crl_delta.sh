@@ -85,7 +85,6 @@ crl_field() {
 }
 crl_number() { crl_field "$1" 'X509v3 CRL Number:'; }
 crl_base() { crl_field "$1" 'X509v3 Delta CRL Indicator: critical'; }
-serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
 indexer() { run_logged "indexer-$1" 120 env -C / "$IDX" -c "$CONF" --once; RC=$?; }
 crlgen() { run_logged "crlgen-$1" 120 env -C / "$CRLGEN" -c "$CONF" --once; RC=$?; }
 # delta_lists SERIAL SECS: waits until the published delta lists SERIAL.
@@ -172,7 +171,7 @@ expect "Python cryptography: signatures, AKI, Freshest CRL, base = full number <
 start_bg indexer env -C / "$IDX" -c "$CONF"
 start_bg responder env -C / "$RSP" -c "$CONF"
 start_bg crlgen env -C / "$CRLGEN" -c "$CONF"
-if wait_port "$PORT" 15; then pass "revokd-responder listens"; else fail "responder listens" "$(cat "$T/responder.log")"; finish; fi
+listens responder "revokd-responder listens"
 for ((i = 0; i < 100; i++)); do
     grep -q "delta CRL .* on base" "$T/crlgen.log" && break
     sleep 0.1

@@ -44,17 +44,16 @@ issue() {
             >>"$T/issue.log" 2>&1
 }
 revoke() { openssl ca -config "$CNF" -revoke "$A/$1.pem" "${@:2}" >>"$T/issue.log" 2>&1; }
-serial_of() { openssl x509 -in "$A/$1.pem" -noout -serial | sed 's/^serial=//'; }
 
 # serial 0: what openssl ca issues when its serial file says 00
 echo 00 >"$A/serial"
 ok=1
 issue zero || ok=0
 for n in unspec hold undo fresh; do issue "$n" -extensions leaf_ext || ok=0; done
-if [ "$ok" = 1 ] && [ "$(serial_of zero)" = 00 ]; then
+if [ "$ok" = 1 ] && [ "$(serial_of "$A/zero.pem")" = 00 ]; then
     pass "openssl ca issued zero.pem with serial 00 and four more leaves"
 else
-    fail "issue leaves (zero.pem serial $(serial_of zero 2>&1))" "$(tail -n 20 "$T/issue.log")"
+    fail "issue leaves (zero.pem serial $(serial_of "$A/zero.pem" 2>&1))" "$(tail -n 20 "$T/issue.log")"
     finish
 fi
 if ! { revoke unspec -crl_reason unspecified && revoke hold -crl_reason certificateHold &&
@@ -92,8 +91,8 @@ expect "openssl ocsp: certificateHold -> revoked, certificateHold" "$out" \
 if ! { revoke zero -crl_reason keyCompromise && revoke fresh -crl_reason superseded; }; then
     fail "openssl ca -revoke zero fresh" "$(tail "$T/issue.log")"
 fi
-UNDO=$(serial_of undo)
-HOLD=$(serial_of hold)
+UNDO=$(serial_of "$A/undo.pem")
+HOLD=$(serial_of "$A/hold.pem")
 # OpenSSL has no "release" command: the operator writes removeFromCRL (RFC 5280 5.3.1),
 # and someone edits the revoked line of `undo` back to V.
 sed -i -e "/\t$HOLD\t/s/,certificateHold/,removeFromCRL/" \

@@ -31,18 +31,7 @@ URL=http://127.0.0.1:$PORT
 A=$T/pki
 make_pki "$A" "$NAME" "a PKI"
 
-# A real certificate of our CA that its database never lists: signed with the CA
-# key directly, not through `openssl ca`.
-if openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$A/stranger.key" \
-    -subj "/O=revokd test/CN=stranger.$NAME.revokd.test" -out "$A/stranger.csr" >"$T/stranger.log" 2>&1 &&
-    openssl x509 -req -in "$A/stranger.csr" -CA "$A/ca.pem" -CAkey "$A/ca.key" -days 30 \
-        -set_serial 0x5EC2E7AB1E0001 -out "$A/stranger.pem" >>"$T/stranger.log" 2>&1 &&
-    ! grep -qi 5EC2E7AB1E0001 "$A/index.txt"; then
-    pass "stranger.pem: a real certificate of the CA that index.txt does not list"
-else
-    fail "make stranger.pem" "$(cat "$T/stranger.log")"
-    finish
-fi
+make_stranger "$A" "$NAME" 5EC2E7AB1E0001
 
 # write_conf UNKNOWN NONCE RATE [MARGIN [VALIDITY]]: the config with those policies,
 # live_margin (default 60s) and the indexer's validity (default 4d).

@@ -54,7 +54,6 @@ issue() { # issue NAME: a leaf from the issuing CA's openssl ca
 ok=1
 for n in h1 h2 ih; do issue "$n" || ok=; done
 if [ -n "$ok" ]; then pass "issued h1 h2 ih"; else fail "openssl ca issuing" "$(cat "$T/issue.log")"; finish; fi
-serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
 GOOD=$(serial_of "$P/good.pem")
 REV=$(serial_of "$P/revoked.pem")
 H1=$(serial_of "$P/h1.pem")
@@ -108,17 +107,8 @@ rctl() {
     OUT=$(cat "$T/rctl-$name.out")
     ERR=$(cat "$T/rctl-$name.err")
 }
-wait_log() { # wait_log NAME ERE SECS
-    local i
-    for ((i = 0; i < $3 * 20; i++)); do
-        grep -Eq -- "$2" "$T/$1.log" && return 0
-        sleep 0.05
-    done
-    return 1
-}
 # openssl's "Revocation Time: Nov 30 12:00:00 2026 GMT" for Unix seconds
 ossl_time() { LC_ALL=C date -u -d "@$1" '+%b %e %H:%M:%S %Y GMT'; }
-healthz() { curl -s --max-time 5 -o "$T/healthz.body" -w '%{http_code}' "$URL/healthz"; }
 
 # --- start --------------------------------------------------------------------------------
 start_bg indexer env -C / "$IDX" -c "$CONF"
@@ -127,7 +117,7 @@ if ! wait_log indexer "\[issuer $NAME\] synced" 30; then
     finish
 fi
 start_bg responder env -C / "$RSP" -c "$CONF"
-if wait_port "$PORT" 15; then pass "revokd-responder listens"; else fail "responder listens" "$(cat "$T/responder.log")"; finish; fi
+listens responder "revokd-responder listens"
 out=$(ocsp_q "$P/good.pem")
 expect "before: good.pem good" "$out" '+good\.pem: good$' '+Response verify OK'
 

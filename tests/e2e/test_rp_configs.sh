@@ -57,7 +57,6 @@ run_logged indexer 60 "$IDX" -c "$P/revokd.conf" --once || fail "indexer --once"
 crls || fail "crlgen --once" "$(cat "$T/crlgen.log")"
 start_bg responder "$RSP" -c "$P/revokd.conf"
 wait_port "$PORT" 15 || { fail "responder listens" "$(cat "$T/responder.log")"; finish; }
-serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
 revoke() { # revoke ROLE: revokctl revoke of mesh/ROLE.pem
     if run_logged "revoke-$1" 30 "$RCTL" -c "$P/revokd.conf" revoke --issuer "$NAME" \
         --serial "$(serial_of "$M/$1.pem")" --reason keyCompromise; then

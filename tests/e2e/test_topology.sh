@@ -84,7 +84,6 @@ for r in r1 r2; do
     if wait_server "$r" UP 10; then pass "HAProxy health check (GET /healthz): $r UP"; else fail "$r UP" "$(haproxy_cmd "show stat")"; fi
 done
 
-serial_of() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=//'; }
 # get_url CERT: the RFC 5019 GET URL path of CERT's OCSP request (no nonce)
 get_path() {
     openssl ocsp -issuer "$P/ca.pem" -cert "$1" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1
