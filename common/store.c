@@ -586,9 +586,20 @@ int store_put_response_head(struct store_txn *t, enum store_hash hash, const uin
     if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
         head_len > UINT32_MAX || signer == 0)
         return -EINVAL;
-    int rc = store_get_signer(t, signer, &block, &block_len);
-    if (rc < 0)
-        return rc == -ENOENT ? -EINVAL : rc;
+    int rc;
+    if (!t->rdonly && t->sig_id == signer) {
+        /* Only its length is needed, and an id's block never changes: one lookup
+         * per write txn, not one per response (t->sig stays NULL: a write txn's
+         * pages move). */
+        block_len = t->sig_len;
+    } else {
+        if ((rc = store_get_signer(t, signer, &block, &block_len)) < 0)
+            return rc == -ENOENT ? -EINVAL : rc;
+        if (!t->rdonly) {
+            t->sig_id = signer;
+            t->sig_len = block_len;
+        }
+    }
     /* No bytes to compare: store_resp_etag() checks every enclosing length ends
      * where this block would, so head followed by the block is one DER value. */
     if ((rc = store_resp_etag(head, head_len, block_len, signer, etag)) < 0)

@@ -203,7 +203,7 @@ struct store_txn {
      * keeps it and store_txn_renew() drops it unless the renewed txn sees the same
      * snapshot (txn id) at the same map address, so a responder looks the block up
      * once per commit of the indexer, not once per batch. */
-    uint32_t sig_id; /* 0: none cached */
+    uint32_t sig_id; /* 0: none cached; write txns cache only sig_len (sig NULL) */
     const uint8_t *sig;
     size_t sig_len;
     size_t sig_txnid;    /* the snapshot sig points into */
