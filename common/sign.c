@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -138,7 +139,9 @@ static int sign_ecdsa(void *eckey, const uint8_t *md, unsigned mdlen, uint8_t *s
 
 /*
  * The EC_KEY of an ECDSA key for sign_ecdsa(), or NULL (EVP_PKEY_sign() then):
- * taken only if a signature made through it verifies with the EVP key.
+ * only for a key of OpenSSL's default provider, whose ECDSA is the code
+ * ECDSA_do_sign() runs (a FIPS or hardware provider's key keeps its provider),
+ * and only if a signature made through it verifies with the EVP key.
  */
 static void *sign_eckey(EVP_PKEY *pkey, const EVP_MD *md)
 {
@@ -146,7 +149,9 @@ static void *sign_eckey(EVP_PKEY *pkey, const EVP_MD *md)
     uint8_t d[EVP_MAX_MD_SIZE], sig[SIGN_SIG_MAX];
     unsigned dlen = 0;
     size_t sig_len = 0;
-    if (!md || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC)
+    const OSSL_PROVIDER *prov = EVP_PKEY_get0_provider(pkey);
+    const char *name = prov ? OSSL_PROVIDER_get0_name(prov) : NULL;
+    if (!md || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC || !name || strcmp(name, "default") != 0)
         return NULL;
     EC_KEY *ec = EVP_PKEY_get1_EC_KEY(pkey);
     EVP_PKEY_CTX *v = EVP_PKEY_CTX_new(pkey, NULL);
