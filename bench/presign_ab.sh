@@ -3,35 +3,40 @@
 # `openssl speed`, interleaved so that whatever else runs on the machine hits all
 # three alike (issue 8: signing >= 90% of openssl speed per core).
 #
-#   bench/presign_ab.sh [--n N] [--rounds R] [--key ec|rsa] [--threads T] OLD NEW
+#   bench/presign_ab.sh [--n N] [--rounds R] [--key ec|rsa] [--threads T] [--no-wall] OLD NEW
 #
 #   OLD, NEW    revokd-indexer binaries (e.g. one built from main, one from a branch)
 #   --n N       certificates in the synthetic index.txt (default 100000)
 #   --rounds R  rounds of (OLD import, NEW import, openssl speed) (default 3)
 #   --key K     delegated signer key: ec (P-256, default) or rsa (2048)
 #   --threads T [indexer] sign_threads (default 0: one per CPU)
+#   --no-wall   skip `openssl speed -multi` (the wall-clock comparison)
 #
 # Each import is a fresh store (`revokd-indexer --once`: status, 2 signed responses
 # per certificate, durable commit) under GNU time. Printed per run: responses signed
 # per CPU-second of the indexer, counting user+sys and user time only, beside
 # `openssl speed -seconds 3` on one core in the same round (which divides by its
 # user time). The ratio to compare is user+sys; user-only shows how much of the
-# gap is the kernel (the store's writes, scheduling).
+# gap is the kernel (the store's writes, scheduling). Wall: responses signed per
+# second of the import's wall time beside `openssl speed -multi C` (C = the
+# signing threads), meaningful on a quiet machine only. The last lines are the
+# means over the rounds.
 set -euo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
-N=100000 ROUNDS=3 KEY=ec THREADS=0
+N=100000 ROUNDS=3 KEY=ec THREADS=0 WALL=1
 while [ $# -gt 2 ]; do
     case $1 in
     --n) N=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --key) KEY=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-wall) WALL=0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
-[ $# -eq 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 OLD=$(realpath "$1") NEW=$(realpath "$2")
 export OPENSSL_CONF=/dev/null
 W=$(mktemp -d "${TMPDIR:-/tmp}/presign-ab.XXXXXX")
@@ -67,25 +72,47 @@ signer_cert = $W/s.pem
 signer_key  = $W/s.key
 digest      = sha256
 C
-speed1() {
-    openssl speed -seconds 3 "$ALG" 2>/dev/null | awk -v alg="$ALG" '
+# openssl speed's sign/s for ALG: its own figure, per user-second on one core, or
+# summed over the -multi children
+speed_sign() {
+    awk -v alg="$ALG" '
         alg ~ /ecdsa/ && /256 bits ecdsa/ { print $(NF-1); exit }
         alg ~ /rsa/ && /^rsa 2048 bits/ { print $(NF-1); exit }'
 }
+speed1() { openssl speed -seconds 3 "$ALG" 2>/dev/null | speed_sign; }
+CORES=$THREADS
+[ "$CORES" -gt 0 ] || CORES=$(nproc)
+speedm() { openssl speed -multi "$CORES" -seconds 3 "$ALG" 2>/dev/null | speed_sign; }
 imp() { # BIN LABEL
     rm -rf store
     /usr/bin/time -o time.out -f "%U %S %e" "$1" -c revokd.conf --once >log 2>&1
     local signed
     signed=$(grep -o '[0-9]* responses signed' log | tail -1 | cut -d' ' -f1)
     read -r u s e <time.out
-    awk -v l="$2" -v n="$signed" -v u="$u" -v s="$s" -v e="$e" -v sp="$SPEED" 'BEGIN {
-        printf "%-4s signed %d  wall %6.2f s  user %6.2f s  sys %5.2f s  per cpu-s %6.0f (%4.1f%%)  per user-s %6.0f (%4.1f%%)  openssl %6.0f\n",
-            l, n, e, u, s, n / (u + s), 100 * n / (u + s) / sp, n / u, 100 * n / u / sp, sp }'
+    awk -v l="$2" -v n="$signed" -v u="$u" -v s="$s" -v e="$e" -v sp="$SPEED" -v sm="$SPEEDM" 'BEGIN {
+        printf "%-4s signed %d  wall %6.2f s  user %6.2f s  sys %5.2f s  per cpu-s %6.0f (%4.1f%%)  per user-s %6.0f (%4.1f%%)  openssl %6.0f",
+            l, n, e, u, s, n / (u + s), 100 * n / (u + s) / sp, n / u, 100 * n / u / sp, sp
+        if (sm > 0)
+            printf "  per wall-s %6.0f (%4.1f%% of -multi %.0f)", n / e, 100 * n / e / sm, sm
+        printf "\n" }' | tee -a results.txt
 }
 echo "n=$N key=$KEY threads=$THREADS cpus=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+: >results.txt
 for ((r = 1; r <= ROUNDS; r++)); do
     SPEED=$(speed1)
+    SPEEDM=0
+    if [ "$WALL" = 1 ]; then SPEEDM=$(speedm); fi
     imp "$OLD" old
     imp "$NEW" new
     echo "     (round $r; load $(cut -d' ' -f1-3 /proc/loadavg))"
 done
+# Means over the rounds of the two percentages (the figures in parentheses).
+awk '{
+        k = $1; n[k]++
+        for (i = 1; i < NF; i++) {
+            v = $(i + 2); gsub(/[(%)]/, "", v)
+            if ($i == "cpu-s") pc[k] += v
+            if ($i == "user-s") pu[k] += v
+        }
+     }
+     END { for (k in n) printf "mean %-4s over %d rounds: per cpu-s %.1f%%, per user-s %.1f%% of openssl speed\n", k, n[k], pc[k] / n[k], pu[k] / n[k] }' results.txt | sort

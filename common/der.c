@@ -18,8 +18,11 @@ int cur_fail(struct cur *c)
     return -1;
 }
 
-/* Reads tag and length; on success *len fits in what remains after the header. */
-static int der_header(struct cur *c, uint8_t *tag, size_t *len)
+/*
+ * Reads tag and length; on success *len fits in what remains after the header,
+ * unless !whole (der_get_header(): the contents may continue past the cursor).
+ */
+static int der_header_at(struct cur *c, uint8_t *tag, size_t *len, bool whole)
 {
     if (c->err || c->end - c->p < 2)
         return cur_fail(c);
@@ -45,12 +48,25 @@ static int der_header(struct cur *c, uint8_t *tag, size_t *len)
             return cur_fail(c);
         q += nb;
     }
-    if (n > DER_MAX_LEN || (size_t)(c->end - q) < n)
+    if (n > DER_MAX_LEN || (whole && (size_t)(c->end - q) < n))
         return cur_fail(c);
     *tag = t;
     *len = n;
     c->p = q;
     return 0;
+}
+
+static int der_header(struct cur *c, uint8_t *tag, size_t *len)
+{
+    return der_header_at(c, tag, len, true);
+}
+
+int der_get_header(struct cur *c, uint8_t tag, size_t *len)
+{
+    uint8_t t;
+    if (der_header_at(c, &t, len, false) < 0)
+        return -1;
+    return t == tag ? 0 : cur_fail(c);
 }
 
 int der_get_any(struct cur *c, uint8_t *tag, struct cur *val)

@@ -84,6 +84,15 @@ int der_get_any(struct cur *c, uint8_t *tag, struct cur *val);
 /* Reads one TLV of any tag and returns it whole (tag and length included) in *tlv. */
 int der_get_raw(struct cur *c, uint8_t *tag, struct cur *tlv);
 
+/*
+ * Reads only the tag and length of a value whose contents may go on past the
+ * cursor's end (bytes kept elsewhere, e.g. a stored response without its signer
+ * block): the cursor then points at the contents and *len is their declared
+ * length, which the caller must check against what it holds. Returns 0, or -1
+ * (and sets c->err) on a wrong tag or a truncated or non-minimal header.
+ */
+int der_get_header(struct cur *c, uint8_t tag, size_t *len);
+
 /* True if the next byte is `tag` (false on an empty or failed cursor). */
 bool der_peek(const struct cur *c, uint8_t tag);
 

@@ -75,8 +75,8 @@ void ocsp_resp_certs(struct derw *w, const struct signer *sg)
     derw_close(w);
 }
 
-int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
-                    const struct signer *sg)
+static int ocsp_resp_build_at(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                              const struct signer *sg, bool certs)
 {
     uint8_t reason = STORE_REASON_NONE;
     if (store_hash_len(s->hash) == 0)
@@ -142,9 +142,31 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
     derw_raw(w, t->buf, t->len);
     derw_raw(w, sg->alg, sg->alg_len);
     derw_bitstring(w, sig, sig_len);
-    /* certs last: the store splits it off (store_put_response) */
-    derw_header(w, DER_CTX_CONS(0), cert_seq);
-    derw_header(w, DER_SEQUENCE, sg->cert_len);
-    derw_raw(w, sg->cert_der, sg->cert_len);
+    /* certs last: the store splits it off (store_put_response), or keeps it from
+     * the start (store_put_response_head) */
+    if (certs) {
+        derw_header(w, DER_CTX_CONS(0), cert_seq);
+        derw_header(w, DER_SEQUENCE, sg->cert_len);
+        derw_raw(w, sg->cert_der, sg->cert_len);
+    }
     return w->err;
+}
+
+int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                    const struct signer *sg)
+{
+    return ocsp_resp_build_at(w, s, produced_at, sg, true);
+}
+
+size_t ocsp_resp_head_max(const struct signer *sg)
+{
+    /* ResponseData at most OCSP_TBS_MAX, the signature's BIT STRING, and five
+     * enclosing headers plus the status ENUMERATED and the OID (under 40 bytes). */
+    return OCSP_TBS_MAX + sg->alg_len + der_tlv_size(sg->sig_max + 1) + 64;
+}
+
+int ocsp_resp_build_head(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                         const struct signer *sg)
+{
+    return ocsp_resp_build_at(w, s, produced_at, sg, false);
 }

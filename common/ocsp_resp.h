@@ -42,6 +42,21 @@ int ocsp_resp_build(struct derw *w, const struct ocsp_single *s, int64_t produce
                     const struct signer *sg);
 
 /*
+ * ocsp_resp_build() without the trailing `certs` field (ocsp_resp_certs()): every
+ * enclosing length counts it, the bytes are left out, for
+ * store_put_response_head(), which stores a response without them anyway.
+ */
+int ocsp_resp_build_head(struct derw *w, const struct ocsp_single *s, int64_t produced_at,
+                         const struct signer *sg);
+
+/*
+ * The most bytes ocsp_resp_build_head() writes for sg (~700 for ECDSA P-256): a
+ * buffer this size never gets -ENOSPC, and the indexer's batch of them stays small
+ * enough to stay in cache between the signing threads and the writer.
+ */
+size_t ocsp_resp_head_max(const struct signer *sg);
+
+/*
  * Appends the `certs` field every response of sg ends with: [0] { SEQUENCE {
  * signer certificate } }. It is the last field of every enclosing value, so a
  * response built by ocsp_resp_build() ends with exactly these bytes; the store

@@ -2,12 +2,16 @@
  * sign — loads a certificate and its private key and signs with them. Signing is
  * the indexer's and crlgen's inner loop, so everything that does not depend on
  * the bytes being signed (digest fetch, key setup, the AlgorithmIdentifier, the
- * key hashes) is done once in signer_load(). For ECDSA and RSA PKCS#1 v1.5 a
- * signature is one digest and one EVP_PKEY_sign() on an EVP_PKEY_CTX initialised
- * once (what `openssl speed` measures); other keys (Ed25519, RSA-PSS) copy a
- * pre-initialised EVP_MD_CTX. signer_thread_init() gives each signing thread its
- * own contexts over the same key.
+ * key hashes) is done once in signer_load(). For RSA PKCS#1 v1.5 a signature is
+ * one digest and one EVP_PKEY_sign() on an EVP_PKEY_CTX initialised once (what
+ * `openssl speed` measures); for ECDSA one digest and ECDSA_do_sign(), the code
+ * EVP_PKEY_sign() runs minus its generic DER encoder (sign_ecdsa()); other keys
+ * (Ed25519, RSA-PSS) copy a pre-initialised EVP_MD_CTX. signer_thread_init()
+ * gives each signing thread its own contexts over the same key.
  */
+/* For ECDSA_do_sign() and EVP_PKEY_get1_EC_KEY(): deprecated in OpenSSL 3.0, not
+ * removed; a build without them (no-deprecated) signs through EVP_PKEY_sign(). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "sign.h"
 
 #include <errno.h>
@@ -20,13 +24,16 @@
 #include <unistd.h>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "der.h"
 #include "log.h"
 
 static void sign_log_ssl(const char *what, const char *path)
@@ -86,6 +93,80 @@ static void *sign_pkey_ctx(EVP_PKEY *pkey, const EVP_MD *md)
     }
     return ctx;
 }
+
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+/* Appends INTEGER x (non-negative) in minimal DER: a 0x00 first if the top bit is set. */
+static void sign_der_uint(struct derw *w, const BIGNUM *x)
+{
+    uint8_t b[1 + 128];
+    int n = BN_num_bytes(x);
+    if (n < 0 || (size_t)n > sizeof(b) - 1) {
+        w->err = -EINVAL;
+        return;
+    }
+    b[0] = 0;
+    BN_bn2bin(x, b + 1);
+    size_t pad = n == 0 || (b[1] & 0x80) ? 1 : 0;
+    derw_tlv(w, DER_INTEGER, b + 1 - pad, (size_t)n + pad);
+}
+
+/*
+ * ECDSA over md: ECDSA_do_sign() (the same ossl_ecdsa_sign path and nonce as
+ * EVP_PKEY_sign()), then Ecdsa-Sig-Value { r, s } written here: EVP_PKEY_sign()
+ * spends ~4% of a P-256 signature on its generic i2d_ECDSA_SIG() and ECDSA_size().
+ */
+static int sign_ecdsa(void *eckey, const uint8_t *md, unsigned mdlen, uint8_t *sig, size_t cap,
+                      size_t *sig_len)
+{
+    const BIGNUM *r, *s;
+    ECDSA_SIG *es = ECDSA_do_sign(md, (int)mdlen, eckey);
+    if (!es)
+        return -EIO;
+    ECDSA_SIG_get0(es, &r, &s);
+    struct derw w, body;
+    uint8_t tmp[2 * (3 + 1 + 128)];
+    derw_init_fixed(&body, tmp, sizeof(tmp));
+    sign_der_uint(&body, r);
+    sign_der_uint(&body, s);
+    derw_init_fixed(&w, sig, cap);
+    derw_tlv(&w, DER_SEQUENCE, body.buf, body.len);
+    ECDSA_SIG_free(es);
+    if (body.err || w.err)
+        return -EIO;
+    *sig_len = w.len;
+    return 0;
+}
+
+/*
+ * The EC_KEY of an ECDSA key for sign_ecdsa(), or NULL (EVP_PKEY_sign() then):
+ * only for a key of OpenSSL's default provider, whose ECDSA is the code
+ * ECDSA_do_sign() runs (a FIPS or hardware provider's key keeps its provider),
+ * and only if a signature made through it verifies with the EVP key.
+ */
+static void *sign_eckey(EVP_PKEY *pkey, const EVP_MD *md)
+{
+    static const uint8_t probe[] = "revokd signer self-test";
+    uint8_t d[EVP_MAX_MD_SIZE], sig[SIGN_SIG_MAX];
+    unsigned dlen = 0;
+    size_t sig_len = 0;
+    const OSSL_PROVIDER *prov = EVP_PKEY_get0_provider(pkey);
+    const char *name = prov ? OSSL_PROVIDER_get0_name(prov) : NULL;
+    if (!md || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC || !name || strcmp(name, "default") != 0)
+        return NULL;
+    EC_KEY *ec = EVP_PKEY_get1_EC_KEY(pkey);
+    EVP_PKEY_CTX *v = EVP_PKEY_CTX_new(pkey, NULL);
+    if (!ec || !v || EVP_Digest(probe, sizeof(probe), d, &dlen, md, NULL) != 1 ||
+        sign_ecdsa(ec, d, dlen, sig, sizeof(sig), &sig_len) < 0 || EVP_PKEY_verify_init(v) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(v, md) != 1 ||
+        EVP_PKEY_verify(v, sig, sig_len, d, dlen) != 1) {
+        EC_KEY_free(ec);
+        ec = NULL;
+    }
+    EVP_PKEY_CTX_free(v);
+    ERR_clear_error();
+    return ec;
+}
+#endif
 
 /*
  * Opens a private key file for reading, refusing one others may use, the way
@@ -209,6 +290,12 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
         goto fail;
     }
     sg->alg_len = params[0].return_size;
+    int sig_max = EVP_PKEY_get_size(pkey);
+    if (sig_max <= 0 || sig_max > SIGN_SIG_MAX) {
+        log_err("key %s: signatures of %d bytes are not supported", key_path, sig_max);
+        goto fail;
+    }
+    sg->sig_max = (size_t)sig_max;
 
     const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(cert);
     if (!bits ||
@@ -239,6 +326,10 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
         sg->pctx = sg->dgst = NULL;
         ERR_clear_error();
     }
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    if (sg->pctx)
+        sg->eckey = sign_eckey(pkey, md);
+#endif
     sg->pkey = pkey;
     sg->mdctx = tmpl;
     sg->work = work;
@@ -304,6 +395,9 @@ void signer_free(struct signer *sg)
         signer_thread_free(sg);
         return;
     }
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    EC_KEY_free(sg->eckey);
+#endif
     EVP_PKEY_CTX_free(sg->pctx);
     EVP_MD_CTX_free(sg->dctx);
     EVP_MD_free(sg->dgst);
@@ -325,8 +419,16 @@ int signer_sign(const struct signer *sg, const uint8_t *tbs, size_t tbs_len, uin
         unsigned mdlen;
         if (EVP_DigestInit_ex2(sg->dctx, sg->dgst, NULL) != 1 ||
             EVP_DigestUpdate(sg->dctx, tbs, tbs_len) != 1 ||
-            EVP_DigestFinal_ex(sg->dctx, md, &mdlen) != 1 ||
-            EVP_PKEY_sign(sg->pctx, sig, &n, md, mdlen) != 1)
+            EVP_DigestFinal_ex(sg->dctx, md, &mdlen) != 1)
+            goto fail;
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+        if (sg->eckey) {
+            if (sign_ecdsa(sg->eckey, md, mdlen, sig, cap, sig_len) < 0)
+                goto fail;
+            return 0;
+        }
+#endif
+        if (EVP_PKEY_sign(sg->pctx, sig, &n, md, mdlen) != 1)
             goto fail;
         *sig_len = n;
         return 0;

@@ -25,6 +25,7 @@ struct signer {
     void *pctx;        /* EVP_PKEY_CTX set up once to sign a digest (ECDSA, RSA PKCS#1), or NULL */
     void *dgst;        /* EVP_MD fetched once (owned, also by thread copies), for pctx */
     void *dctx;        /* EVP_MD_CTX the digest for pctx is computed in, reused */
+    void *eckey;       /* EC_KEY for ECDSA_do_sign() (owned; thread copies borrow it), or NULL */
     int shared;        /* signer_thread_init() copy: key and certificates belong to another */
     const void *md;    /* EVP_MD, or NULL for Ed25519/Ed448 */
     uint8_t *cert_der; /* signer certificate, DER (owned) */
@@ -34,6 +35,7 @@ struct signer {
     size_t ski_len;
     uint8_t alg[SIGN_ALG_MAX]; /* signatureAlgorithm AlgorithmIdentifier DER */
     size_t alg_len;
+    size_t sig_max;       /* longest signature the key makes (EVP_PKEY_get_size), <= SIGN_SIG_MAX */
     uint8_t *subject_der; /* subject Name DER (owned): CRL issuer */
     size_t subject_len;
 };

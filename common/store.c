@@ -23,6 +23,8 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 
+#include "der.h"
+
 enum store_db {
     DB_META,
     DB_ISSUERS,
@@ -115,14 +117,19 @@ static void store_sha256_fetch(void)
     store_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+/* Fetched once: SHA256() looks the algorithm up on every call (a lock and string
+ * compares), which shows at two responses per certificate of an import. */
+static bool store_sha256_get(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, store_sha256_fetch);
+    return store_sha256 != NULL;
+}
+
 static void store_etag(const uint8_t *der, size_t len, uint8_t out[STORE_ETAG_LEN])
 {
-    /* Fetched once: SHA256() looks the algorithm up on every call (a lock and string
-     * compares), which shows at two responses per certificate of an import. */
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     uint8_t md[SHA256_DIGEST_LENGTH];
-    pthread_once(&once, store_sha256_fetch);
-    if (!store_sha256 || EVP_Digest(der, len, md, NULL, store_sha256, NULL) != 1)
+    if (!store_sha256_get() || EVP_Digest(der, len, md, NULL, store_sha256, NULL) != 1)
         SHA256(der, len, md);
     memcpy(out, md, STORE_ETAG_LEN);
 }
@@ -455,14 +462,97 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     return 0;
 }
 
+/*
+ * The ETag of a BasicOCSPResponse stored against a signer: the first
+ * STORE_ETAG_LEN bytes of SHA-256("revokd sig ETag" ‖ signer id, 4 bytes
+ * big-endian ‖ signatureAlgorithm ‖ signature BIT STRING), ~110 bytes for ECDSA
+ * P-256 instead of the whole ~750-byte body. It still names the exact bytes
+ * sent: the signature fixes tbsResponseData (one signature of this key valid for
+ * two different digests would be a forgery; RSA PKCS#1 v1.5 is deterministic,
+ * ECDSA's is randomised and never repeats), and the rest is fixed around it:
+ * this parse accepts only successful / id-pkix-ocsp-basic / BasicOCSPResponse
+ * with nothing between the signature and the signer's block, every enclosing
+ * length ending exactly where that block ends (keep + block_len), and the block
+ * is the one the signer id names, never rewritten (store_put_signer). The label
+ * keeps these inputs apart from a full DER's (the other ETags). Returns 0,
+ * -EINVAL if head is not such a response, or -ENOMEM.
+ */
+static int store_resp_etag(const uint8_t *head, size_t keep, size_t block_len, uint32_t signer,
+                           uint8_t out[STORE_ETAG_LEN])
+{
+    static const uint8_t basic_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
+    static const char label[] = "revokd sig ETag";
+    const size_t total = keep + block_len;
+    struct cur c, v, tbs, alg, sig;
+    size_t n;
+    cur_init(&c, head, keep);
+#define ENDS_AT_TOTAL() ((size_t)(c.p - head) + n == total)
+    if (der_get_header(&c, DER_SEQUENCE, &n) < 0 || !ENDS_AT_TOTAL() || /* OCSPResponse */
+        der_get(&c, DER_ENUMERATED, &v) < 0 || cur_left(&v) != 1 || v.p[0] != 0 ||
+        der_get_header(&c, DER_CTX_CONS(0), &n) < 0 || !ENDS_AT_TOTAL() ||
+        der_get_header(&c, DER_SEQUENCE, &n) < 0 || !ENDS_AT_TOTAL() || /* ResponseBytes */
+        der_get(&c, DER_OID, &v) < 0 || cur_left(&v) != sizeof(basic_oid) ||
+        memcmp(v.p, basic_oid, sizeof(basic_oid)) != 0 ||
+        der_get_header(&c, DER_OCTET_STRING, &n) < 0 || !ENDS_AT_TOTAL() ||
+        der_get_header(&c, DER_SEQUENCE, &n) < 0 || !ENDS_AT_TOTAL() || /* BasicOCSPResponse */
+        der_get(&c, DER_SEQUENCE, &tbs) < 0)
+        return -EINVAL;
+#undef ENDS_AT_TOTAL
+    const uint8_t *from = c.p;
+    if (der_get(&c, DER_SEQUENCE, &alg) < 0 || der_get(&c, DER_BIT_STRING, &sig) < 0 ||
+        !cur_done(&c))
+        return -EINVAL;
+    uint8_t id[4] = {(uint8_t)(signer >> 24), (uint8_t)(signer >> 16), (uint8_t)(signer >> 8),
+                     (uint8_t)signer};
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    unsigned md_len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && store_sha256_get() && EVP_DigestInit_ex2(ctx, store_sha256, NULL) == 1 &&
+             EVP_DigestUpdate(ctx, label, sizeof(label)) == 1 &&
+             EVP_DigestUpdate(ctx, id, sizeof(id)) == 1 &&
+             EVP_DigestUpdate(ctx, from, (size_t)(head + keep - from)) == 1 &&
+             EVP_DigestFinal_ex(ctx, md, &md_len) == 1 && md_len == sizeof(md);
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
+        return -ENOMEM;
+    memcpy(out, md, STORE_ETAG_LEN);
+    return 0;
+}
+
+/* Stores head (keep bytes: the response without its signer's block) and its ETag. */
+static int store_put_resp(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                          const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
+                          int64_t this_update, int64_t next_update, int64_t produced_at,
+                          const uint8_t *head, size_t keep, uint32_t signer,
+                          const uint8_t etag[STORE_ETAG_LEN])
+{
+    uint8_t key[STORE_KEY_MAX];
+    struct store_resp_hdr h = {.version = 2,
+                               .der_len = (uint32_t)keep,
+                               .signer = signer,
+                               .this_update = this_update,
+                               .next_update = next_update,
+                               .produced_at = produced_at};
+    memcpy(h.etag, etag, STORE_ETAG_LEN);
+    MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
+    MDB_val v = {sizeof(struct store_resp_hdr) + keep, NULL};
+    /* MDB_RESERVE: LMDB hands us the space in the map, saving a copy. */
+    int rc = store_put_sorted(TX(t), store_resp_dbi(t, hash), &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    memcpy(v.mv_data, &h, sizeof(h));
+    memcpy((uint8_t *)v.mv_data + sizeof(h), head, keep);
+    return 0;
+}
+
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        int64_t this_update, int64_t next_update, int64_t produced_at,
                        const uint8_t *der, size_t der_len, uint32_t signer)
 {
-    uint8_t key[STORE_KEY_MAX];
     const uint8_t *block = NULL;
     size_t block_len = 0;
+    uint8_t etag[STORE_ETAG_LEN];
     if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
         der_len > UINT32_MAX)
         return -EINVAL;
@@ -473,24 +563,49 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
         /* The stored bytes plus this block must be exactly what was signed. */
         if (block_len >= der_len || memcmp(der + der_len - block_len, block, block_len) != 0)
             return -EINVAL;
+        rc = store_resp_etag(der, der_len - block_len, block_len, signer, etag);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc == 0)
+            goto put;
     }
-    size_t keep = der_len - block_len;
-    struct store_resp_hdr h = {.version = 2,
-                               .der_len = (uint32_t)keep,
-                               .signer = signer,
-                               .this_update = this_update,
-                               .next_update = next_update,
-                               .produced_at = produced_at};
-    store_etag(der, der_len, h.etag); /* over the full DER: the body clients get */
-    MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
-    MDB_val v = {sizeof(struct store_resp_hdr) + keep, NULL};
-    /* MDB_RESERVE: LMDB hands us the space in the map, saving a copy. */
-    int rc = store_put_sorted(TX(t), store_resp_dbi(t, hash), &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_err(rc);
-    memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(h), der, keep);
-    return 0;
+    store_etag(der, der_len, etag); /* stored whole, or not a BasicOCSPResponse: the full DER */
+put:
+    return store_put_resp(t, hash, name_hash, key_hash, serial, serial_len, this_update,
+                          next_update, produced_at, der, der_len - block_len, signer, etag);
+}
+
+int store_put_response_head(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                            const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
+                            int64_t this_update, int64_t next_update, int64_t produced_at,
+                            const uint8_t *head, size_t head_len, uint32_t signer)
+{
+    const uint8_t *block = NULL;
+    size_t block_len = 0;
+    uint8_t etag[STORE_ETAG_LEN];
+    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
+        head_len > UINT32_MAX || signer == 0)
+        return -EINVAL;
+    int rc;
+    if (!t->rdonly && t->sig_id == signer) {
+        /* Only its length is needed, and an id's block never changes: one lookup
+         * per write txn, not one per response (t->sig stays NULL: a write txn's
+         * pages move). */
+        block_len = t->sig_len;
+    } else {
+        if ((rc = store_get_signer(t, signer, &block, &block_len)) < 0)
+            return rc == -ENOENT ? -EINVAL : rc;
+        if (!t->rdonly) {
+            t->sig_id = signer;
+            t->sig_len = block_len;
+        }
+    }
+    /* No bytes to compare: store_resp_etag() checks every enclosing length ends
+     * where this block would, so head followed by the block is one DER value. */
+    if ((rc = store_resp_etag(head, head_len, block_len, signer, etag)) < 0)
+        return rc;
+    return store_put_resp(t, hash, name_hash, key_hash, serial, serial_len, this_update,
+                          next_update, produced_at, head, head_len, signer, etag);
 }
 
 int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,

@@ -161,7 +161,7 @@ struct store_resp_hdr {
     int64_t this_update;
     int64_t next_update;
     int64_t produced_at;
-    uint8_t etag[STORE_ETAG_LEN]; /* SHA-256 prefix of the full DER, set by store_put_response() */
+    uint8_t etag[STORE_ETAG_LEN]; /* names the bytes sent; set by store_put_response() */
 } STORE_PACKED;
 
 /* Header of a signers value: the certs field DER (the block responses end with) follows. */
@@ -203,7 +203,7 @@ struct store_txn {
      * keeps it and store_txn_renew() drops it unless the renewed txn sees the same
      * snapshot (txn id) at the same map address, so a responder looks the block up
      * once per commit of the indexer, not once per batch. */
-    uint32_t sig_id; /* 0: none cached */
+    uint32_t sig_id; /* 0: none cached; write txns cache only sig_len (sig NULL) */
     const uint8_t *sig;
     size_t sig_len;
     size_t sig_txnid;    /* the snapshot sig points into */
@@ -263,16 +263,32 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        struct store_resp *out);
 
 /*
- * Writes (replaces) the pre-signed response for one CertID; computes its ETag
- * over the full DER. With signer != 0 (an id from store_put_signer()), der must
- * end with exactly that signer's block, which is then not stored with it
- * (-EINVAL if it does not: a response can never be served with another signer's
- * certificate appended). signer 0 stores der whole.
+ * Writes (replaces) the pre-signed response for one CertID and computes its ETag.
+ * With signer != 0 (an id from store_put_signer()), der must end with exactly
+ * that signer's block, which is then not stored with it (-EINVAL if it does not:
+ * a response can never be served with another signer's certificate appended).
+ * The ETag of a successful BasicOCSPResponse stored against a signer is SHA-256
+ * over the signer id, signatureAlgorithm and signature (docs/store.md: that
+ * names the exact bytes); of anything else, SHA-256 of the full DER. signer 0
+ * stores der whole.
  */
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
                        int64_t this_update, int64_t next_update, int64_t produced_at,
                        const uint8_t *der, size_t der_len, uint32_t signer);
+
+/*
+ * store_put_response() for a response built without its signer's block
+ * (ocsp_resp_build_head(): the indexer's import, where copying ~450 certificate
+ * bytes into every response and comparing them back was measurable): head is the
+ * DER up to the signature, its enclosing lengths counting the block. Instead of
+ * comparing bytes, the store checks that every enclosing length ends exactly
+ * where signer's block would (-EINVAL otherwise, or for signer 0).
+ */
+int store_put_response_head(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
+                            const uint8_t *key_hash, const uint8_t *serial, size_t serial_len,
+                            int64_t this_update, int64_t next_update, int64_t produced_at,
+                            const uint8_t *head, size_t head_len, uint32_t signer);
 
 /*
  * Registers a signer block (the certs field a response ends with) and gives its

@@ -7,8 +7,10 @@
 #include <criterion/criterion.h>
 #include <sys/stat.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pem.h>
@@ -420,6 +422,8 @@ static void make_ca(const char *kt, char *cert_path, char *key_path)
 {
     EVP_PKEY *k = strcmp(kt, "rsa") == 0       ? EVP_RSA_gen(2048)
                   : strcmp(kt, "ed25519") == 0 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
+                  : strcmp(kt, "p384") == 0    ? EVP_EC_gen("P-384")
+                  : strcmp(kt, "p521") == 0    ? EVP_EC_gen("P-521")
                                                : EVP_EC_gen("P-256");
     cr_assert_not_null(k);
     X509 *x = X509_new();
@@ -679,4 +683,142 @@ Test(sign, rejects_mismatched_key)
     cr_assert_lt(signer_load(&sg, c1, k2, "sha256"), 0);
     cr_assert_lt(signer_load(&sg, c1, k1, "md-nonsense"), 0);
     cr_assert_lt(signer_load(&sg, "/nonexistent/ca.pem", k1, "sha256"), 0);
+}
+
+/*
+ * ECDSA signs through ECDSA_do_sign() and writes Ecdsa-Sig-Value itself: every
+ * signature must verify with the EVP key and be byte for byte what OpenSSL's own
+ * encoder makes of it (minimal INTEGERs: about half of all r and s need a leading
+ * 0x00, one in 256 is a byte shorter; P-521's SEQUENCE needs a long-form length),
+ * from the loaded signer and from a signing thread's copy alike.
+ */
+static void check_ecdsa_encoding(const char *kt, int n)
+{
+    char cert_path[256], key_path[256];
+    make_ca(kt, cert_path, key_path);
+    struct signer sg, th;
+    cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
+    cr_assert_not_null(sg.eckey, "%s: ECDSA_do_sign path not taken", kt);
+    cr_assert_eq(signer_thread_init(&th, &sg), 0);
+    int padded = 0, short_int = 0;
+    for (int i = 0; i < n; i++) {
+        uint8_t tbs[64], sig[SIGN_SIG_MAX];
+        memset(tbs, i & 0xff, sizeof(tbs));
+        tbs[0] = (uint8_t)(i >> 8);
+        size_t sig_len = 0;
+        cr_assert_eq(signer_sign(i % 2 ? &th : &sg, tbs, sizeof(tbs), sig, sizeof(sig), &sig_len),
+                     0);
+        cr_assert_leq(sig_len, sg.sig_max);
+        const unsigned char *p = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
+        cr_assert_not_null(es, "%s: OpenSSL cannot decode signature %d", kt, i);
+        cr_assert_eq((size_t)(p - sig), sig_len, "trailing bytes");
+        unsigned char *again = NULL;
+        int again_len = i2d_ECDSA_SIG(es, &again);
+        cr_assert_eq((size_t)again_len, sig_len);
+        cr_assert_arr_eq(again, sig, sig_len, "%s: not OpenSSL's DER for signature %d", kt, i);
+        const BIGNUM *r, *s;
+        ECDSA_SIG_get0(es, &r, &s);
+        int bits = EVP_PKEY_get_bits(sg.pkey);
+        padded += BN_num_bits(r) % 8 == 0;
+        short_int += BN_num_bytes(r) < (bits + 7) / 8;
+        OPENSSL_free(again);
+        ECDSA_SIG_free(es);
+        EVP_MD_CTX *v = EVP_MD_CTX_new();
+        cr_assert_eq(EVP_DigestVerifyInit(v, NULL, EVP_sha256(), NULL, sg.pkey), 1);
+        cr_assert_eq(EVP_DigestVerify(v, sig, sig_len, tbs, sizeof(tbs)), 1,
+                     "%s: signature %d does not verify", kt, i);
+        EVP_MD_CTX_free(v);
+    }
+    if (n >= 1000) {
+        cr_assert_gt(padded, 0, "no r with its top bit set: the padding case was not tried");
+        cr_assert_gt(short_int, 0, "no short r: the short case was not tried");
+    }
+    signer_thread_free(&th);
+    signer_free(&sg);
+}
+
+Test(sign, ecdsa_p256_signatures_are_openssl_der_and_verify)
+{
+    check_ecdsa_encoding("ec", 3000);
+}
+
+Test(sign, ecdsa_p384_p521_signatures_are_openssl_der_and_verify)
+{
+    check_ecdsa_encoding("p384", 200);
+    check_ecdsa_encoding("p521", 200);
+}
+
+/*
+ * ocsp_resp_build_head() is ocsp_resp_build() without the trailing certs field:
+ * byte for byte with RSA (deterministic; an ECDSA signature's length varies from
+ * one signing to the next), and for ECDSA the head plus
+ * ocsp_resp_certs() is a response OpenSSL verifies, built in a buffer of exactly
+ * ocsp_resp_head_max() for the longest serial and a revocation with a reason.
+ */
+Test(ocsp_resp, head_is_the_response_without_its_certs)
+{
+    const char *kts[] = {"rsa", "ec"};
+    for (size_t k = 0; k < 2; k++) {
+        char cert_path[256], key_path[256];
+        make_ca(kts[k], cert_path, key_path);
+        struct signer sg;
+        cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
+        struct ocsp_issuer_hashes ih;
+        cr_assert_eq(ocsp_issuer_hashes(sg.cert_der, sg.cert_len, &ih), 0);
+        uint8_t serial[20];
+        memset(serial, 0x7f, sizeof(serial));
+        struct ocsp_single s = {.hash = STORE_HASH_SHA256,
+                                .name_hash = ih.name_sha256,
+                                .key_hash = ih.key_sha256,
+                                .serial = serial,
+                                .serial_len = sizeof(serial),
+                                .status = STORE_REVOKED,
+                                .revoked_at = 1700000000,
+                                .reason = 1,
+                                .this_update = 1800000000,
+                                .next_update = 1800345600};
+        struct derw full, head, certs;
+        size_t max = ocsp_resp_head_max(&sg);
+        uint8_t *hb = malloc(max);
+        cr_assert_not_null(hb);
+        cr_assert_eq(derw_init_alloc(&full, 256), 0);
+        cr_assert_eq(derw_init_alloc(&certs, 256), 0);
+        derw_init_fixed(&head, hb, max);
+        cr_assert_eq(ocsp_resp_build(&full, &s, 1800003600, &sg), 0);
+        cr_assert_eq(ocsp_resp_build_head(&head, &s, 1800003600, &sg), 0, "%s: head_max too small",
+                     kts[k]);
+        ocsp_resp_certs(&certs, &sg);
+        cr_assert_eq(certs.err, 0);
+        if (k == 0) { /* RSA: the same signature both times */
+            cr_assert_eq(head.len + certs.len, full.len);
+            cr_assert_arr_eq(head.buf, full.buf, head.len);
+        }
+        cr_assert_gt(full.len, certs.len);
+        cr_assert_arr_eq(full.buf + full.len - certs.len, certs.buf, certs.len);
+        uint8_t *joined = malloc(head.len + certs.len);
+        memcpy(joined, head.buf, head.len);
+        memcpy(joined + head.len, certs.buf, certs.len);
+        const unsigned char *p = joined;
+        OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)(head.len + certs.len));
+        cr_assert_not_null(resp);
+        cr_assert_eq((size_t)(p - joined), head.len + certs.len);
+        OCSP_BASICRESP *bs = OCSP_response_get1_basic(resp);
+        cr_assert_not_null(bs);
+        const unsigned char *cp = sg.cert_der;
+        X509 *ca = d2i_X509(NULL, &cp, (long)sg.cert_len);
+        X509_STORE *xs = X509_STORE_new();
+        X509_STORE_add_cert(xs, ca);
+        cr_assert_eq(OCSP_basic_verify(bs, NULL, xs, 0), 1, "%s: head + certs does not verify",
+                     kts[k]);
+        X509_STORE_free(xs);
+        X509_free(ca);
+        OCSP_BASICRESP_free(bs);
+        OCSP_RESPONSE_free(resp);
+        free(joined);
+        free(hb);
+        derw_free(&full);
+        derw_free(&certs);
+        signer_free(&sg);
+    }
 }

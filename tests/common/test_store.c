@@ -13,6 +13,7 @@
 #include <lmdb.h>
 #include <openssl/sha.h>
 
+#include "der.h"
 #include "store.h"
 
 #define MAP (64u << 20)
@@ -824,6 +825,153 @@ Test(store, operator_may_only_raise_another_sources_revocation_to_key_compromise
     c.reason = 4;
     cr_assert_eq(store_put_cert(&t, 1, &serial, 1, &c, 1000), 0);
     cr_assert_eq(c.reason, STORE_REASON_KEY_COMPROMISE);
+    store_txn_abort(&t);
+    store_close(s);
+}
+
+/*
+ * A BasicOCSPResponse shaped as the indexer builds it, by hand: ResponseData
+ * (opaque here), signatureAlgorithm, signature, then the certs block. Writes the
+ * full DER to full, and where the signature's TLVs begin (*sig_at) and end
+ * (*head_len: the head store_put_response_head() takes).
+ */
+static size_t basic_resp(uint8_t *full, size_t cap, uint8_t status, uint8_t tbs_byte,
+                         uint8_t sig_byte, const uint8_t *block, size_t block_len, size_t *sig_at,
+                         size_t *head_len)
+{
+    static const uint8_t basic_oid[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01};
+    static const uint8_t alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                  0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}; /* ecdsa-with-SHA256 */
+    uint8_t tbs[40], sig[72];
+    memset(tbs, tbs_byte, sizeof(tbs));
+    memset(sig, sig_byte, sizeof(sig));
+    struct derw w;
+    derw_init_fixed(&w, full, cap);
+    derw_open(&w, DER_SEQUENCE);
+    derw_enum(&w, status);
+    derw_open(&w, DER_CTX_CONS(0));
+    derw_open(&w, DER_SEQUENCE);
+    derw_oid(&w, basic_oid, sizeof(basic_oid));
+    derw_open(&w, DER_OCTET_STRING);
+    derw_open(&w, DER_SEQUENCE);
+    derw_tlv(&w, DER_SEQUENCE, tbs, sizeof(tbs));
+    *sig_at = w.len;
+    derw_raw(&w, alg, sizeof(alg));
+    derw_bitstring(&w, sig, sizeof(sig));
+    *head_len = w.len;
+    derw_raw(&w, block, block_len);
+    for (int i = 0; i < 5; i++)
+        derw_close(&w);
+    cr_assert_eq(w.err, 0);
+    /* derw_close() shrank the reserved lengths: find the offsets again. */
+    *head_len = w.len - block_len;
+    *sig_at = *head_len - sizeof(alg) - der_tlv_size(sizeof(sig) + 1);
+    return w.len;
+}
+
+/* The ETag docs/store.md defines, computed independently of the store. */
+static void sig_etag(uint32_t signer, const uint8_t *from, size_t n, uint8_t out[STORE_ETAG_LEN])
+{
+    uint8_t in[256], md[32];
+    static const char label[] = "revokd sig ETag";
+    memcpy(in, label, sizeof(label));
+    in[sizeof(label)] = (uint8_t)(signer >> 24);
+    in[sizeof(label) + 1] = (uint8_t)(signer >> 16);
+    in[sizeof(label) + 2] = (uint8_t)(signer >> 8);
+    in[sizeof(label) + 3] = (uint8_t)signer;
+    cr_assert_leq(sizeof(label) + 4 + n, sizeof(in));
+    memcpy(in + sizeof(label) + 4, from, n);
+    SHA256(in, sizeof(label) + 4 + n, md);
+    memcpy(out, md, STORE_ETAG_LEN);
+}
+
+Test(store, basic_response_etag_is_over_signer_and_signature)
+{
+    struct store *s;
+    struct store_txn t;
+    const char *dir = tmp_store();
+    static const uint8_t nh[20], kh[20];
+    const uint8_t s1[] = {0x01}, s2[] = {0x02}, s3[] = {0x03}, s4[] = {0x04};
+    uint8_t blk_a[300], blk_b[300];
+    memset(blk_a, 0xaa, sizeof(blk_a));
+    memset(blk_b, 0xbb, sizeof(blk_b)); /* same length, other signer */
+    uint8_t r1[512], r2[512], r3[512], want[STORE_ETAG_LEN];
+    size_t at1, at2, at3, h1, h2, h3;
+    size_t n1 = basic_resp(r1, sizeof(r1), 0, 0x11, 0x51, blk_a, sizeof(blk_a), &at1, &h1);
+    /* Same ResponseData, another signature (ECDSA signs the same bytes differently). */
+    size_t n2 = basic_resp(r2, sizeof(r2), 0, 0x11, 0x52, blk_a, sizeof(blk_a), &at2, &h2);
+    size_t n3 = basic_resp(r3, sizeof(r3), 0, 0x11, 0x51, blk_b, sizeof(blk_b), &at3, &h3);
+    cr_assert_eq(n1, h1 + sizeof(blk_a));
+    cr_assert_eq(n3, h3 + sizeof(blk_b));
+    cr_assert_eq(r1[at1], 0x30, "signatureAlgorithm found");
+    cr_assert_eq(r1[h1 - der_tlv_size(73)], DER_BIT_STRING, "signature found");
+
+    cr_assert_eq(store_open(&s, dir, MAP, 0), 0);
+    cr_assert_eq(store_txn_begin(s, &t, false), 0);
+    uint32_t ida, idb;
+    cr_assert_eq(store_put_signer(&t, blk_a, sizeof(blk_a), &ida), 0);
+    cr_assert_eq(store_put_signer(&t, blk_b, sizeof(blk_b), &idb), 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, s1, 1, 1, 2, 3, r1, n1, ida), 0);
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s2, 1, 1, 2, 3, r1, h1, ida),
+                 0);
+    cr_assert_eq(store_put_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r2, n2, ida), 0);
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s4, 1, 1, 2, 3, r3, h3, idb),
+                 0);
+
+    /* The head alone is refused when it is not what the block completes. */
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r1, h1, 0),
+                 -EINVAL, "signer 0 has no block");
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r1, h1, 99),
+                 -EINVAL, "unknown signer");
+    cr_assert_eq(
+        store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r1, h1 - 1, ida),
+        -EINVAL, "head cut short");
+    cr_assert_eq(
+        store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r1, h1 + 1, ida),
+        -EINVAL, "a byte after the signature");
+    uint8_t blk_c[301];
+    memset(blk_c, 0xcc, sizeof(blk_c));
+    uint32_t idc;
+    cr_assert_eq(store_put_signer(&t, blk_c, sizeof(blk_c), &idc), 0);
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, r1, h1, idc),
+                 -EINVAL, "lengths count a block of another size");
+    uint8_t bad[512];
+    size_t atb, hb;
+    basic_resp(bad, sizeof(bad), 3, 0x11, 0x51, blk_a, sizeof(blk_a), &atb, &hb);
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, bad, hb, ida),
+                 -EINVAL, "not a successful response");
+    memcpy(bad, r1, h1);
+    size_t oid = 0;
+    while (oid + 1 < h1 && !(bad[oid] == DER_OID && bad[oid + 1] == 9))
+        oid++;
+    cr_assert_lt(oid, 20u);
+    bad[oid + 10] ^= 0x02; /* the OID's last arc: no longer id-pkix-ocsp-basic */
+    cr_assert_eq(store_put_response_head(&t, STORE_HASH_SHA1, nh, kh, s3, 1, 1, 2, 3, bad, h1, ida),
+                 -EINVAL, "not a BasicOCSPResponse");
+    cr_assert_eq(store_txn_commit(&t), 0);
+
+    cr_assert_eq(store_txn_begin(s, &t, true), 0);
+    struct store_resp a, b, c, d;
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, s1, 1, &a), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, s2, 1, &b), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, s3, 1, &c), 0);
+    cr_assert_eq(store_get_response(&t, STORE_HASH_SHA1, nh, kh, s4, 1, &d), 0);
+    sig_etag(ida, r1 + at1, h1 - at1, want);
+    cr_assert_arr_eq(a.hdr->etag, want, STORE_ETAG_LEN, "SHA-256 over label, signer, alg, sig");
+    /* Full or head: the same stored bytes, block and ETag. */
+    cr_assert_eq(a.der_len, h1);
+    cr_assert_eq(b.der_len, h1);
+    cr_assert_arr_eq(b.der, r1, h1);
+    cr_assert_eq(b.tail_len, sizeof(blk_a));
+    cr_assert_arr_eq(b.tail, blk_a, sizeof(blk_a));
+    cr_assert_arr_eq(b.hdr->etag, a.hdr->etag, STORE_ETAG_LEN);
+    /* Another signature, or the same one with another signer: another ETag. */
+    sig_etag(ida, r2 + at2, h2 - at2, want);
+    cr_assert_arr_eq(c.hdr->etag, want, STORE_ETAG_LEN);
+    cr_assert_arr_neq(c.hdr->etag, a.hdr->etag, STORE_ETAG_LEN);
+    sig_etag(idb, r3 + at3, h3 - at3, want);
+    cr_assert_arr_eq(d.hdr->etag, want, STORE_ETAG_LEN);
+    cr_assert_arr_neq(d.hdr->etag, a.hdr->etag, STORE_ETAG_LEN);
     store_txn_abort(&t);
     store_close(s);
 }

@@ -18,7 +18,7 @@ IDX=$BUILD/revokd-indexer
 CRLGEN=$BUILD/revokd-crlgen
 
 # Our own signing code, defined in common/sign.c and common/ocsp_resp.c.
-OURS='^(signer_load|signer_sign|signer_free|ocsp_resp_build)$'
+OURS='^(signer_load|signer_sign|signer_free|ocsp_resp_build|ocsp_resp_build_head)$'
 # OpenSSL: private-key loading and every signing API family.
 SSL='^(EVP_DigestSign.*|EVP_Sign.*|EVP_PKEY_sign.*|EVP_PKEY_CTX_set_signature.*'
 SSL+='|PEM_read.*PrivateKey.*|d2i_.*PrivateKey.*|d2i_AutoPrivateKey.*|OSSL_DECODER_CTX_new_for_pkey'
