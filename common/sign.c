@@ -7,7 +7,9 @@
  * `openssl speed` measures); for ECDSA one digest and ECDSA_do_sign(), the code
  * EVP_PKEY_sign() runs minus its generic DER encoder (sign_ecdsa()); other keys
  * (Ed25519, RSA-PSS) copy a pre-initialised EVP_MD_CTX. signer_thread_init()
- * gives each signing thread its own contexts over the same key.
+ * gives each signing thread its own contexts, and for an ECDSA or RSA key of the
+ * default provider its own OpenSSL library context and copy of the key, so that
+ * signing threads share nothing (sign_thread_libctx()).
  */
 /* For ECDSA_do_sign() and EVP_PKEY_get1_EC_KEY(): deprecated in OpenSSL 3.0, not
  * removed; a build without them (no-deprecated) signs through EVP_PKEY_sign(). */
@@ -78,12 +80,12 @@ static int i2d_name_v(void *x, unsigned char **p)
  * The digest-then-sign context: only for key types whose signature over a digest
  * is exactly what EVP_DigestSign() produces with the default parameters.
  */
-static void *sign_pkey_ctx(EVP_PKEY *pkey, const EVP_MD *md)
+static void *sign_pkey_ctx(OSSL_LIB_CTX *lc, EVP_PKEY *pkey, const EVP_MD *md)
 {
     int id = EVP_PKEY_get_base_id(pkey);
     if (!md || (id != EVP_PKEY_EC && id != EVP_PKEY_RSA))
         return NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(pkey, NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(lc, pkey, NULL);
     if (!ctx || EVP_PKEY_sign_init(ctx) != 1 ||
         (id == EVP_PKEY_RSA && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1) ||
         EVP_PKEY_CTX_set_signature_md(ctx, md) != 1) {
@@ -92,6 +94,14 @@ static void *sign_pkey_ctx(EVP_PKEY *pkey, const EVP_MD *md)
         return NULL; /* the EVP_MD_CTX path still works */
     }
     return ctx;
+}
+
+/* Whether pkey is a key of OpenSSL's default provider (not FIPS, not hardware). */
+static bool sign_default_provider(const EVP_PKEY *pkey)
+{
+    const OSSL_PROVIDER *prov = EVP_PKEY_get0_provider(pkey);
+    const char *name = prov ? OSSL_PROVIDER_get0_name(prov) : NULL;
+    return name && strcmp(name, "default") == 0;
 }
 
 #ifndef OPENSSL_NO_DEPRECATED_3_0
@@ -143,18 +153,16 @@ static int sign_ecdsa(void *eckey, const uint8_t *md, unsigned mdlen, uint8_t *s
  * ECDSA_do_sign() runs (a FIPS or hardware provider's key keeps its provider),
  * and only if a signature made through it verifies with the EVP key.
  */
-static void *sign_eckey(EVP_PKEY *pkey, const EVP_MD *md)
+static void *sign_eckey(OSSL_LIB_CTX *lc, EVP_PKEY *pkey, const EVP_MD *md)
 {
     static const uint8_t probe[] = "revokd signer self-test";
     uint8_t d[EVP_MAX_MD_SIZE], sig[SIGN_SIG_MAX];
     unsigned dlen = 0;
     size_t sig_len = 0;
-    const OSSL_PROVIDER *prov = EVP_PKEY_get0_provider(pkey);
-    const char *name = prov ? OSSL_PROVIDER_get0_name(prov) : NULL;
-    if (!md || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC || !name || strcmp(name, "default") != 0)
+    if (!md || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC || !sign_default_provider(pkey))
         return NULL;
     EC_KEY *ec = EVP_PKEY_get1_EC_KEY(pkey);
-    EVP_PKEY_CTX *v = EVP_PKEY_CTX_new(pkey, NULL);
+    EVP_PKEY_CTX *v = EVP_PKEY_CTX_new_from_pkey(lc, pkey, NULL);
     if (!ec || !v || EVP_Digest(probe, sizeof(probe), d, &dlen, md, NULL) != 1 ||
         sign_ecdsa(ec, d, dlen, sig, sizeof(sig), &sig_len) < 0 || EVP_PKEY_verify_init(v) != 1 ||
         EVP_PKEY_CTX_set_signature_md(v, md) != 1 ||
@@ -318,7 +326,7 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
 
     /* An explicitly fetched digest: EVP_DigestInit_ex2() with it does no name lookup
      * (locks, string compares) per signature, as an implicitly fetched one would. */
-    if ((sg->pctx = sign_pkey_ctx(pkey, md)) &&
+    if ((sg->pctx = sign_pkey_ctx(NULL, pkey, md)) &&
         (!(sg->dgst = EVP_MD_fetch(NULL, EVP_MD_get0_name(md), NULL)) ||
          !(sg->dctx = EVP_MD_CTX_new()))) {
         EVP_PKEY_CTX_free(sg->pctx);
@@ -328,7 +336,7 @@ int signer_load(struct signer *sg, const char *cert_path, const char *key_path, 
     }
 #ifndef OPENSSL_NO_DEPRECATED_3_0
     if (sg->pctx)
-        sg->eckey = sign_eckey(pkey, md);
+        sg->eckey = sign_eckey(NULL, pkey, md);
 #endif
     sg->pkey = pkey;
     sg->mdctx = tmpl;
@@ -350,42 +358,116 @@ fail:
     return rc;
 }
 
+/*
+ * Gives thread copy t its own OpenSSL library context holding its own copy of
+ * sg's key, digest and signing context. Why: in OpenSSL 3.0 each ECDSA signature
+ * fetches SHA-512 for its nonce (EVP_MD_fetch(): the library context's method
+ * store behind a read-write lock, and one reference count on one EVP_MD) and
+ * draws from the context's RNG; threads signing in one context bounce those
+ * cache lines between cores, which `openssl speed -multi` (processes) does not.
+ * An RSA key shared by threads blinds under a lock in all threads but one.
+ * Only for ECDSA and RSA keys of the default provider: the new context reads no
+ * configuration file and, having no provider loaded, falls back to the default
+ * provider alone, the same code that signs with sg's key. A key of any other
+ * provider (FIPS, PKCS#11, an engine) depends on what the configuration loads
+ * and keeps the shared context. The key is copied through its DER (cleansed),
+ * not read again from its file (whose checks signer_load() made), and must be
+ * EVP_PKEY_eq() to sg's; an ECDSA copy passes sign_eckey()'s self-test again.
+ * Returns 0 with t->libctx, pkey, dgst, pctx and eckey set, or -1 with t
+ * untouched: the caller then shares sg's key.
+ */
+static int sign_thread_libctx(struct signer *t, const struct signer *sg)
+{
+    int id = EVP_PKEY_get_base_id(sg->pkey);
+    if (!sg->pctx || (id != EVP_PKEY_EC && id != EVP_PKEY_RSA) || !sign_default_provider(sg->pkey))
+        return -1;
+    int rc = -1;
+    unsigned char *der = NULL;
+    EVP_PKEY *pkey = NULL;
+    EVP_MD *dgst = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    void *eckey = NULL;
+    OSSL_LIB_CTX *lc = OSSL_LIB_CTX_new();
+    int n = lc ? i2d_PrivateKey(sg->pkey, &der) : 0;
+    const unsigned char *p = der;
+    if (n <= 0 || !(pkey = d2i_PrivateKey_ex(id, NULL, &p, n, lc, NULL)) ||
+        !sign_default_provider(pkey) || EVP_PKEY_eq(pkey, sg->pkey) != 1 ||
+        !(dgst = EVP_MD_fetch(lc, EVP_MD_get0_name(sg->md), NULL)) ||
+        !(pctx = sign_pkey_ctx(lc, pkey, sg->md)))
+        goto out;
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+    if (sg->eckey && !(eckey = sign_eckey(lc, pkey, sg->md)))
+        goto out;
+#endif
+    t->libctx = lc;
+    t->pkey = pkey;
+    t->dgst = dgst;
+    t->pctx = pctx;
+    t->eckey = eckey;
+    lc = NULL;
+    pkey = NULL;
+    dgst = NULL;
+    pctx = NULL;
+    rc = 0;
+out:
+    if (der)
+        OPENSSL_clear_free(der, (size_t)n);
+    EVP_PKEY_CTX_free(pctx);
+    EVP_MD_free(dgst);
+    EVP_PKEY_free(pkey);
+    OSSL_LIB_CTX_free(lc);
+    ERR_clear_error();
+    return rc;
+}
+
 int signer_thread_init(struct signer *t, const struct signer *sg)
 {
     *t = *sg;
     t->shared = 1;
-    t->pctx = NULL;
+    t->libctx = NULL;
+    t->pctx = t->dgst = t->dctx = NULL; /* a thread copy owns whatever of these it has */
     t->mdctx = EVP_MD_CTX_new();
     t->work = EVP_MD_CTX_new();
-    if (!t->mdctx || !t->work || EVP_MD_CTX_copy_ex(t->mdctx, sg->mdctx) != 1) {
-        /* A provider that cannot duplicate: signer_sign() re-initialises work. */
-        ERR_clear_error();
-        if (!t->mdctx || !t->work) {
-            signer_thread_free(t);
-            return -ENOMEM;
-        }
-    }
-    t->dctx = NULL;
-    if (sg->pctx && (t->dctx = EVP_MD_CTX_new()) && EVP_MD_up_ref(sg->dgst) == 1 &&
-        !(t->pctx = sign_pkey_ctx(sg->pkey, sg->md))) {
+    if (!t->mdctx || !t->work)
+        goto nomem;
+    if (EVP_MD_CTX_copy_ex(t->mdctx, sg->mdctx) != 1)
+        ERR_clear_error(); /* A provider that cannot duplicate: signer_sign() re-initialises work.
+                            */
+    if (!sg->pctx)
+        return 0;
+    if (!(t->dctx = EVP_MD_CTX_new()))
+        goto nomem;
+    if (sign_thread_libctx(t, sg) == 0)
+        return 0;
+    /* sg's key, in sg's library context: the thread's own EVP_PKEY_CTX over it */
+    if (EVP_MD_up_ref(sg->dgst) == 1)
+        t->dgst = sg->dgst;
+    if (!t->dgst || !(t->pctx = sign_pkey_ctx(NULL, sg->pkey, sg->md))) {
         EVP_MD_free(t->dgst);
         EVP_MD_CTX_free(t->dctx);
-        t->dgst = t->dctx = NULL;
-    } else if (!t->pctx) {
-        EVP_MD_CTX_free(t->dctx);
-        t->dgst = t->dctx = NULL;
+        t->dgst = t->dctx = NULL; /* the EVP_MD_CTX path still works */
     }
     return 0;
+nomem:
+    signer_thread_free(t);
+    return -ENOMEM;
 }
 
 void signer_thread_free(struct signer *t)
 {
-    if (t->pctx)
-        EVP_MD_free(t->dgst);
+    EVP_MD_free(t->dgst);
     EVP_MD_CTX_free(t->dctx);
     EVP_PKEY_CTX_free(t->pctx);
     EVP_MD_CTX_free(t->work);
     EVP_MD_CTX_free(t->mdctx);
+    if (t->libctx) {
+        /* its own key, freed before the library context it lives in */
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+        EC_KEY_free(t->eckey);
+#endif
+        EVP_PKEY_free(t->pkey);
+        OSSL_LIB_CTX_free(t->libctx);
+    }
     memset(t, 0, sizeof(*t));
 }
 

@@ -25,8 +25,11 @@ struct signer {
     void *pctx;        /* EVP_PKEY_CTX set up once to sign a digest (ECDSA, RSA PKCS#1), or NULL */
     void *dgst;        /* EVP_MD fetched once (owned, also by thread copies), for pctx */
     void *dctx;        /* EVP_MD_CTX the digest for pctx is computed in, reused */
-    void *eckey;       /* EC_KEY for ECDSA_do_sign() (owned; thread copies borrow it), or NULL */
+    void *eckey;       /* EC_KEY for ECDSA_do_sign() (owned; thread copies without libctx
+                          borrow it), or NULL */
     int shared;        /* signer_thread_init() copy: key and certificates belong to another */
+    void *libctx;      /* a thread copy's own OSSL_LIB_CTX (owned, with its own copies of
+                          pkey, eckey and dgst in it), or NULL: it uses sg's key */
     const void *md;    /* EVP_MD, or NULL for Ed25519/Ed448 */
     uint8_t *cert_der; /* signer certificate, DER (owned) */
     size_t cert_len;
@@ -54,8 +57,10 @@ void signer_free(struct signer *sg);
 
 /*
  * A signer for one more signing thread: its own contexts, the key and certificate
- * of sg (which must outlive it and is not touched). Free with signer_thread_free().
- * Returns 0 or a negative errno.
+ * of sg (which must outlive it and is not touched). For an ECDSA or RSA key of
+ * OpenSSL's default provider that is its own library context with its own copy of
+ * the key (shared nothing with the other threads); other keys share sg's key.
+ * Free with signer_thread_free(). Returns 0 or a negative errno.
  */
 int signer_thread_init(struct signer *t, const struct signer *sg);
 void signer_thread_free(struct signer *t);

@@ -700,6 +700,9 @@ static void check_ecdsa_encoding(const char *kt, int n)
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
     cr_assert_not_null(sg.eckey, "%s: ECDSA_do_sign path not taken", kt);
     cr_assert_eq(signer_thread_init(&th, &sg), 0);
+    cr_assert_not_null(th.libctx, "%s: the thread copy shares the library context", kt);
+    cr_assert_not_null(th.eckey, "%s: the thread copy does not use ECDSA_do_sign", kt);
+    cr_assert_neq(th.eckey, sg.eckey);
     int padded = 0, short_int = 0;
     for (int i = 0; i < n; i++) {
         uint8_t tbs[64], sig[SIGN_SIG_MAX];
@@ -736,6 +739,63 @@ static void check_ecdsa_encoding(const char *kt, int n)
     }
     signer_thread_free(&th);
     signer_free(&sg);
+}
+
+/*
+ * A signing thread's copy of an ECDSA or RSA key of the default provider lives in
+ * its own library context (nothing shared between signing threads); its
+ * signatures verify with the loaded key, as do those of its sibling copy and of
+ * the signer itself, interleaved. An Ed25519 key (no digest-then-sign context)
+ * keeps the shared key. A copy with its own context may outlive the signer (the
+ * ASan build checks that and for leaks).
+ */
+static void check_thread_copies(const char *kt, bool own_ctx)
+{
+    char cert_path[256], key_path[256];
+    make_ca(kt, cert_path, key_path);
+    struct signer sg, th[2];
+    cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(signer_thread_init(&th[k], &sg), 0);
+        if (own_ctx) {
+            cr_assert_not_null(th[k].libctx, "%s: thread copy %d shares the library context", kt,
+                               k);
+            cr_assert_neq(th[k].pkey, sg.pkey);
+            cr_assert_not_null(th[k].pctx);
+        } else {
+            cr_assert_null(th[k].libctx, "%s: thread copy %d has its own context", kt, k);
+            cr_assert_eq(th[k].pkey, sg.pkey);
+        }
+    }
+    if (own_ctx)
+        cr_assert_neq(th[0].libctx, th[1].libctx);
+    for (int i = 0; i < 30; i++) {
+        const struct signer *s = i % 3 == 2 ? &sg : &th[i % 3];
+        uint8_t tbs[48], sig[SIGN_SIG_MAX];
+        memset(tbs, i, sizeof(tbs));
+        size_t sig_len = 0;
+        cr_assert_eq(signer_sign(s, tbs, sizeof(tbs), sig, sizeof(sig), &sig_len), 0);
+        EVP_MD_CTX *v = EVP_MD_CTX_new();
+        cr_assert_eq(EVP_DigestVerifyInit(v, NULL, strcmp(kt, "ed25519") ? EVP_sha256() : NULL,
+                                          NULL, sg.pkey),
+                     1);
+        cr_assert_eq(EVP_DigestVerify(v, sig, sig_len, tbs, sizeof(tbs)), 1,
+                     "%s: signature %d (signer %d) does not verify", kt, i, i % 3);
+        EVP_MD_CTX_free(v);
+    }
+    signer_thread_free(&th[0]);
+    if (!own_ctx)
+        signer_thread_free(&th[1]); /* it borrows sg's key: sg must outlive it */
+    signer_free(&sg);
+    if (own_ctx)
+        signer_thread_free(&th[1]); /* it owns all it uses */
+}
+
+Test(sign, thread_copies_have_their_own_library_context)
+{
+    check_thread_copies("ec", true);
+    check_thread_copies("rsa", true);
+    check_thread_copies("ed25519", false);
 }
 
 Test(sign, ecdsa_p256_signatures_are_openssl_der_and_verify)
