@@ -440,9 +440,9 @@ int signer_thread_init(struct signer *t, const struct signer *sg)
     t->work = EVP_MD_CTX_new();
     if (!t->mdctx || !t->work)
         goto nomem;
+    /* A provider that cannot duplicate: signer_sign() re-initialises work. */
     if (EVP_MD_CTX_copy_ex(t->mdctx, sg->mdctx) != 1)
-        ERR_clear_error(); /* A provider that cannot duplicate: signer_sign() re-initialises work.
-                            */
+        ERR_clear_error();
     if (!sg->pctx)
         return 0;
     if (!(t->dctx = EVP_MD_CTX_new()))
