@@ -447,8 +447,6 @@ int signer_thread_init(struct signer *t, const struct signer *sg)
         return 0;
     if (!(t->dctx = EVP_MD_CTX_new()))
         goto nomem;
-    if (sign_thread_libctx(t, sg) == 0)
-        return 0;
     /* sg's key, in sg's library context: the thread's own EVP_PKEY_CTX over it */
     if (EVP_MD_up_ref(sg->dgst) == 1)
         t->dgst = sg->dgst;
@@ -461,6 +459,20 @@ int signer_thread_init(struct signer *t, const struct signer *sg)
 nomem:
     signer_thread_free(t);
     return -ENOMEM;
+}
+
+int signer_thread_own_context(struct signer *t, const struct signer *sg)
+{
+    if (t->libctx)
+        return 0;
+    struct signer n = *t;
+    if (!t->shared || sign_thread_libctx(&n, sg) < 0)
+        return -ENOTSUP;
+    /* what t had over sg's key: its EVP_PKEY_CTX and its digest reference */
+    EVP_PKEY_CTX_free(t->pctx);
+    EVP_MD_free(t->dgst);
+    *t = n;
+    return 0;
 }
 
 void signer_thread_free(struct signer *t)

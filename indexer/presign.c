@@ -12,11 +12,21 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+/*
+ * A batch this large is a bulk pass (an import, a refresh, a rotation): each
+ * worker then moves its signer into its own OpenSSL library context
+ * (signer_thread_own_context(): ~0.9 ms once, then ~3% more ECDSA signatures
+ * per CPU-second with two threads). A live change signs a few responses and
+ * never pays for it. Sync submits chunks of up to 1024.
+ */
+#define PRESIGN_OWN_CONTEXT_MIN 512
+
 struct presign_worker {
     struct presign_pool *pool;
     struct signer sg;
     pthread_t tid;
     bool started;
+    bool moved; /* signer_thread_own_context() tried */
 };
 
 struct presign_pool {
@@ -35,6 +45,7 @@ struct presign_pool {
     bool pending;       /* a batch was submitted and not yet waited for */
     unsigned n_workers;
     struct presign_worker *w;
+    const struct signer *sg; /* the one the workers' copies are of */
 };
 
 static void *presign_main(void *arg)
@@ -54,6 +65,10 @@ static void *presign_main(void *arg)
         void *farg = p->arg;
         size_t n = p->n;
         pthread_mutex_unlock(&p->mu);
+        if (n >= PRESIGN_OWN_CONTEXT_MIN && !w->moved) {
+            w->moved = true;
+            (void)signer_thread_own_context(&w->sg, p->sg); /* else it keeps sharing */
+        }
         size_t did = 0;
         int err = 0;
         for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < n; did++) {
@@ -80,6 +95,7 @@ int presign_start(struct presign_pool **out, const struct signer *sg, unsigned t
         return -ENOMEM;
     if (threads == 0)
         threads = 1;
+    p->sg = sg;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);

@@ -2,7 +2,9 @@
  * presign — the indexer's signing threads. Pre-signing every response is the
  * cost of an import (two signatures a certificate), so it runs on every core:
  * each thread has its own signing contexts over the one key
- * (signer_thread_init()), takes the next job of the current batch with an atomic
+ * (signer_thread_init()), moved into its own OpenSSL library context on the
+ * first bulk batch (signer_thread_own_context(); a live change's few signatures
+ * do not pay its set-up), takes the next job of the current batch with an atomic
  * counter, and the caller (the one store writer) commits results in key order
  * while the threads sign the next batch.
  *

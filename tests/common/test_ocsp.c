@@ -700,6 +700,8 @@ static void check_ecdsa_encoding(const char *kt, int n)
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
     cr_assert_not_null(sg.eckey, "%s: ECDSA_do_sign path not taken", kt);
     cr_assert_eq(signer_thread_init(&th, &sg), 0);
+    cr_assert_null(th.libctx, "%s: a fresh thread copy has its own context already", kt);
+    cr_assert_eq(signer_thread_own_context(&th, &sg), 0);
     cr_assert_not_null(th.libctx, "%s: the thread copy shares the library context", kt);
     cr_assert_not_null(th.eckey, "%s: the thread copy does not use ECDSA_do_sign", kt);
     cr_assert_neq(th.eckey, sg.eckey);
@@ -742,12 +744,14 @@ static void check_ecdsa_encoding(const char *kt, int n)
 }
 
 /*
- * A signing thread's copy of an ECDSA or RSA key of the default provider lives in
- * its own library context (nothing shared between signing threads); its
- * signatures verify with the loaded key, as do those of its sibling copy and of
- * the signer itself, interleaved. An Ed25519 key (no digest-then-sign context)
- * keeps the shared key. A copy with its own context may outlive the signer (the
- * ASan build checks that and for leaks).
+ * A signing thread's copy starts over the loaded key (cheap: a sync pass that
+ * signs two responses pays nothing more); moved into its own library context, an
+ * ECDSA or RSA key of the default provider gets its own copy of the key (nothing
+ * shared between signing threads). Signatures of the copies, before and after the
+ * move, and of the signer itself, interleaved, all verify with the loaded key. An
+ * Ed25519 key (no digest-then-sign context) cannot move and keeps the shared key.
+ * A copy with its own context may outlive the signer (the ASan build checks that
+ * and for leaks).
  */
 static void check_thread_copies(const char *kt, bool own_ctx)
 {
@@ -757,19 +761,25 @@ static void check_thread_copies(const char *kt, bool own_ctx)
     cr_assert_eq(signer_load(&sg, cert_path, key_path, "sha256"), 0);
     for (int k = 0; k < 2; k++) {
         cr_assert_eq(signer_thread_init(&th[k], &sg), 0);
-        if (own_ctx) {
-            cr_assert_not_null(th[k].libctx, "%s: thread copy %d shares the library context", kt,
-                               k);
-            cr_assert_neq(th[k].pkey, sg.pkey);
-            cr_assert_not_null(th[k].pctx);
-        } else {
-            cr_assert_null(th[k].libctx, "%s: thread copy %d has its own context", kt, k);
-            cr_assert_eq(th[k].pkey, sg.pkey);
-        }
+        cr_assert_null(th[k].libctx, "%s: thread copy %d has its own context from the start", kt,
+                       k);
+        cr_assert_eq(th[k].pkey, sg.pkey);
     }
-    if (own_ctx)
-        cr_assert_neq(th[0].libctx, th[1].libctx);
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < 60; i++) {
+        if (i == 30)
+            for (int k = 0; k < 2; k++) {
+                cr_assert_eq(signer_thread_own_context(&th[k], &sg), own_ctx ? 0 : -ENOTSUP);
+                if (own_ctx) {
+                    cr_assert_not_null(th[k].libctx,
+                                       "%s: thread copy %d shares the library context", kt, k);
+                    cr_assert_neq(th[k].pkey, sg.pkey);
+                    cr_assert_not_null(th[k].pctx);
+                    cr_assert_eq(signer_thread_own_context(&th[k], &sg), 0, "a second move");
+                } else {
+                    cr_assert_null(th[k].libctx, "%s: thread copy %d has its own context", kt, k);
+                    cr_assert_eq(th[k].pkey, sg.pkey);
+                }
+            }
         const struct signer *s = i % 3 == 2 ? &sg : &th[i % 3];
         uint8_t tbs[48], sig[SIGN_SIG_MAX];
         memset(tbs, i, sizeof(tbs));
@@ -783,6 +793,8 @@ static void check_thread_copies(const char *kt, bool own_ctx)
                      "%s: signature %d (signer %d) does not verify", kt, i, i % 3);
         EVP_MD_CTX_free(v);
     }
+    if (own_ctx)
+        cr_assert_neq(th[0].libctx, th[1].libctx);
     signer_thread_free(&th[0]);
     if (!own_ctx)
         signer_thread_free(&th[1]); /* it borrows sg's key: sg must outlive it */
