@@ -89,11 +89,12 @@ imp() { # BIN LABEL
     local signed
     signed=$(grep -o '[0-9]* responses signed' log | tail -1 | cut -d' ' -f1)
     read -r u s e <time.out
-    awk -v l="$2" -v n="$signed" -v u="$u" -v s="$s" -v e="$e" -v sp="$SPEED" -v sm="$SPEEDM" 'BEGIN {
+    awk -v l="$2" -v n="$signed" -v u="$u" -v s="$s" -v e="$e" -v sp="$SPEED" -v sm="$SPEEDM" -v c="$CORES" 'BEGIN {
         printf "%-4s signed %d  wall %6.2f s  user %6.2f s  sys %5.2f s  per cpu-s %6.0f (%4.1f%%)  per user-s %6.0f (%4.1f%%)  openssl %6.0f",
             l, n, e, u, s, n / (u + s), 100 * n / (u + s) / sp, n / u, 100 * n / u / sp, sp
         if (sm > 0)
-            printf "  per wall-s %6.0f (%4.1f%% of -multi %.0f)", n / e, 100 * n / e / sm, sm
+            printf "  per wall-s %6.0f (%4.1f%% of -multi %.0f)  per cpu-s %4.1f%% of -multi/core", n / e, 100 * n / e / sm, sm,
+                100 * n / (u + s) / (sm / c)
         printf "\n" }' | tee -a results.txt
 }
 echo "n=$N key=$KEY threads=$THREADS cpus=$(nproc) load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -106,13 +107,25 @@ for ((r = 1; r <= ROUNDS; r++)); do
     imp "$NEW" new
     echo "     (round $r; load $(cut -d' ' -f1-3 /proc/loadavg))"
 done
-# Means over the rounds of the two percentages (the figures in parentheses).
+# Means and medians over the rounds of the percentages (the figures in
+# parentheses; "core" is the ratio to openssl's own per-core rate when it signs on
+# as many cores at once, the comparable figure when two threads share the caches
+# and the host the way two openssl processes do).
 awk '{
         k = $1; n[k]++
         for (i = 1; i < NF; i++) {
             v = $(i + 2); gsub(/[(%)]/, "", v)
-            if ($i == "cpu-s") pc[k] += v
+            if ($i == "cpu-s" && $(i + 1) !~ /%/) { pc[k] += v; c[k, n[k]] = v }
             if ($i == "user-s") pu[k] += v
+            if ($i == "of" && $(i + 1) == "-multi/core") { v = $(i - 1); gsub(/%/, "", v); pm[k] += v; m[k, n[k]] = v; hm[k] = 1 }
         }
      }
-     END { for (k in n) printf "mean %-4s over %d rounds: per cpu-s %.1f%%, per user-s %.1f%% of openssl speed\n", k, n[k], pc[k] / n[k], pu[k] / n[k] }' results.txt | sort
+     function median(a, k, cnt,   i, j, t, b) {
+        for (i = 1; i <= cnt; i++) b[i] = a[k, i]
+        for (i = 2; i <= cnt; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+        return cnt % 2 ? b[(cnt + 1) / 2] : (b[cnt / 2] + b[cnt / 2 + 1]) / 2
+     }
+     END { for (k in n) {
+             printf "mean %-4s over %d rounds: per cpu-s %.1f%% (median %.1f%%), per user-s %.1f%% of openssl speed", k, n[k], pc[k] / n[k], median(c, k, n[k]), pu[k] / n[k]
+             if (hm[k]) printf "; per cpu-s %.1f%% (median %.1f%%) of -multi per core", pm[k] / n[k], median(m, k, n[k])
+             printf "\n" } }' results.txt | sort
