@@ -1236,49 +1236,6 @@ static const char *handler_reason_name(unsigned reason)
     return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
 }
 
-/*
- * A serial number as the API takes it, hex digits only, into the INTEGER
- * content bytes the store keys on, the way the indexer reads index.txt
- * (cadb_parse_serial): leading zero digits dropped (0A and A are the same
- * certificate), an odd digit count padded, a 0x00 byte in front when the top
- * bit is set (a serial is positive), zero as one 0x00 byte. Returns 0, or -1
- * for an empty string, a non-hex digit, or more than DER_SERIAL_MAX bytes.
- */
-static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX],
-                                size_t *out_len)
-{
-    size_t i = 0;
-    if (n == 0)
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        if (der_hexval((uint8_t)hex[k]) < 0)
-            return -1;
-    }
-    while (i < n && hex[i] == '0')
-        i++;
-    size_t digits = n - i;
-    if (digits == 0) {
-        out[0] = 0x00;
-        *out_len = 1;
-        return 0;
-    }
-    size_t m = (digits + 1) / 2;
-    bool odd = digits % 2;
-    int top = der_hexval((uint8_t)hex[i]);
-    bool pad = !odd && top >= 8;
-    if (m + pad > DER_SERIAL_MAX)
-        return -1;
-    size_t o = 0;
-    if (pad)
-        out[o++] = 0x00;
-    if (odd)
-        out[o++] = (uint8_t)der_hexval((uint8_t)hex[i++]);
-    for (; i < n; i += 2)
-        out[o++] = (uint8_t)(der_hexval((uint8_t)hex[i]) << 4 | der_hexval((uint8_t)hex[i + 1]));
-    *out_len = o;
-    return der_serial_check(out, o) < 0 ? -1 : 0;
-}
-
 static int handler_json_error(struct handler *h, const struct http_req *req, int status,
                               const char *error, const char *detail, enum handler_result res,
                               struct http_out *out)
@@ -1316,7 +1273,8 @@ static int handler_status_api(struct handler *h, const struct http_req *req, con
     const char *hex = slash + 1;
     uint8_t serial[DER_SERIAL_MAX];
     size_t serial_len;
-    if (handler_serial_parse(hex, (size_t)(end - hex), serial, &serial_len) < 0)
+    /* As the indexer reads index.txt, but unsigned: a '-' is not a hex digit. */
+    if (der_serial_from_hex(hex, (size_t)(end - hex), false, serial, &serial_len) < 0)
         return handler_json_error(h, req, 400, "bad request",
                                   "the serial must be 1 to 64 hex digits (leading zeros aside)",
                                   HANDLER_R_HTTP_ERROR, out);
