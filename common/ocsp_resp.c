@@ -24,20 +24,21 @@
  * under 512; derw fails with -ENOSPC rather than write past it. */
 #define OCSP_TBS_MAX 512
 
-static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
+void ocsp_resp_certid(struct derw *w, enum store_hash hash, const uint8_t *name_hash,
+                      const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
-    size_t hl = store_hash_len(s->hash);
+    size_t hl = store_hash_len(hash);
     derw_open(w, DER_SEQUENCE);
     derw_open(w, DER_SEQUENCE);
-    if (s->hash == STORE_HASH_SHA1)
+    if (hash == STORE_HASH_SHA1)
         derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
     else
         derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
     derw_null(w);
     derw_close(w);
-    derw_tlv(w, DER_OCTET_STRING, s->name_hash, hl);
-    derw_tlv(w, DER_OCTET_STRING, s->key_hash, hl);
-    derw_integer_raw(w, s->serial, s->serial_len);
+    derw_tlv(w, DER_OCTET_STRING, name_hash, hl);
+    derw_tlv(w, DER_OCTET_STRING, key_hash, hl);
+    derw_integer_raw(w, serial, serial_len);
     derw_close(w);
 }
 
@@ -99,7 +100,7 @@ static int ocsp_resp_build_at(struct derw *w, const struct ocsp_single *s, int64
     derw_gentime(t, produced_at);
     derw_open(t, DER_SEQUENCE); /* responses */
     derw_open(t, DER_SEQUENCE); /* SingleResponse */
-    ocsp_write_certid(t, s);
+    ocsp_resp_certid(t, s->hash, s->name_hash, s->key_hash, s->serial, s->serial_len);
     if (s->status == STORE_GOOD) {
         derw_tlv(t, DER_CTX(0), NULL, 0);
     } else {

@@ -30,6 +30,15 @@ struct ocsp_single {
 };
 
 /*
+ * Appends a CertID (hashAlgorithm SHA-1 or SHA-256 with NULL parameters, the two
+ * issuer hashes of store_hash_len(hash) bytes, the serial's INTEGER content): the
+ * one writer for pre-signed and live-signed responses, so both echo a request's
+ * CertID in the same bytes.
+ */
+void ocsp_resp_certid(struct derw *w, enum store_hash hash, const uint8_t *name_hash,
+                      const uint8_t *key_hash, const uint8_t *serial, size_t serial_len);
+
+/*
  * Builds a signed OCSPResponse (status successful, id-pkix-ocsp-basic) for one
  * SingleResponse: responderID byKey, producedAt, and the signer's certificate in
  * `certs`. Appends to w; returns 0 or a negative errno (w->err, or a signing error).

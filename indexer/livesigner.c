@@ -26,6 +26,7 @@
 
 #include "der.h"
 #include "log.h"
+#include "ocsp_resp.h"
 
 /* Output a client may leave unread before we stop reading its requests. */
 #define LS_OUT_MAX (1u << 20)
@@ -282,20 +283,10 @@ static int ls_reason(const struct store_cert *c, uint8_t *reason)
 static void ls_write_single(struct derw *w, const struct signproto_certid *id,
                             const struct ls_single *s, int64_t next_update)
 {
-    size_t hl = store_hash_len((enum store_hash)id->hash);
     derw_open(w, DER_SEQUENCE); /* SingleResponse */
-    derw_open(w, DER_SEQUENCE); /* CertID, echoing the request's algorithm */
-    derw_open(w, DER_SEQUENCE);
-    if (id->hash == STORE_HASH_SHA1)
-        derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
-    else
-        derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
-    derw_null(w);
-    derw_close(w);
-    derw_tlv(w, DER_OCTET_STRING, id->name_hash, hl);
-    derw_tlv(w, DER_OCTET_STRING, id->key_hash, hl);
-    derw_integer_raw(w, id->serial, id->serial_len);
-    derw_close(w);
+    /* CertID, echoing the request's algorithm */
+    ocsp_resp_certid(w, (enum store_hash)id->hash, id->name_hash, id->key_hash, id->serial,
+                     id->serial_len);
     if (s->kind == LS_GOOD) {
         derw_tlv(w, DER_CTX(0), NULL, 0);
     } else if (s->kind == LS_UNKNOWN) {
