@@ -263,23 +263,6 @@ struct ls_single {
     int64_t this_update;
 };
 
-/* revocationReason as ocsp_resp.c and crlgen write it, so every channel agrees. */
-static int ls_reason(const struct store_cert *c, uint8_t *reason)
-{
-    if (c->status == STORE_HOLD || c->reason == 6) {
-        *reason = 6;
-        return 0;
-    }
-    if (c->reason == STORE_REASON_NONE || c->reason == 0 || c->reason == 8) {
-        *reason = STORE_REASON_NONE;
-        return 0;
-    }
-    if (c->reason == 7 || c->reason > 10)
-        return -EINVAL;
-    *reason = c->reason;
-    return 0;
-}
-
 static void ls_write_single(struct derw *w, const struct signproto_certid *id,
                             const struct ls_single *s, int64_t next_update)
 {
@@ -357,7 +340,8 @@ int livesigner_answer(struct livesigner *ls, const struct signproto_req *req, in
             } else {
                 s->kind = LS_REVOKED;
                 s->revoked_at = c.revoked_at;
-                if (ls_reason(&c, &s->reason) < 0)
+                /* as a pre-signed response says it */
+                if (ocsp_resp_reason((enum store_status)c.status, c.reason, &s->reason) < 0)
                     return -EINVAL;
                 if (s->this_update < c.revoked_at) /* never before the revocation */
                     s->this_update = c.revoked_at;
