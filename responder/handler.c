@@ -96,31 +96,53 @@ static void handler_w_i64(struct handler_w *w, int64_t v)
     handler_w_u64(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
+/* Civil UTC fields of a time both date formats below write. */
+struct handler_civil {
+    int y, mo, d, h, mi, s;
+};
+
+/*
+ * Clamps t into 1970-01-01T00:00:00Z..9999-12-31T23:59:59Z, the span both formats
+ * can write (four year digits, no sign), and breaks it into c. Returns the
+ * clamped t (the weekday is computed from it).
+ */
+static int64_t handler_civil(int64_t t, struct handler_civil *c)
+{
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799)
+        t = 253402300799;
+    der_time_civil(t, &c->y, &c->mo, &c->d, &c->h, &c->mi, &c->s);
+    return t;
+}
+
+/* "08:49:37": the time of day, written alike by both formats. */
+static void handler_w_hms(struct handler_w *w, const struct handler_civil *c)
+{
+    handler_w_udec(w, (unsigned)c->h, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)c->mi, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)c->s, 2);
+}
+
 /* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT". */
 static void handler_w_date(struct handler_w *w, int64_t t)
 {
     static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    int y, mo, d, h, mi, s;
-    if (t < 0)
-        t = 0;
-    if (t > 253402300799) /* 9999-12-31T23:59:59Z: the format has four year digits */
-        t = 253402300799;
-    der_time_civil(t, &y, &mo, &d, &h, &mi, &s);
+    struct handler_civil c;
+    t = handler_civil(t, &c);
     handler_w_mem(w, wdays[(t / 86400 + 4) % 7], 3); /* 1970-01-01 was a Thursday */
     handler_w_str(w, ", ");
-    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_udec(w, (unsigned)c.d, 2);
     handler_w_str(w, " ");
-    handler_w_mem(w, months[(mo - 1) % 12], 3);
+    handler_w_mem(w, months[(c.mo - 1) % 12], 3);
     handler_w_str(w, " ");
-    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_udec(w, (unsigned)c.y, 4);
     handler_w_str(w, " ");
-    handler_w_udec(w, (unsigned)h, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)mi, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)s, 2);
+    handler_w_hms(w, &c);
     handler_w_str(w, " GMT");
 }
 
@@ -1204,24 +1226,16 @@ static void handler_w_json_str(struct handler_w *w, const char *p, size_t n)
 /* RFC 3339 UTC, "2024-01-31T12:00:00Z", as a JSON string. */
 static void handler_w_rfc3339(struct handler_w *w, int64_t t)
 {
-    int y, mo, d, hh, mi, ss;
-    if (t < 0)
-        t = 0;
-    if (t > 253402300799) /* four year digits */
-        t = 253402300799;
-    der_time_civil(t, &y, &mo, &d, &hh, &mi, &ss);
+    struct handler_civil c;
+    handler_civil(t, &c);
     handler_w_str(w, "\"");
-    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_udec(w, (unsigned)c.y, 4);
     handler_w_str(w, "-");
-    handler_w_udec(w, (unsigned)mo, 2);
+    handler_w_udec(w, (unsigned)c.mo, 2);
     handler_w_str(w, "-");
-    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_udec(w, (unsigned)c.d, 2);
     handler_w_str(w, "T");
-    handler_w_udec(w, (unsigned)hh, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)mi, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)ss, 2);
+    handler_w_hms(w, &c);
     handler_w_str(w, "Z\"");
 }
 
