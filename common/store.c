@@ -330,6 +330,13 @@ static MDB_dbi store_resp_dbi(struct store_txn *t, enum store_hash hash)
     return t->s->dbi[hash == STORE_HASH_SHA256 ? DB_RESPONSES_256 : DB_RESPONSES];
 }
 
+/* Whether hash and serial_len make a responses key (store_resp_key()): the one
+ * check every response get, put and delete makes before building one. */
+static bool store_resp_key_ok(enum store_hash hash, size_t serial_len)
+{
+    return store_hash_len(hash) != 0 && serial_len != 0 && serial_len <= STORE_SERIAL_MAX;
+}
+
 static size_t store_resp_key(uint8_t *key, enum store_hash hash, const uint8_t *name_hash,
                              const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
@@ -455,7 +462,7 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        struct store_resp *out)
 {
     uint8_t key[STORE_KEY_MAX];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
+    if (!store_resp_key_ok(hash, serial_len))
         return -ENOENT;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key}, v;
     int rc = mdb_get(TX(t), store_resp_dbi(t, hash), &k, &v);
@@ -564,8 +571,7 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     const uint8_t *block = NULL;
     size_t block_len = 0;
     uint8_t etag[STORE_ETAG_LEN];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
-        der_len > UINT32_MAX)
+    if (!store_resp_key_ok(hash, serial_len) || der_len > UINT32_MAX)
         return -EINVAL;
     if (signer != 0) {
         int rc = store_get_signer(t, signer, &block, &block_len);
@@ -594,8 +600,7 @@ int store_put_response_head(struct store_txn *t, enum store_hash hash, const uin
     const uint8_t *block = NULL;
     size_t block_len = 0;
     uint8_t etag[STORE_ETAG_LEN];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
-        head_len > UINT32_MAX || signer == 0)
+    if (!store_resp_key_ok(hash, serial_len) || head_len > UINT32_MAX || signer == 0)
         return -EINVAL;
     int rc;
     if (!t->rdonly && t->sig_id == signer) {
@@ -623,7 +628,7 @@ int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
     uint8_t key[STORE_KEY_MAX];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
+    if (!store_resp_key_ok(hash, serial_len))
         return -EINVAL;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
     int rc = mdb_del(TX(t), store_resp_dbi(t, hash), &k, NULL);
