@@ -136,8 +136,8 @@ void der_time_civil(int64_t t, int *year, int *mon, int *day, int *hour, int *mi
 
 /*
  * Value of one hex digit (either case), or -1 for anything else: for the text
- * forms around DER (a serial in the status API, a crlnumber file, a percent-escape
- * in a GET path). Inline because the GET decoder runs it per escaped byte.
+ * forms around DER (a crlnumber file, a percent-escape in a GET path). Inline
+ * because the GET decoder runs it per escaped byte.
  */
 static inline int der_hexval(uint8_t ch)
 {
@@ -157,6 +157,18 @@ static inline int der_hexval(uint8_t ch)
  */
 #define DER_SERIAL_MAX 32
 int der_serial_check(const uint8_t *p, size_t n);
+
+/*
+ * A serial written as hex digits (either case; no sign, no "0x") -> its INTEGER
+ * content, the magnitude negated when `negative`: the bytes the certificate
+ * carries and the store keys on, so index.txt, the command line and the status
+ * API name a certificate the same way. Leading zero digits are dropped (0A and A
+ * are one serial), an odd digit count is padded, zero of either sign is one 0x00
+ * byte. Returns 0, or -1 for no digits, a non-hex character, or a value over
+ * DER_SERIAL_MAX bytes.
+ */
+int der_serial_from_hex(const char *hex, size_t n, bool negative, uint8_t out[DER_SERIAL_MAX],
+                        size_t *out_len);
 
 /* ---- writer ---- */
 

@@ -24,45 +24,39 @@
  * under 512; derw fails with -ENOSPC rather than write past it. */
 #define OCSP_TBS_MAX 512
 
-static void ocsp_write_certid(struct derw *w, const struct ocsp_single *s)
+void ocsp_resp_certid(struct derw *w, enum store_hash hash, const uint8_t *name_hash,
+                      const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
-    size_t hl = store_hash_len(s->hash);
+    size_t hl = store_hash_len(hash);
     derw_open(w, DER_SEQUENCE);
     derw_open(w, DER_SEQUENCE);
-    if (s->hash == STORE_HASH_SHA1)
+    if (hash == STORE_HASH_SHA1)
         derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
     else
         derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
     derw_null(w);
     derw_close(w);
-    derw_tlv(w, DER_OCTET_STRING, s->name_hash, hl);
-    derw_tlv(w, DER_OCTET_STRING, s->key_hash, hl);
-    derw_integer_raw(w, s->serial, s->serial_len);
+    derw_tlv(w, DER_OCTET_STRING, name_hash, hl);
+    derw_tlv(w, DER_OCTET_STRING, key_hash, hl);
+    derw_integer_raw(w, serial, serial_len);
     derw_close(w);
 }
 
-/*
- * The revocationReason of a revoked/held certificate, or STORE_REASON_NONE to
- * omit it; the same rules as crlgen's reasonCode, so both channels agree:
- * on hold is always certificateHold; unspecified (0) is expressed by omission
- * (BR 7.2.2, 7.3); removeFromCRL only belongs in delta CRLs (RFC 5280 5.3.1), and
- * a released hold is good, so a stored 8 (never written by today's indexer) is
- * omitted rather than sent. 7 and anything past 10 are not CRLReasons: -EINVAL.
- */
-static int ocsp_reason(const struct ocsp_single *s, uint8_t *reason)
+/* The rules are in ocsp_resp.h; crlgen's reasonCode follows the same ones. */
+int ocsp_resp_reason(enum store_status status, uint8_t stored, uint8_t *reason)
 {
-    if (s->status == STORE_HOLD || s->reason == OCSP_REASON_HOLD) {
+    if (status == STORE_HOLD || stored == OCSP_REASON_HOLD) {
         *reason = OCSP_REASON_HOLD;
         return 0;
     }
-    if (s->reason == STORE_REASON_NONE || s->reason == OCSP_REASON_UNSPECIFIED ||
-        s->reason == OCSP_REASON_REMOVE) {
+    if (stored == STORE_REASON_NONE || stored == OCSP_REASON_UNSPECIFIED ||
+        stored == OCSP_REASON_REMOVE) {
         *reason = STORE_REASON_NONE;
         return 0;
     }
-    if (s->reason == OCSP_REASON_UNUSED || s->reason > OCSP_REASON_MAX)
+    if (stored == OCSP_REASON_UNUSED || stored > OCSP_REASON_MAX)
         return -EINVAL;
-    *reason = s->reason;
+    *reason = stored;
     return 0;
 }
 
@@ -83,7 +77,7 @@ static int ocsp_resp_build_at(struct derw *w, const struct ocsp_single *s, int64
         return -EINVAL;
     if (s->status != STORE_GOOD && s->status != STORE_REVOKED && s->status != STORE_HOLD)
         return -EINVAL;
-    if (s->status != STORE_GOOD && ocsp_reason(s, &reason) < 0)
+    if (s->status != STORE_GOOD && ocsp_resp_reason(s->status, s->reason, &reason) < 0)
         return -EINVAL;
     /* The ResponseData goes to a small buffer of its own first: once it is signed,
      * every length of the envelope is known, and the envelope is written front to
@@ -99,7 +93,7 @@ static int ocsp_resp_build_at(struct derw *w, const struct ocsp_single *s, int64
     derw_gentime(t, produced_at);
     derw_open(t, DER_SEQUENCE); /* responses */
     derw_open(t, DER_SEQUENCE); /* SingleResponse */
-    ocsp_write_certid(t, s);
+    ocsp_resp_certid(t, s->hash, s->name_hash, s->key_hash, s->serial, s->serial_len);
     if (s->status == STORE_GOOD) {
         derw_tlv(t, DER_CTX(0), NULL, 0);
     } else {

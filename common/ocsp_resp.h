@@ -30,6 +30,27 @@ struct ocsp_single {
 };
 
 /*
+ * Appends a CertID (hashAlgorithm SHA-1 or SHA-256 with NULL parameters, the two
+ * issuer hashes of store_hash_len(hash) bytes, the serial's INTEGER content): the
+ * one writer for pre-signed and live-signed responses, so both echo a request's
+ * CertID in the same bytes.
+ */
+void ocsp_resp_certid(struct derw *w, enum store_hash hash, const uint8_t *name_hash,
+                      const uint8_t *key_hash, const uint8_t *serial, size_t serial_len);
+
+/*
+ * The revocationReason for a revoked or on-hold certificate from what the store
+ * keeps (its status and reason byte), or STORE_REASON_NONE to omit it; the one
+ * rule for pre-signed and live-signed responses, the same as crlgen's
+ * reasonCode, so every channel says the same thing: on hold is always
+ * certificateHold; unspecified (0) is expressed by omission (BR 7.2.2, 7.3);
+ * removeFromCRL only belongs in delta CRLs (RFC 5280 5.3.1), and a released hold
+ * is good, so a stored 8 (never written by today's indexer) is omitted rather
+ * than sent. 7 and anything past 10 are not CRLReasons: -EINVAL.
+ */
+int ocsp_resp_reason(enum store_status status, uint8_t stored, uint8_t *reason);
+
+/*
  * Builds a signed OCSPResponse (status successful, id-pkix-ocsp-basic) for one
  * SingleResponse: responderID byKey, producedAt, and the signer's certificate in
  * `certs`. Appends to w; returns 0 or a negative errno (w->err, or a signing error).

@@ -330,6 +330,13 @@ static MDB_dbi store_resp_dbi(struct store_txn *t, enum store_hash hash)
     return t->s->dbi[hash == STORE_HASH_SHA256 ? DB_RESPONSES_256 : DB_RESPONSES];
 }
 
+/* Whether hash and serial_len make a responses key (store_resp_key()): the one
+ * check every response get, put and delete makes before building one. */
+static bool store_resp_key_ok(enum store_hash hash, size_t serial_len)
+{
+    return store_hash_len(hash) != 0 && serial_len != 0 && serial_len <= STORE_SERIAL_MAX;
+}
+
 static size_t store_resp_key(uint8_t *key, enum store_hash hash, const uint8_t *name_hash,
                              const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
@@ -355,6 +362,25 @@ static int store_put_sorted(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, MDB_val *v, u
     if (rc == MDB_KEYEXIST)
         rc = mdb_put(txn, dbi, k, v, flags);
     return rc;
+}
+
+/*
+ * Puts a value laid out as a fixed header followed by a body, through put
+ * (mdb_put, or store_put_sorted for keys that mostly arrive in order) with
+ * MDB_RESERVE added to flags: LMDB hands us the space in the map and each part is
+ * copied once, straight into it, with no assembled copy in between.
+ */
+static int store_put_hdr_body(int (*put)(MDB_txn *, MDB_dbi, MDB_val *, MDB_val *, unsigned),
+                              MDB_txn *txn, MDB_dbi dbi, MDB_val *k, unsigned flags,
+                              const void *hdr, size_t hdr_len, const void *body, size_t body_len)
+{
+    MDB_val v = {hdr_len + body_len, NULL};
+    int rc = put(txn, dbi, k, &v, flags | MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    memcpy(v.mv_data, hdr, hdr_len);
+    memcpy((uint8_t *)v.mv_data + hdr_len, body, body_len);
+    return 0;
 }
 
 int store_get_signer(struct store_txn *t, uint32_t id, const uint8_t **block, size_t *len)
@@ -423,12 +449,10 @@ int store_put_signer(struct store_txn *t, const uint8_t *block, size_t len, uint
     be32(key, last + 1);
     k.mv_size = 4;
     k.mv_data = key;
-    v.mv_size = sizeof(h) + len;
-    v.mv_data = NULL;
-    if ((rc = mdb_put(TX(t), t->s->dbi[DB_SIGNERS], &k, &v, MDB_RESERVE | MDB_APPEND)))
-        return store_err(rc);
-    memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(h), block, len);
+    rc = store_put_hdr_body(mdb_put, TX(t), t->s->dbi[DB_SIGNERS], &k, MDB_APPEND, &h, sizeof(h),
+                            block, len);
+    if (rc < 0)
+        return rc;
     *id_out = last + 1;
     return 0;
 }
@@ -438,7 +462,7 @@ int store_get_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        struct store_resp *out)
 {
     uint8_t key[STORE_KEY_MAX];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
+    if (!store_resp_key_ok(hash, serial_len))
         return -ENOENT;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key}, v;
     int rc = mdb_get(TX(t), store_resp_dbi(t, hash), &k, &v);
@@ -535,14 +559,8 @@ static int store_put_resp(struct store_txn *t, enum store_hash hash, const uint8
                                .produced_at = produced_at};
     memcpy(h.etag, etag, STORE_ETAG_LEN);
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
-    MDB_val v = {sizeof(struct store_resp_hdr) + keep, NULL};
-    /* MDB_RESERVE: LMDB hands us the space in the map, saving a copy. */
-    int rc = store_put_sorted(TX(t), store_resp_dbi(t, hash), &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_err(rc);
-    memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(h), head, keep);
-    return 0;
+    return store_put_hdr_body(store_put_sorted, TX(t), store_resp_dbi(t, hash), &k, 0, &h,
+                              sizeof(h), head, keep);
 }
 
 int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t *name_hash,
@@ -553,8 +571,7 @@ int store_put_response(struct store_txn *t, enum store_hash hash, const uint8_t 
     const uint8_t *block = NULL;
     size_t block_len = 0;
     uint8_t etag[STORE_ETAG_LEN];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
-        der_len > UINT32_MAX)
+    if (!store_resp_key_ok(hash, serial_len) || der_len > UINT32_MAX)
         return -EINVAL;
     if (signer != 0) {
         int rc = store_get_signer(t, signer, &block, &block_len);
@@ -583,8 +600,7 @@ int store_put_response_head(struct store_txn *t, enum store_hash hash, const uin
     const uint8_t *block = NULL;
     size_t block_len = 0;
     uint8_t etag[STORE_ETAG_LEN];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX ||
-        head_len > UINT32_MAX || signer == 0)
+    if (!store_resp_key_ok(hash, serial_len) || head_len > UINT32_MAX || signer == 0)
         return -EINVAL;
     int rc;
     if (!t->rdonly && t->sig_id == signer) {
@@ -612,7 +628,7 @@ int store_del_response(struct store_txn *t, enum store_hash hash, const uint8_t 
                        const uint8_t *key_hash, const uint8_t *serial, size_t serial_len)
 {
     uint8_t key[STORE_KEY_MAX];
-    if (store_hash_len(hash) == 0 || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
+    if (!store_resp_key_ok(hash, serial_len))
         return -EINVAL;
     MDB_val k = {store_resp_key(key, hash, name_hash, key_hash, serial, serial_len), key};
     int rc = mdb_del(TX(t), store_resp_dbi(t, hash), &k, NULL);
@@ -750,13 +766,9 @@ static int store_write_issuer(struct store_txn *t, const struct store_issuer_rec
 {
     uint8_t key[4];
     be32(key, rec->id);
-    MDB_val k = {4, key}, v = {sizeof(*rec) + cert_len, NULL};
-    int rc = mdb_put(TX(t), t->s->dbi[DB_ISSUERS], &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_err(rc);
-    memcpy(v.mv_data, rec, sizeof(*rec));
-    memcpy((uint8_t *)v.mv_data + sizeof(*rec), cert_der, cert_len);
-    return 0;
+    MDB_val k = {4, key};
+    return store_put_hdr_body(mdb_put, TX(t), t->s->dbi[DB_ISSUERS], &k, 0, rec, sizeof(*rec),
+                              cert_der, cert_len);
 }
 
 int store_put_issuer(struct store_txn *t, const struct store_issuer_rec *rec,
@@ -960,13 +972,12 @@ static int store_append_change(struct store_txn *t, uint32_t issuer_id, const ui
                                  .reason = c->reason,
                                  .serial_len = (uint8_t)serial_len,
                                  .at = now};
-    MDB_val k = {8, key}, v = {sizeof(h) + serial_len, NULL};
+    MDB_val k = {8, key};
     /* MDB_APPEND: seqs only grow, so LMDB can skip the search and fill pages fully. */
-    int rc = mdb_put(TX(t), t->s->dbi[DB_CHANGES], &k, &v, MDB_RESERVE | MDB_APPEND);
-    if (rc)
-        return store_err(rc);
-    memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(h), serial, serial_len);
+    int rc = store_put_hdr_body(mdb_put, TX(t), t->s->dbi[DB_CHANGES], &k, MDB_APPEND, &h,
+                                sizeof(h), serial, serial_len);
+    if (rc < 0)
+        return rc;
     *seq_out = t->next_seq++;
     return 0;
 }
@@ -1271,15 +1282,11 @@ int store_put_crl(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind k
 {
     uint8_t key[7];
     store_crl_key(key, issuer_id, kind, shard);
-    MDB_val k = {7, key}, v = {sizeof(*hdr) + hdr->der_len, NULL};
-    int rc = mdb_put(TX(t), t->s->dbi[DB_CRLS], &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_err(rc);
+    MDB_val k = {7, key};
     struct store_crl_hdr h = *hdr;
     store_etag(der, h.der_len, h.etag);
-    memcpy(v.mv_data, &h, sizeof(h));
-    memcpy((uint8_t *)v.mv_data + sizeof(*hdr), der, hdr->der_len);
-    return 0;
+    return store_put_hdr_body(mdb_put, TX(t), t->s->dbi[DB_CRLS], &k, 0, &h, sizeof(h), der,
+                              h.der_len);
 }
 
 int store_put_crl_fill(struct store_txn *t, uint32_t issuer_id, enum store_crl_kind kind,

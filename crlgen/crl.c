@@ -63,7 +63,7 @@ static bool crl_in_shard(const struct crl_params *p, const uint8_t *serial, size
 
 /*
  * Picks the reasonCode for an entry, or STORE_REASON_NONE for none. These are
- * the rules of the OCSP builder's revocationReason (common/ocsp.c), so both
+ * the rules of the OCSP builder's revocationReason (ocsp_resp_reason()), so both
  * channels say the same thing about every stored entry: entries on hold
  * always say certificateHold, whatever reason byte the store kept, because
  * that is what makes a hold a hold to relying parties; no reason and unspecified (0) are expressed

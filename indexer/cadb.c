@@ -91,87 +91,24 @@ static bool span_split(struct span s, char sep, struct span *head, struct span *
     return true;
 }
 
-/* Hex digit values, -1 for anything else: one load per digit, a serial parse
- * being a measurable part of re-reading a 1M-line database. */
-static const int8_t hex_digit[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
-    ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-};
-
-/* The table holds value + 1, so that its zero default means "not a hex digit". */
-static int hexval(char c)
-{
-    return hex_digit[(unsigned char)c] - 1;
-}
-
 /*
- * Hex serial -> DER INTEGER content: leading zeros dropped, a 0x00 prepended
- * when the top bit of a positive number is set, two's complement for a negative
- * one, so the bytes equal what the certificate itself carries and what OCSP
- * requests will be looked up with.
+ * Hex serial -> DER INTEGER content (der_serial_from_hex()), with the optional
+ * leading '-' the serial column allows: two's complement for a negative one, so
+ * the bytes equal what the certificate itself carries and what OCSP requests will
+ * be looked up with.
  */
 int cadb_parse_serial(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX], size_t *out_len,
                       unsigned *flags)
 {
     bool neg = n > 0 && hex[0] == '-';
-    size_t i = neg ? 1 : 0;
-    if (i == n)
-        return -EBADMSG; /* empty, or a lone '-' */
-    for (size_t k = i; k < n; k++) {
-        if (hexval(hex[k]) < 0)
-            return -EBADMSG;
-    }
-    while (i < n && hex[i] == '0')
-        i++;
-    size_t digits = n - i;
-    *flags = 0;
-    if (digits == 0) {
-        /* Zero: `openssl ca` writes "00" when its serial file says so. */
-        out[0] = 0x00;
-        *out_len = 1;
+    if (der_serial_from_hex(hex + neg, n - neg, neg, out, out_len) < 0)
+        return -EBADMSG; /* includes empty and a lone '-' */
+    /* Zero, of either sign: `openssl ca` writes "00" when its serial file says so. */
+    if (*out_len == 1 && out[0] == 0x00)
         *flags = CADB_F_SERIAL_ZERO;
-        return 0;
-    }
-    /* Magnitude first, right-aligned in a scratch buffer one byte wider than out[]. */
-    uint8_t mag[DER_SERIAL_MAX + 1];
-    size_t m = (digits + 1) / 2;
-    if (m > DER_SERIAL_MAX)
-        return -EBADMSG;
-    size_t o = 0;
-    if (digits % 2)
-        mag[o++] = (uint8_t)hexval(hex[i++]);
-    for (; i < n; i += 2)
-        mag[o++] = (uint8_t)(hexval(hex[i]) << 4 | hexval(hex[i + 1]));
-    uint8_t enc[DER_SERIAL_MAX + 2];
-    size_t len;
-    if (!neg) {
-        bool pad = mag[0] & 0x80;
-        enc[0] = 0x00;
-        memcpy(enc + pad, mag, m);
-        len = m + pad;
-    } else {
-        /* -x = ~x + 1 over m bytes, with one more 0xff byte of sign, then minimised. */
-        unsigned carry = 1;
-        for (size_t k = m; k-- > 0;) {
-            unsigned v = (uint8_t)~mag[k] + carry;
-            enc[k + 1] = (uint8_t)v;
-            carry = v >> 8;
-        }
-        enc[0] = 0xff;
-        size_t skip = 0;
-        while (skip + 1 < m + 1 && enc[skip] == 0xff && (enc[skip + 1] & 0x80))
-            skip++;
-        memmove(enc, enc + skip, m + 1 - skip);
-        len = m + 1 - skip;
-        *flags = CADB_F_SERIAL_NEGATIVE;
-    }
-    if (len > DER_SERIAL_MAX)
-        return -EBADMSG;
-    memcpy(out, enc, len);
-    *out_len = len;
-    /* The store's one definition of a valid serial; ours always passes it. */
-    return der_serial_check(out, len) < 0 ? -EBADMSG : 0;
+    else
+        *flags = neg ? CADB_F_SERIAL_NEGATIVE : 0;
+    return 0;
 }
 
 static int parse_serial(struct span s, uint8_t out[DER_SERIAL_MAX], size_t *out_len,

@@ -26,6 +26,7 @@
 
 #include "der.h"
 #include "log.h"
+#include "ocsp_resp.h"
 
 /* Output a client may leave unread before we stop reading its requests. */
 #define LS_OUT_MAX (1u << 20)
@@ -262,40 +263,13 @@ struct ls_single {
     int64_t this_update;
 };
 
-/* revocationReason as ocsp_resp.c and crlgen write it, so every channel agrees. */
-static int ls_reason(const struct store_cert *c, uint8_t *reason)
-{
-    if (c->status == STORE_HOLD || c->reason == 6) {
-        *reason = 6;
-        return 0;
-    }
-    if (c->reason == STORE_REASON_NONE || c->reason == 0 || c->reason == 8) {
-        *reason = STORE_REASON_NONE;
-        return 0;
-    }
-    if (c->reason == 7 || c->reason > 10)
-        return -EINVAL;
-    *reason = c->reason;
-    return 0;
-}
-
 static void ls_write_single(struct derw *w, const struct signproto_certid *id,
                             const struct ls_single *s, int64_t next_update)
 {
-    size_t hl = store_hash_len((enum store_hash)id->hash);
     derw_open(w, DER_SEQUENCE); /* SingleResponse */
-    derw_open(w, DER_SEQUENCE); /* CertID, echoing the request's algorithm */
-    derw_open(w, DER_SEQUENCE);
-    if (id->hash == STORE_HASH_SHA1)
-        derw_oid(w, OID_SHA1, sizeof(OID_SHA1));
-    else
-        derw_oid(w, OID_SHA256, sizeof(OID_SHA256));
-    derw_null(w);
-    derw_close(w);
-    derw_tlv(w, DER_OCTET_STRING, id->name_hash, hl);
-    derw_tlv(w, DER_OCTET_STRING, id->key_hash, hl);
-    derw_integer_raw(w, id->serial, id->serial_len);
-    derw_close(w);
+    /* CertID, echoing the request's algorithm */
+    ocsp_resp_certid(w, (enum store_hash)id->hash, id->name_hash, id->key_hash, id->serial,
+                     id->serial_len);
     if (s->kind == LS_GOOD) {
         derw_tlv(w, DER_CTX(0), NULL, 0);
     } else if (s->kind == LS_UNKNOWN) {
@@ -366,7 +340,8 @@ int livesigner_answer(struct livesigner *ls, const struct signproto_req *req, in
             } else {
                 s->kind = LS_REVOKED;
                 s->revoked_at = c.revoked_at;
-                if (ls_reason(&c, &s->reason) < 0)
+                /* as a pre-signed response says it */
+                if (ocsp_resp_reason((enum store_status)c.status, c.reason, &s->reason) < 0)
                     return -EINVAL;
                 if (s->this_update < c.revoked_at) /* never before the revocation */
                     s->this_update = c.revoked_at;

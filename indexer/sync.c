@@ -291,16 +291,18 @@ void sync_issuer_free(struct sync_issuer *si)
     memset(si, 0, sizeof(*si));
 }
 
-int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
-                   size_t serial_len, const struct store_cert *c, int64_t now,
-                   const struct sync_params *p, uint8_t *buf)
+/*
+ * thisUpdate and nextUpdate of a response signed now for c: backdated by
+ * p->backdate, valid for p->validity, and never past the signer's notAfter.
+ * RFC 6960 2.4: a response never vouches for a time before the revocation it
+ * reports; a revocation dated in the future (doubtful, counted by the caller)
+ * gets now.
+ */
+static void sync_times(const struct sync_issuer *si, const struct store_cert *c, int64_t now,
+                       const struct sync_params *p, int64_t *tu, int64_t *nu)
 {
-    static const enum store_hash hashes[] = {STORE_HASH_SHA1, STORE_HASH_SHA256};
     int64_t this_update = now - (int64_t)p->backdate;
     if (c->status != STORE_GOOD) {
-        /* RFC 6960 2.4: a response never vouches for a time before the revocation it
-         * reports; a revocation dated in the future (doubtful, counted by the caller)
-         * gets now. */
         if (c->revoked_at > now)
             this_update = now;
         else if (c->revoked_at > this_update)
@@ -309,6 +311,17 @@ int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *s
     int64_t next_update = this_update + (int64_t)p->validity;
     if (next_update > si->signer_not_after)
         next_update = si->signer_not_after;
+    *tu = this_update;
+    *nu = next_update;
+}
+
+int sync_sign_cert(struct sync_issuer *si, struct store_txn *t, const uint8_t *serial,
+                   size_t serial_len, const struct store_cert *c, int64_t now,
+                   const struct sync_params *p, uint8_t *buf)
+{
+    static const enum store_hash hashes[] = {STORE_HASH_SHA1, STORE_HASH_SHA256};
+    int64_t this_update, next_update;
+    sync_times(si, c, now, p, &this_update, &next_update);
     for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
         enum store_hash h = hashes[i];
         struct ocsp_single s = {
@@ -500,24 +513,6 @@ struct sync_pass {
     int64_t next_due;
     struct sync_chunk ch[2];
 };
-
-/* thisUpdate and nextUpdate of a response signed now for c (sync_sign_cert's rule). */
-static void sync_times(const struct sync_issuer *si, const struct store_cert *c, int64_t now,
-                       const struct sync_params *p, int64_t *tu, int64_t *nu)
-{
-    int64_t this_update = now - (int64_t)p->backdate;
-    if (c->status != STORE_GOOD) {
-        if (c->revoked_at > now)
-            this_update = now;
-        else if (c->revoked_at > this_update)
-            this_update = c->revoked_at;
-    }
-    int64_t next_update = this_update + (int64_t)p->validity;
-    if (next_update > si->signer_not_after)
-        next_update = si->signer_not_after;
-    *tu = this_update;
-    *nu = next_update;
-}
 
 /*
  * When a response signed at thisUpdate tu is re-signed: once refresh_pct of the

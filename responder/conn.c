@@ -428,3 +428,20 @@ struct conn *conn_expired(struct conn_pool *p, bool *send_timeout)
     }
     return NULL;
 }
+
+struct conn *conn_timed_out(struct conn_pool *p)
+{
+    bool send_to;
+    struct conn *c = conn_expired(p, &send_to);
+    if (!c)
+        return NULL;
+    if (send_to) {
+        log_msg(conn_warn_level(p), "fd %d: send timeout: the client does not read its answers",
+                c->fd);
+        p->h->send_timeouts++;
+    } else {
+        log_debug("fd %d: idle timeout", c->fd);
+        p->h->idle_timeouts++;
+    }
+    return c;
+}

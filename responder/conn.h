@@ -5,9 +5,9 @@
  * large bodies (CRLs) sent in bounded chunks, and the activity and output lists
  * the idle and send timeouts walk. A backend only moves bytes: it feeds received
  * bytes into rbuf, calls conn_process(), sends what conn_out_iov() names, reports
- * progress with conn_sent(), and closes what conn_expired() returns. Nothing here
- * does I/O except the socket options set on accept; nothing allocates except a
- * large body's shared copy, once per distinct body.
+ * progress with conn_sent(), and closes what conn_timed_out() returns. Nothing
+ * here does I/O except the socket options set on accept and log lines; nothing
+ * allocates except a large body's shared copy, once per distinct body.
  */
 #ifndef REVOKD_CONN_H
 #define REVOKD_CONN_H
@@ -129,9 +129,17 @@ static inline bool conn_idle(const struct conn *c)
 
 /*
  * The first open connection past the idle timeout, or with output waiting past
- * the send timeout (*send_timeout says which), or NULL. The backend counts and
- * closes it, then asks again. Uses p->mono.
+ * the send timeout (*send_timeout says which), or NULL. Uses p->mono; the
+ * backends go through conn_timed_out().
  */
 struct conn *conn_expired(struct conn_pool *p, bool *send_timeout);
+
+/*
+ * conn_expired() as both backends' sweeps use it: the connection is also logged
+ * (a send timeout as a rate-limited warning, an idle one at debug) and counted
+ * in the handler stats, so that both say and count a timeout alike. The backend
+ * closes it, then asks again.
+ */
+struct conn *conn_timed_out(struct conn_pool *p);
 
 #endif

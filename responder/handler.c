@@ -96,31 +96,53 @@ static void handler_w_i64(struct handler_w *w, int64_t v)
     handler_w_u64(w, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
+/* Civil UTC fields of a time both date formats below write. */
+struct handler_civil {
+    int y, mo, d, h, mi, s;
+};
+
+/*
+ * Clamps t into 1970-01-01T00:00:00Z..9999-12-31T23:59:59Z, the span both formats
+ * can write (four year digits, no sign), and breaks it into c. Returns the
+ * clamped t (the weekday is computed from it).
+ */
+static int64_t handler_civil(int64_t t, struct handler_civil *c)
+{
+    if (t < 0)
+        t = 0;
+    if (t > 253402300799)
+        t = 253402300799;
+    der_time_civil(t, &c->y, &c->mo, &c->d, &c->h, &c->mi, &c->s);
+    return t;
+}
+
+/* "08:49:37": the time of day, written alike by both formats. */
+static void handler_w_hms(struct handler_w *w, const struct handler_civil *c)
+{
+    handler_w_udec(w, (unsigned)c->h, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)c->mi, 2);
+    handler_w_str(w, ":");
+    handler_w_udec(w, (unsigned)c->s, 2);
+}
+
 /* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT". */
 static void handler_w_date(struct handler_w *w, int64_t t)
 {
     static const char wdays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    int y, mo, d, h, mi, s;
-    if (t < 0)
-        t = 0;
-    if (t > 253402300799) /* 9999-12-31T23:59:59Z: the format has four year digits */
-        t = 253402300799;
-    der_time_civil(t, &y, &mo, &d, &h, &mi, &s);
+    struct handler_civil c;
+    t = handler_civil(t, &c);
     handler_w_mem(w, wdays[(t / 86400 + 4) % 7], 3); /* 1970-01-01 was a Thursday */
     handler_w_str(w, ", ");
-    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_udec(w, (unsigned)c.d, 2);
     handler_w_str(w, " ");
-    handler_w_mem(w, months[(mo - 1) % 12], 3);
+    handler_w_mem(w, months[(c.mo - 1) % 12], 3);
     handler_w_str(w, " ");
-    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_udec(w, (unsigned)c.y, 4);
     handler_w_str(w, " ");
-    handler_w_udec(w, (unsigned)h, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)mi, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)s, 2);
+    handler_w_hms(w, &c);
     handler_w_str(w, " GMT");
 }
 
@@ -1204,24 +1226,16 @@ static void handler_w_json_str(struct handler_w *w, const char *p, size_t n)
 /* RFC 3339 UTC, "2024-01-31T12:00:00Z", as a JSON string. */
 static void handler_w_rfc3339(struct handler_w *w, int64_t t)
 {
-    int y, mo, d, hh, mi, ss;
-    if (t < 0)
-        t = 0;
-    if (t > 253402300799) /* four year digits */
-        t = 253402300799;
-    der_time_civil(t, &y, &mo, &d, &hh, &mi, &ss);
+    struct handler_civil c;
+    handler_civil(t, &c);
     handler_w_str(w, "\"");
-    handler_w_udec(w, (unsigned)y, 4);
+    handler_w_udec(w, (unsigned)c.y, 4);
     handler_w_str(w, "-");
-    handler_w_udec(w, (unsigned)mo, 2);
+    handler_w_udec(w, (unsigned)c.mo, 2);
     handler_w_str(w, "-");
-    handler_w_udec(w, (unsigned)d, 2);
+    handler_w_udec(w, (unsigned)c.d, 2);
     handler_w_str(w, "T");
-    handler_w_udec(w, (unsigned)hh, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)mi, 2);
-    handler_w_str(w, ":");
-    handler_w_udec(w, (unsigned)ss, 2);
+    handler_w_hms(w, &c);
     handler_w_str(w, "Z\"");
 }
 
@@ -1234,49 +1248,6 @@ static const char *handler_reason_name(unsigned reason)
         "removeFromCRL", "privilegeWithdrawn",   "aACompromise",
     };
     return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : NULL;
-}
-
-/*
- * A serial number as the API takes it, hex digits only, into the INTEGER
- * content bytes the store keys on, the way the indexer reads index.txt
- * (cadb_parse_serial): leading zero digits dropped (0A and A are the same
- * certificate), an odd digit count padded, a 0x00 byte in front when the top
- * bit is set (a serial is positive), zero as one 0x00 byte. Returns 0, or -1
- * for an empty string, a non-hex digit, or more than DER_SERIAL_MAX bytes.
- */
-static int handler_serial_parse(const char *hex, size_t n, uint8_t out[DER_SERIAL_MAX],
-                                size_t *out_len)
-{
-    size_t i = 0;
-    if (n == 0)
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        if (der_hexval((uint8_t)hex[k]) < 0)
-            return -1;
-    }
-    while (i < n && hex[i] == '0')
-        i++;
-    size_t digits = n - i;
-    if (digits == 0) {
-        out[0] = 0x00;
-        *out_len = 1;
-        return 0;
-    }
-    size_t m = (digits + 1) / 2;
-    bool odd = digits % 2;
-    int top = der_hexval((uint8_t)hex[i]);
-    bool pad = !odd && top >= 8;
-    if (m + pad > DER_SERIAL_MAX)
-        return -1;
-    size_t o = 0;
-    if (pad)
-        out[o++] = 0x00;
-    if (odd)
-        out[o++] = (uint8_t)der_hexval((uint8_t)hex[i++]);
-    for (; i < n; i += 2)
-        out[o++] = (uint8_t)(der_hexval((uint8_t)hex[i]) << 4 | der_hexval((uint8_t)hex[i + 1]));
-    *out_len = o;
-    return der_serial_check(out, o) < 0 ? -1 : 0;
 }
 
 static int handler_json_error(struct handler *h, const struct http_req *req, int status,
@@ -1316,7 +1287,8 @@ static int handler_status_api(struct handler *h, const struct http_req *req, con
     const char *hex = slash + 1;
     uint8_t serial[DER_SERIAL_MAX];
     size_t serial_len;
-    if (handler_serial_parse(hex, (size_t)(end - hex), serial, &serial_len) < 0)
+    /* As the indexer reads index.txt, but unsigned: a '-' is not a hex digit. */
+    if (der_serial_from_hex(hex, (size_t)(end - hex), false, serial, &serial_len) < 0)
         return handler_json_error(h, req, 400, "bad request",
                                   "the serial must be 1 to 64 hex digits (leading zeros aside)",
                                   HANDLER_R_HTTP_ERROR, out);

@@ -280,21 +280,11 @@ static void server_sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct server *s = w->data;
     struct conn *c;
-    bool send_to;
     (void)loop;
     (void)revents;
     s->pool.mono = conn_clock(CLOCK_MONOTONIC);
-    while ((c = conn_expired(&s->pool, &send_to))) {
-        if (send_to) {
-            log_msg(conn_warn_level(&s->pool),
-                    "fd %d: send timeout: the client does not read its answers", c->fd);
-            s->pool.h->send_timeouts++;
-        } else {
-            log_debug("fd %d: idle timeout", c->fd);
-            s->pool.h->idle_timeouts++;
-        }
+    while ((c = conn_timed_out(&s->pool)))
         server_conn_close(s, c);
-    }
     if (s->pool.live) {
         livesign_tick(s->pool.live, s->pool.mono);
         server_live_drain(s);

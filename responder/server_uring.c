@@ -582,19 +582,9 @@ static void uring_stop(struct uring_srv *s)
 static void uring_sweep(struct uring_srv *s)
 {
     struct conn *c;
-    bool send_to;
     s->last_sweep = s->pool.mono;
-    while ((c = conn_expired(&s->pool, &send_to))) {
-        if (send_to) {
-            log_msg(conn_warn_level(&s->pool),
-                    "fd %d: send timeout: the client does not read its answers", c->fd);
-            s->pool.h->send_timeouts++;
-        } else {
-            log_debug("fd %d: idle timeout", c->fd);
-            s->pool.h->idle_timeouts++;
-        }
+    while ((c = conn_timed_out(&s->pool)))
         uring_close(s, c);
-    }
 }
 
 /* --- live signing hook: poll the signer socket (it may be new) for what it needs --- */

@@ -245,3 +245,45 @@ Test(der, serial_check)
     cr_assert_eq(der_serial_check(big, sizeof(big)), -1);
     cr_assert_eq(der_serial_check(big, 0), -1);
 }
+
+/* The one text -> INTEGER rule the indexer (cadb) and the status API share. */
+Test(der, serial_from_hex)
+{
+    static const struct {
+        const char *hex;
+        bool neg;
+        int rc;
+        size_t len;
+        uint8_t bytes[3];
+    } cases[] = {
+        {"0A", false, 0, 1, {0x0a}},       {"000a", false, 0, 1, {0x0a}},
+        {"80", false, 0, 2, {0x00, 0x80}}, {"123", false, 0, 2, {0x01, 0x23}},
+        {"0", false, 0, 1, {0x00}},        {"00", true, 0, 1, {0x00}},
+        {"80", true, 0, 1, {0x80}},        {"81", true, 0, 2, {0xff, 0x7f}},
+        {"", false, -1, 0, {0}},           {"-1", false, -1, 0, {0}},
+        {"0x1", false, -1, 0, {0}},        {"1g", false, -1, 0, {0}},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t out[DER_SERIAL_MAX];
+        size_t len = 0;
+        int rc = der_serial_from_hex(cases[i].hex, strlen(cases[i].hex), cases[i].neg, out, &len);
+        cr_assert_eq(rc, cases[i].rc, "%s", cases[i].hex);
+        if (rc == 0) {
+            cr_assert_eq(len, cases[i].len, "%s", cases[i].hex);
+            cr_assert_arr_eq(out, cases[i].bytes, len, "%s", cases[i].hex);
+        }
+    }
+    /* 64 digits fit; a set top bit then needs a 33rd byte, unless negative. */
+    char max[65];
+    memset(max, 'f', 64);
+    max[64] = '\0';
+    uint8_t out[DER_SERIAL_MAX];
+    size_t len;
+    max[0] = '7';
+    cr_assert_eq(der_serial_from_hex(max, 64, false, out, &len), 0);
+    max[0] = '8';
+    cr_assert_eq(der_serial_from_hex(max, 64, false, out, &len), -1);
+    memset(max + 1, '0', 63);
+    cr_assert_eq(der_serial_from_hex(max, 64, true, out, &len), 0);
+    cr_assert_eq(len, DER_SERIAL_MAX);
+}
