@@ -288,19 +288,14 @@ int der_serial_check(const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Hex digit values, -1 for anything else: one load per digit, a serial parse
- * being a measurable part of the indexer re-reading a 1M-line database. */
-static const int8_t der_hex_digit[256] = {
+/* Hex digit values + 1 (so that the zero default means "not a hex digit"): one
+ * load per digit, for der_hexval(); a serial parse is a measurable part of the
+ * indexer re-reading a 1M-line database. */
+const int8_t der_hex_digit[256] = {
     ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
     ['8'] = 9,  ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
     ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
 };
-
-/* The table holds value + 1, so that its zero default means "not a hex digit". */
-static int der_hex_digit_val(char c)
-{
-    return der_hex_digit[(unsigned char)c] - 1;
-}
 
 int der_serial_from_hex(const char *hex, size_t n, bool negative, uint8_t out[DER_SERIAL_MAX],
                         size_t *out_len)
@@ -309,7 +304,7 @@ int der_serial_from_hex(const char *hex, size_t n, bool negative, uint8_t out[DE
     if (n == 0)
         return -1;
     for (size_t k = 0; k < n; k++) {
-        if (der_hex_digit_val(hex[k]) < 0)
+        if (der_hexval((uint8_t)hex[k]) < 0)
             return -1;
     }
     while (i < n && hex[i] == '0')
@@ -327,9 +322,9 @@ int der_serial_from_hex(const char *hex, size_t n, bool negative, uint8_t out[DE
         return -1;
     size_t o = 0;
     if (digits % 2)
-        mag[o++] = (uint8_t)der_hex_digit_val(hex[i++]);
+        mag[o++] = (uint8_t)der_hexval((uint8_t)hex[i++]);
     for (; i < n; i += 2)
-        mag[o++] = (uint8_t)(der_hex_digit_val(hex[i]) << 4 | der_hex_digit_val(hex[i + 1]));
+        mag[o++] = (uint8_t)(der_hexval((uint8_t)hex[i]) << 4 | der_hexval((uint8_t)hex[i + 1]));
     uint8_t enc[DER_SERIAL_MAX + 2];
     size_t len;
     if (!negative) {

@@ -136,18 +136,14 @@ void der_time_civil(int64_t t, int *year, int *mon, int *day, int *hour, int *mi
 
 /*
  * Value of one hex digit (either case), or -1 for anything else: for the text
- * forms around DER (a crlnumber file, a percent-escape in a GET path). Inline
- * because the GET decoder runs it per escaped byte.
+ * forms around DER (a serial, a crlnumber file, a percent-escape in a GET path).
+ * Inline and one table load, because the GET decoder and the 1M-line index.txt
+ * reader run it per digit.
  */
+extern const int8_t der_hex_digit[256]; /* value + 1; 0 = not a hex digit */
 static inline int der_hexval(uint8_t ch)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
+    return der_hex_digit[ch] - 1;
 }
 
 /*
