@@ -25,7 +25,7 @@
 # revokd's answers), made once in $TMPDIR/ceiling-scale/pki. Output: one line per
 # run on stderr, the JSONL in $TMPDIR/ceiling-scale/ceiling-scale.jsonl, a Markdown
 # table of medians on stdout (per depth, the first N is the reference of the ratio
-# columns).
+# and difference columns: per round, each N's run / minus the reference's).
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
@@ -139,8 +139,8 @@ ns = [int(x) for x in sys.argv[3].split(",")]
 depths = [int(x) for x in sys.argv[4].split(",")]
 print("uring_ceiling --records N --stride %s%s, body %s bytes, 32 x depth GET, warm\n" % (
     sys.argv[5], " --huge" if sys.argv[6] == "1" else "", sys.argv[7]))
-print("| depth | records | working set | µs/answer (median) | user | system | req/s (median) | µs/answer vs the first row | per-round ratio (median) | runq (max) |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| depth | records | working set | µs/answer (median) | user | system | req/s (median) | µs/answer vs the first row | per-round ratio (median) | per-round difference (median) | runq (max) |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 def med(sel, f):
     v = [d[f] for d in sel if d.get(f)]
     return statistics.median(v) if v else float("nan")
@@ -152,12 +152,15 @@ for dp in depths:
         if first is None:
             first = (m, {d["round"]: d.get("server_cpu_us_per_req") for d in sel})
         # the same round's runs ran back to back: their ratio cancels slow drift
-        rat = [d["server_cpu_us_per_req"] / first[1][d["round"]] for d in sel
-               if d.get("server_cpu_us_per_req") and first[1].get(d["round"])]
+        both = [(d["server_cpu_us_per_req"], first[1][d["round"]]) for d in sel
+                if d.get("server_cpu_us_per_req") and first[1].get(d["round"])]
+        rat = [a / b for a, b in both]
+        dif = [a - b for a, b in both]
         sp = [d for d in split if d["records"] == n and d["depth"] == dp]
-        print("| %d | %s | %s MB | %.3f | %.2f | %.2f | %.0f | %.2fx | %.2fx | %.3f |" % (
+        print("| %d | %s | %s MB | %.3f | %.2f | %.2f | %.0f | %.2fx | %.2fx | %+.3f µs | %.3f |" % (
             dp, f"{n:,}", f"{n * int(sys.argv[5]) / 1e6:,.0f}", m, med(sp, "user_us"), med(sp, "sys_us"),
             med(sel, "rps"), m / first[0], statistics.median(rat) if rat else float("nan"),
+            statistics.median(dif) if dif else float("nan"),
             max((d.get("server_runq_wait_fraction") or 0) for d in sel)))
 bad = [d for d in runs if d.get("failed") or (d.get("errors") or {}).get("total") or d.get("rc")]
 if bad:
