@@ -7,6 +7,17 @@
  * could reach; bench/run.sh prints revokd's throughput as a fraction of it.
  *
  *   uring_ceiling --port 8090 --body resp.der [--cpu 0]
+ *                 [--records N [--stride B] [--huge]]
+ *
+ * With --records N > 1 it is the floor of a store's size instead: the same bytes
+ * sit in N records B bytes apart (default: the response rounded up to 64 bytes;
+ * the responder's store holds ~1000 bytes per certificate) in one anonymous map,
+ * and each answer is copied from a record picked at random (splitmix64, one
+ * multiply-shift to the range), so the answers of a run walk a working set of
+ * N x B bytes the way a responder's lookups across N certificates do, with no
+ * parsing, no lookup and no dependent loads before the copy. The map is on 4 KiB
+ * pages (MADV_NOHUGEPAGE), as the responder's store map is; --huge asks for 2 MiB
+ * pages (MADV_HUGEPAGE) instead. bench/ceiling_scale.sh compares sizes.
  *
  * user_data packs op | generation | slot, so a completion for a connection that
  * was closed and whose slot was reused is recognised as stale and dropped.
@@ -22,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +62,8 @@ static struct ceil_conn *conns;
 static int free_slots[CEIL_SLOTS], n_free;
 static uint8_t *resp;
 static size_t resp_len;
+static uint8_t *records; /* --records > 1: n_records copies of resp, stride bytes apart */
+static uint64_t n_records = 1, stride, rng = 0x9e3779b97f4a7c15u;
 static volatile sig_atomic_t stop;
 
 static uint64_t ud_pack(enum ceil_op op, uint32_t gen, uint32_t slot)
@@ -99,6 +113,18 @@ static void ceil_close(uint32_t slot)
     free_slots[n_free++] = (int)slot;
 }
 
+/* The bytes of the next answer: resp, or a random record of the --records map. */
+static const uint8_t *ceil_pick(void)
+{
+    if (n_records == 1)
+        return resp;
+    uint64_t z = (rng += 0x9e3779b97f4a7c15u); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    z ^= z >> 31;
+    return records + ((z >> 32) * n_records >> 32) * stride;
+}
+
 /* Fills the out buffer with as many owed responses as fit, then sends; else reads. */
 static void ceil_next(uint32_t slot)
 {
@@ -109,7 +135,7 @@ static void ceil_next(uint32_t slot)
     }
     c->out_len = c->out_off = 0;
     while (c->owed && c->out_len + resp_len <= CEIL_SEND_BUF) {
-        memcpy(c->out + c->out_len, resp, resp_len);
+        memcpy(c->out + c->out_len, ceil_pick(), resp_len);
         c->out_len += resp_len;
         c->owed--;
     }
@@ -142,24 +168,34 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    int port = 8090, cpu = -1, opt;
+    int port = 8090, cpu = -1, huge = 0, opt;
     const char *body = NULL;
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"body", required_argument, NULL, 'b'},
                                          {"cpu", required_argument, NULL, 'c'},
+                                         {"records", required_argument, NULL, 'n'},
+                                         {"stride", required_argument, NULL, 's'},
+                                         {"huge", no_argument, NULL, 'H'},
                                          {NULL, 0, NULL, 0}};
-    while ((opt = getopt_long(argc, argv, "p:b:c:", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:b:c:n:s:H", opts, NULL)) != -1) {
         if (opt == 'p')
             port = atoi(optarg);
         else if (opt == 'b')
             body = optarg;
         else if (opt == 'c')
             cpu = atoi(optarg);
+        else if (opt == 'n')
+            n_records = strtoull(optarg, NULL, 10);
+        else if (opt == 's')
+            stride = strtoull(optarg, NULL, 10);
+        else if (opt == 'H')
+            huge = 1;
         else
             return 2;
     }
-    if (!body) {
-        fprintf(stderr, "usage: uring_ceiling --port P --body FILE [--cpu N]\n");
+    if (!body || n_records < 1 || n_records > UINT32_MAX) {
+        fprintf(stderr, "usage: uring_ceiling --port P --body FILE [--cpu N] "
+                        "[--records N [--stride B] [--huge]]\n");
         return 2;
     }
     if (cpu >= 0) {
@@ -185,6 +221,39 @@ int main(int argc, char **argv)
     if (read(bfd, resp + hl, (size_t)st.st_size) != st.st_size)
         return 1;
     close(bfd);
+    if (n_records > 1) {
+        if (stride == 0)
+            stride = (resp_len + 63) & ~(uint64_t)63;
+        if (stride < resp_len) {
+            fprintf(stderr, "uring_ceiling: --stride %llu < the %zu-byte response\n",
+                    (unsigned long long)stride, resp_len);
+            return 2;
+        }
+        /* The advice first, then the pages: a MAP_POPULATE map would be faulted in
+         * before the advice could choose their size. Filling every record touches
+         * every page. */
+        size_t len = (size_t)(n_records * stride);
+        records = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (records == MAP_FAILED ||
+            madvise(records, len, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0) {
+            perror("uring_ceiling: records map");
+            return 1;
+        }
+        for (uint64_t i = 0; i < n_records; i++)
+            memcpy(records + i * stride, resp, resp_len);
+        unsigned long long thp = 0, kb;
+        char line[256];
+        FILE *sm = fopen("/proc/self/smaps_rollup", "r");
+        while (sm && fgets(line, sizeof(line), sm))
+            if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1)
+                thp = kb;
+        if (sm)
+            fclose(sm);
+        fprintf(stderr,
+                "uring_ceiling: %llu records %llu bytes apart (%zu MB), %llu MB of it on 2 MiB "
+                "pages\n",
+                (unsigned long long)n_records, (unsigned long long)stride, len >> 20, thp >> 10);
+    }
 
     int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
