@@ -121,7 +121,7 @@ awk '{
         }
      }
      function median(a, k, cnt,   i, j, t, b) {
-        for (i = 1; i <= cnt; i++) b[i] = a[k, i]
+        for (i = 1; i <= cnt; i++) b[i] = a[k, i] + 0
         for (i = 2; i <= cnt; i++) for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
         return cnt % 2 ? b[(cnt + 1) / 2] : (b[cnt / 2] + b[cnt / 2 + 1]) / 2
      }
