@@ -27,7 +27,11 @@
 # Where each kill landed is told from what it left: the numbers it consumed
 # (the recovery run's number minus the last one seen before it) and which
 # files it replaced; the summary counts kills per phase and fails if none
-# landed during a full CRL's generation, its publication, or a delta's.
+# landed during a full CRL's generation, its publication, or a delta's. Kill
+# delays are random, counted from crlgen's first log line and drawn from each
+# phase's window as the last run's log lines timed it; a phase they all missed
+# then gets aimed kills (early in the build, or the moment crlgen replaces the
+# published DER file, while the PEM is still being written).
 #
 #   REVOKD_BUILD=build REVOKD_SRC=. CRL_KILLS=50 bash tests/e2e/test_crl_crash.sh
 #   (CRL_SEED=N repeats a run's kill delays and choices)
@@ -125,10 +129,14 @@ crl_ok() {
 }
 crlgen_once() { run_logged "crlgen-$1" 300 env -C "$T" "$CRLGEN" -c "$CONF" --once; }
 
-# Calibration: a whole --once (full + delta) and a --delta-only on this store;
-# their log lines split the run into start-up, the full CRL's generation (build,
-# sign, store, commit), its publication, and the delta, and kill delays are
-# drawn from each window in turn.
+# Calibration: a whole --once (full + delta) and a --delta-only on this store.
+# Kill delays count from crlgen's first log line (start-up done: config read,
+# store open), not from exec: process start-up (and, under ASan, the leak check
+# at exit) varies by more than a publication lasts. From there the log lines
+# time each phase: "..., T ms (build and sign B ms)" for the full CRL and the
+# delta, so the full CRL is built and signed in [0, B), stored, committed and
+# published in [B, T), and the delta follows. Set from the calibration, then
+# again from every recovery run (also a whole --once): they follow the load.
 t0=$(ms_now)
 crlgen_once calibrate || { fail "crlgen --once" "$(tail "$T/crlgen-calibrate.log")"; finish; }
 RUN_MS=$(($(ms_now) - t0))
@@ -136,29 +144,19 @@ t0=$(ms_now)
 run_logged crlgen-calibrate-delta 300 env -C "$T" "$CRLGEN" -c "$CONF" --once --delta-only ||
     { fail "crlgen --once --delta-only" "$(tail "$T/crlgen-calibrate-delta.log")"; finish; }
 DELTA_MS=$(($(ms_now) - t0))
-DELTA0_MS=$DELTA_MS
-RUN0_MS=$RUN_MS
-# windows LOG MS: the kill windows from a whole --once that took MS ms and logged
-# to LOG ("..., T ms (build and sign B ms)" for the full CRL and the delta). Set
-# from the calibration, then again from every recovery run (also a whole --once),
-# so they follow the machine's load; --delta-only's length is scaled likewise.
 ms_line() { sed -n "s/.*issuer $NAME: $2.*, \([0-9]*\)\.[0-9] ms (build and sign \([0-9]*\)\.[0-9] ms)$/\1 \2/p" "$1" | head -1; }
-windows() {
-    local log=$1 start full_total full_build dlt_total
-    RUN_MS=$2
+windows() { # windows LOG: W_GEN, W_PUB, W_DLT (after the full) and W_DONLY (--delta-only), in ms
+    local log=$1 full_total full_build dlt_total
     read -r full_total full_build < <(ms_line "$log" 'CRL [0-9]*,')
     read -r dlt_total _ < <(ms_line "$log" 'delta CRL')
     [ -n "$full_total" ] && [ -n "$dlt_total" ] || return 1
-    start=$((RUN_MS - full_total - dlt_total))
-    [ "$start" -gt 0 ] || start=1
-    # Commit comes after the build; publication after the commit. In ms from exec:
-    W_GEN=("$start" $((start + full_build + 1)))
-    W_PUB=($((start + full_build)) $((start + full_total + 1)))
-    W_DLT=($((start + full_total)) $((RUN_MS + 1)))
-    DELTA_MS=$((DELTA0_MS * RUN_MS / RUN0_MS))
-    WIN="start-up ~$start, full CRL $full_total of which build and sign $full_build, delta $dlt_total"
+    W_GEN=(0 "$full_build")
+    W_PUB=("$full_build" $((full_total + 1)))
+    W_DLT=("$full_total" $((full_total + dlt_total + 1)))
+    W_DONLY=(0 $((dlt_total + 1)))
+    WIN="full CRL $full_total ms after start-up, of which build and sign $full_build, delta $dlt_total"
 }
-windows "$T/crlgen-calibrate.log" "$RUN_MS" || { fail "calibration log lines" "$(cat "$T/crlgen-calibrate.log")"; finish; }
+windows "$T/crlgen-calibrate.log" || { fail "calibration log lines" "$(cat "$T/crlgen-calibrate.log")"; finish; }
 pass "a whole crlgen --once takes $RUN_MS ms here ($WIN), --delta-only $DELTA_MS ms: $(grep -o 'CRL [0-9]*, [0-9]* entries, [0-9]* bytes' "$T/crlgen-calibrate.log" | head -1)"
 # draw LO HI: a delay in [LO, HI) ms.
 draw() { echo $(($1 + RANDOM * ($2 - $1) / 32768)); }
@@ -225,12 +223,43 @@ bad=0
 kills=0
 next=0
 MAX_RUNS=$((KILLS * 6))
-# SCALE (percent) shrinks the drawn delays after a run that finished before its
-# kill and grows them back after one that was killed: a run is tens of ms, and
-# process start-up jitter on a loaded (or much faster) machine otherwise lets most
-# runs finish first, so the loop would end with too few kills.
-SCALE=100
-for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
+
+# aim.py LOG HOW ARG CMD...: runs CMD with its output in LOG and kills it -9
+# ARG ms after its first log line (HOW = after), or the moment it replaces the
+# file ARG, i.e. its inode changes (HOW = watch: while crlgen publishes, the
+# DER renamed in and the PEM still being written). Exits with CMD's status
+# (137 when killed). A kill on an exited but unreaped child is harmless.
+cat >"$T/aim.py" <<'PYEOF'
+import os, signal, subprocess, sys, time
+log, how, arg, argv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+def ident(path):
+    try:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino)
+    except FileNotFoundError:
+        return None
+with open(log, "wb") as out:
+    before = ident(arg) if how == "watch" else None
+    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    if how == "watch":
+        while p.poll() is None and ident(arg) == before:
+            pass
+    else:
+        while p.poll() is None and os.fstat(out.fileno()).st_size == 0:
+            time.sleep(0.0002)
+        time.sleep(int(arg) / 1000)
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+    rc = p.wait()
+sys.exit(128 - rc if rc < 0 else rc)
+PYEOF
+
+# kill_run I MODE HOW ARG: one round. More revocations, then crlgen MODE killed
+# -9 as aim.py HOW ARG says; then the checks on what the kill left, a recovery
+# run and the checks after it.
+kill_run() {
+    local i=$1 mode=$2 how=$3 arg=$4 k f p n clash out prev_max rc tag problems
+    local changed strays temps f_n d_n d_b consumed logged_full logged_delta nfull ndelta phase
     # More revocations for this round (the killed run's CRLs then differ from the last ones).
     for ((k = 0; k < 3; k++)); do
         "$CTL" -c "$CONF" revoke --issuer "$NAME" --serial "${POOL[next]}" --reason keyCompromise \
@@ -244,32 +273,14 @@ for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
         PRE_NUM[$f]=$(num "$OUT/$f")
         [ "${PRE_NUM[$f]}" -gt "$prev_max" ] && prev_max=${PRE_NUM[$f]}
     done
-    mode=--once
-    case $((i % 4)) in
-    0) delay=$(draw "${W_GEN[@]}") ;;
-    1) delay=$(draw "${W_PUB[@]}") ;;
-    2) delay=$(draw "${W_DLT[@]}") ;;
-    3)
-        mode="--once --delta-only"
-        delay=$(draw 0 $((DELTA_MS + 1)))
-        ;;
-    esac
-    delay=$((delay * SCALE / 100))
+    [ "$how" = watch ] && arg=$OUT/$arg
     # shellcheck disable=SC2086 # mode is two words on purpose
-    env -C "$T" "$CRLGEN" -c "$CONF" $mode >"$T/killed-$i.log" 2>&1 &
-    pid=$!
-    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    "$PY" "$T/aim.py" "$T/killed-$i.log" "$how" "$arg" env -C "$T" "$CRLGEN" -c "$CONF" $mode
     rc=$?
-    if [ "$rc" -eq 0 ]; then
-        SCALE=$((SCALE * 3 / 4))
-        [ "$SCALE" -ge 10 ] || SCALE=10
-    else
-        SCALE=$((SCALE * 11 / 10))
-        [ "$SCALE" -le 100 ] || SCALE=100
-    fi
-    tag="run $i ($mode, kill after $delay ms)"
+    case $how in
+    watch) tag="run $i ($mode, killed when it replaced ${arg#"$OUT"/})" ;;
+    *) tag="run $i ($mode, kill $arg ms after start-up)" ;;
+    esac
     problems=
 
     # The published files: previous or new and complete; numbers only grow.
@@ -304,12 +315,11 @@ stray files: $strays"
     temps=$(find "$OUT" -type f -name '.*' | wc -l)
 
     # Recovery: a run not killed (and timed: the next kill windows).
-    t0=$(ms_now)
     if ! crlgen_once "recover-$i"; then
         problems="$problems
 recovery run failed: $(tail -3 "$T/crlgen-recover-$i.log")"
     else
-        windows "$T/crlgen-recover-$i.log" $(($(ms_now) - t0)) || true
+        windows "$T/crlgen-recover-$i.log" || true
     fi
     f_n=$(num "$OUT/$NAME.crl")
     d_n=$(num "$OUT/delta/$NAME.crl")
@@ -375,7 +385,35 @@ set check: $out" ;; esac
         bad=$((bad + 1))
         fail "$tag: $phase" "$problems"
     fi
+}
+
+# Random kills: delays drawn from each window in turn.
+for ((i = 1; kills < KILLS && i <= MAX_RUNS; i++)); do
+    case $((i % 4)) in
+    0) kill_run "$i" --once after "$(draw "${W_GEN[@]}")" ;;
+    1) kill_run "$i" --once after "$(draw "${W_PUB[@]}")" ;;
+    2) kill_run "$i" --once after "$(draw "${W_DLT[@]}")" ;;
+    3) kill_run "$i" "--once --delta-only" after "$(draw "${W_DONLY[@]}")" ;;
+    esac
 done
+# Aimed kills for a phase the random ones missed (a window is a few ms, and one
+# run's timing differs from the last one's): in the first half of the build, and
+# on the replacement of the published full CRL or delta.
+hit() { for p in "${!PHASES[@]}"; do [[ $p =~ $1 ]] && return 0; done; return 1; }
+if [ "$KILLS" -ge 20 ]; then
+    for ((a = 0; a < 8; a++)); do
+        if ! hit '^full: start-up or generation'; then
+            kill_run "$i" --once after "$(draw 0 $((W_GEN[1] / 2 + 1)))"
+        elif ! hit '^full: publication'; then
+            kill_run "$i" --once watch "$NAME.crl"
+        elif ! hit '^delta(-only)?: (generation|publication|start-up)'; then
+            kill_run "$i" --once watch "delta/$NAME.crl"
+        else
+            break
+        fi
+        i=$((i + 1))
+    done
+fi
 
 summary=$(for p in "${!PHASES[@]}"; do echo "${PHASES[$p]} x $p"; done | sort -t' ' -k3)
 echo "e2e: where the kills landed:"
@@ -386,8 +424,8 @@ if [ "$bad" -eq 0 ] && [ "$kills" -ge "$KILLS" ]; then
 else
     fail "$KILLS kills of revokd-crlgen, each checked: $kills kills in $runs runs, $bad with problems"
 fi
-# Where kills land depends on the machine's speed and load; with 20 or more the
-# windows are each aimed at several times, so all three must have been hit.
+# With 20 or more kills each window was drawn from several times, and a phase
+# they missed was aimed at: all three must have been hit.
 if [ "$KILLS" -ge 20 ]; then
     expect "kills landed during a full CRL's generation, its publication, and a delta's" "$summary" \
         '+full: start-up or generation' '+full: publication' '+delta(-only)?: (generation|publication|start-up)'
