@@ -91,6 +91,16 @@ ocsp_q() { # ocsp_q CERT: one openssl ocsp query, verified against chain.pem
     timeout -k 5 30 openssl ocsp -url "$URL" -timeout 10 -CAfile "$P/chain.pem" -no_nonce \
         -issuer "$P/ca.pem" -cert "$1" 2>&1
 }
+ocsp_until() { # ocsp_until CERT REGEX: query until the answer matches; the last one in $out
+    # Up to 15 s in all, not a count of tries: each may wait 10 s for a responder that is gone.
+    local end=$((SECONDS + 15))
+    while :; do
+        out=$(ocsp_q "$1")
+        grep -q -- "$2" <<<"$out" && return 0
+        ((SECONDS < end)) || return 1
+        sleep 0.05
+    done
+}
 pycheck() { # pycheck MSG ARGS...
     local msg=$1 out rc
     shift
@@ -184,14 +194,7 @@ out=$(ocsp_q "$P/revoked.pem")
 expect "revoked.pem still revoked" "$out" '+revoked\.pem: revoked$' '+Reason: keyCompromise'
 
 openssl ca -config "$P/openssl.cnf" -revoke "$P/ih.pem" -crl_reason certificateHold >"$T/ih.log" 2>&1
-ok=
-# Up to 15 s in all, not 100 tries: each may wait 10 s for a responder that is gone.
-for ((end = SECONDS + 15; SECONDS < end; )); do
-    out=$(ocsp_q "$P/ih.pem")
-    printf '%s\n' "$out" | grep -q 'Reason: certificateHold' && { ok=1; break; }
-    sleep 0.05
-done
-if [ -n "$ok" ]; then pass "ih put on hold in index.txt (openssl ca), answered so"; else fail "ih on hold via index.txt" "$out"; fi
+if ocsp_until "$P/ih.pem" 'Reason: certificateHold'; then pass "ih put on hold in index.txt (openssl ca), answered so"; else fail "ih on hold via index.txt" "$out"; fi
 rctl relih release --issuer "$NAME" --serial "$IH"
 expect "release of a hold index.txt set: refused, naming the source" "rc=$RC
 $ERR" '+^rc=1$' '+set by index' '+only by the source that set it'
@@ -333,14 +336,7 @@ expect "all 10 stored revoked (superseded)" "$n" '+^10$'
 
 # --- the indexer's next sync of index.txt keeps revokctl's state ----------------------------
 issue n1 # openssl ca rewrites index.txt: the indexer re-reads all of it
-ok=
-# Up to 15 s in all, not 100 tries: each may wait 10 s for a responder that is gone.
-for ((end = SECONDS + 15; SECONDS < end; )); do
-    out=$(ocsp_q "$P/n1.pem")
-    printf '%s\n' "$out" | grep -q 'n1\.pem: good$' && { ok=1; break; }
-    sleep 0.05
-done
-if [ -n "$ok" ]; then pass "indexer synced index.txt again (n1 answered good)"; else fail "indexer sync after issuing n1" "$out"; fi
+if ocsp_until "$P/n1.pem" 'n1\.pem: good$'; then pass "indexer synced index.txt again (n1 answered good)"; else fail "indexer sync after issuing n1" "$out"; fi
 out=$(ocsp_q "$P/good.pem")
 expect "after the sync: good.pem still revoked (revoked wins over index.txt's V)" "$out" \
     '+good\.pem: revoked$' '+Reason: keyCompromise'
