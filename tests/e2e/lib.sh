@@ -34,6 +34,11 @@ E2E_NAMES=()
 E2E_PIDS=()
 E2E_BACKEND=${REVOKD_E2E_BACKEND:-auto}
 PY=/usr/bin/python3 # Debian's python3, which has python3-cryptography
+# Every test sets BUILD and SRC (from REVOKD_BUILD, REVOKD_SRC) before sourcing this,
+# and their headers say REVOKD_BUILD=build; the programs run with `env -C /`, so a
+# relative directory must become absolute here.
+[ -d "${BUILD:-}" ] && BUILD=$(cd "$BUILD" && pwd)
+[ -d "${SRC:-}" ] && SRC=$(cd "$SRC" && pwd)
 export OPENSSL_CONF=/dev/null
 
 e2e_init() {
