@@ -1293,11 +1293,11 @@ static int config_cross_check(struct config_parser *p)
     for (size_t is = 0; is < c->n_issuers; is++)
         if (c->issuers[is].crl_shards == 1 ||
             (c->issuers[is].crl_shards > 1 && c->crlgen.url == NULL))
-            return config_relation_err(p, config_key_index(CONFIG_S_ISSUER, "crl_shards"),
-                                       config_key_index(CONFIG_S_CRLGEN, "url"),
-                                       "[issuer %s] crl_shards: expected 0, or 2 or more with "
-                                       "[crlgen] url set (each shard names its URL)",
-                                       c->issuers[is].name);
+            return config_key_err(p, 0,
+                                  &config_keys[config_key_index(CONFIG_S_ISSUER, "crl_shards")],
+                                  &c->issuers[is],
+                                  "expected 0, or 2 or more with [crlgen] url set (each shard "
+                                  "names its URL)");
     if (c->crlgen.url != NULL &&
         (strncmp(c->crlgen.url, "http://", 7) != 0 || strlen(c->crlgen.url) > 900 ||
          strpbrk(c->crlgen.url, " \t\"<>\\^`{|}") != NULL))

@@ -410,6 +410,11 @@ Test(config, unworkable_timings_refused)
                 "t.conf:3: [crlgen] interval:", "expires before the next");
     expect_fail("[crlgen]\nvalidity = 1h\n",
                 "t.conf:2: [crlgen] validity:", "expires before the next");
+    /* shards need [crlgen] url; the message names the issuer once, not "[issuer ?]". */
+    expect_fail(ISSUER_MIN "crl_shards = 4\n", "t.conf: [issuer ca1] crl_shards: expected 0, or 2",
+                "[crlgen] url");
+    expect_fail(ISSUER_MIN "crl_shards = 1\n", "t.conf: [issuer ca1] crl_shards: expected 0, or 2",
+                NULL);
 }
 
 /* Baseline Requirements limits: warnings, errors under [policy] strict. */
